@@ -1,0 +1,127 @@
+//! Command-line parsing for the `lvsh` binary, in the manner of the standalone `lua`.
+
+use std::ffi::OsString;
+
+use crate::shell;
+
+pub const USAGE: &str = "\
+usage: lvsh [options] [script [args]]
+Available options are:
+  -e chunk   execute string 'chunk' (may be given several times)
+  -i         enter interactive mode after running the script or chunks
+  -          execute stdin and stop handling options
+  --         stop handling options
+  --version  show version information
+  --help     show this help
+With no script and no -e, lvsh starts the interactive shell when stdin is a
+terminal, and runs stdin as a script otherwise.";
+
+/// What the command line asks for.
+#[derive(Debug, Default, PartialEq)]
+pub struct Invocation {
+    pub chunks: Vec<String>,
+    pub interactive: bool,
+    pub script: Option<Script>,
+    pub args: Vec<String>,
+    pub show_version: bool,
+    pub show_help: bool,
+}
+
+#[derive(Debug, PartialEq)]
+pub enum Script {
+    File(String),
+    Stdin,
+}
+
+#[derive(Debug, thiserror::Error, PartialEq)]
+pub enum UsageError {
+    #[error("'-e' needs an argument")]
+    MissingChunk,
+    #[error("unrecognized option '{0}'")]
+    UnknownOption(String),
+    #[error("argument is not valid UTF-8: {0:?}")]
+    NotUtf8(OsString),
+}
+
+pub fn parse(argv: Vec<OsString>) -> Result<Invocation, UsageError> {
+    let mut inv = Invocation::default();
+    let mut args = argv
+        .into_iter()
+        .map(|a| a.into_string().map_err(UsageError::NotUtf8));
+    while let Some(arg) = args.next() {
+        let arg = arg?;
+        match arg.as_str() {
+            "-e" => inv.chunks.push(args.next().ok_or(UsageError::MissingChunk)??),
+            "-i" => inv.interactive = true,
+            "--version" | "-v" => inv.show_version = true,
+            "--help" | "-h" => inv.show_help = true,
+            "-" => {
+                inv.script = Some(Script::Stdin);
+                break;
+            }
+            "--" => {
+                if let Some(next) = args.next() {
+                    inv.script = Some(Script::File(next?));
+                }
+                break;
+            }
+            s if s.starts_with("-e") && s.len() > 2 => inv.chunks.push(s[2..].to_string()),
+            s if s.starts_with('-') => return Err(UsageError::UnknownOption(s.to_string())),
+            _ => {
+                inv.script = Some(Script::File(arg));
+                break;
+            }
+        }
+    }
+    inv.args = args.collect::<Result<_, _>>()?;
+    Ok(inv)
+}
+
+/// Runs lvsh and returns the process exit code.
+pub fn main(argv: Vec<OsString>) -> i32 {
+    let inv = match parse(argv) {
+        Ok(inv) => inv,
+        Err(e) => {
+            eprintln!("lvsh: {e}\n{USAGE}");
+            return 2;
+        }
+    };
+    if inv.show_help {
+        println!("{USAGE}");
+        return 0;
+    }
+    if inv.show_version {
+        println!("{}", shell::version_line());
+        return 0;
+    }
+    shell::run(inv)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn p(args: &[&str]) -> Result<Invocation, UsageError> {
+        parse(args.iter().map(OsString::from).collect())
+    }
+
+    #[test]
+    fn script_takes_the_rest_as_args() {
+        let inv = p(&["-e", "x=1", "s.lua", "-e", "a"]).unwrap();
+        assert_eq!(inv.chunks, vec!["x=1"]);
+        assert_eq!(inv.script, Some(Script::File("s.lua".into())));
+        assert_eq!(inv.args, vec!["-e", "a"]);
+    }
+
+    #[test]
+    fn stdin_and_double_dash() {
+        assert_eq!(p(&["-", "a"]).unwrap().script, Some(Script::Stdin));
+        assert_eq!(p(&["--", "-x"]).unwrap().script, Some(Script::File("-x".into())));
+    }
+
+    #[test]
+    fn usage_errors() {
+        assert_eq!(p(&["-e"]), Err(UsageError::MissingChunk));
+        assert_eq!(p(&["-q"]), Err(UsageError::UnknownOption("-q".into())));
+    }
+}

@@ -1,0 +1,8 @@
+//! lvsh: a Lua shell for Linux Virtual Server.
+//!
+//! Layers, from the bottom up: `ipvs` (generic netlink codec and kernel client, no Lua),
+//! `model` (domain types and operations), `lua` (thin bindings), `shell` (REPL and batch).
+
+pub mod cli;
+pub mod lua;
+pub mod shell;

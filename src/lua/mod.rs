@@ -1,0 +1,168 @@
+//! The embedded Lua state: standard libraries, the `lvs` module, the Lua-side prelude and
+//! the helpers the shell needs (traced calls, pretty printing, completion).
+
+mod lvs;
+
+use std::path::Path;
+
+use mlua::{Function, Lua, LuaOptions, MultiValue, StdLib, Table, Value};
+
+/// Lua sources shipped inside the binary.
+pub mod builtin {
+    pub const PRELUDE: &str = include_str!("../../lua/prelude.lua");
+    pub const META: &str = include_str!("../../lua/lvs.meta.lua");
+}
+
+/// Why running a chunk failed; the message is ready to print after `lvsh: `.
+#[derive(Debug)]
+pub enum Failure {
+    /// The chunk does not compile; `incomplete` is set when more input could complete it.
+    Syntax { message: String, incomplete: bool },
+    /// The chunk raised an error; the message carries the position and a traceback.
+    Runtime(String),
+}
+
+impl std::fmt::Display for Failure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Failure::Syntax { message, .. } | Failure::Runtime(message) => f.write_str(message),
+        }
+    }
+}
+
+#[derive(Clone)]
+pub struct State {
+    lua: Lua,
+    internal: Table,
+}
+
+impl State {
+    pub fn new(script_dir: Option<&Path>) -> mlua::Result<State> {
+        // SAFETY: lvsh is a root shell for operators' own scripts; like the standalone lua it
+        // offers the debug library and C modules. No Rust code relies on Lua being sandboxed.
+        let lua = unsafe { Lua::unsafe_new_with(StdLib::ALL, LuaOptions::default()) };
+        let lvs = lvs::module(&lua)?;
+        lua.globals().set("lvs", lvs.clone())?;
+        let loaded: Table = lua.globals().get::<Table>("package")?.get("loaded")?;
+        loaded.set("lvs", lvs)?;
+        set_package_path(&lua, script_dir)?;
+
+        let internal = lua.create_table()?;
+        internal.set(
+            "describe_error",
+            lua.create_function(|_, v: Value| Ok(describe_error(&v)))?,
+        )?;
+        internal.set("meta", builtin::META)?;
+        let prelude: Function = lua.load(builtin::PRELUDE).set_name("=prelude").into_function()?;
+        prelude.call::<()>(internal.clone())?;
+        Ok(State { lua, internal })
+    }
+
+    pub fn lua(&self) -> &Lua {
+        &self.lua
+    }
+
+    /// Compiles `src` as a chunk named `name` (`@file` or `=label`, as Lua names chunks).
+    pub fn load(&self, src: &str, name: &str) -> Result<Function, Failure> {
+        self.lua
+            .load(src)
+            .set_name(name)
+            .into_function()
+            .map_err(|e| match e {
+                mlua::Error::SyntaxError {
+                    message,
+                    incomplete_input,
+                } => Failure::Syntax {
+                    message,
+                    incomplete: incomplete_input,
+                },
+                other => Failure::Syntax {
+                    message: other.to_string(),
+                    incomplete: false,
+                },
+            })
+    }
+
+    /// Calls `f` with a message handler that adds the error position and a traceback.
+    pub fn call_traced(&self, f: Function, args: MultiValue) -> Result<MultiValue, Failure> {
+        let call: Function = self.internal.get("call").map_err(runtime)?;
+        let mut argv = MultiValue::new();
+        argv.push_back(Value::Function(f));
+        argv.extend(args);
+        let mut out = call.call::<MultiValue>(argv).map_err(runtime)?;
+        match out.pop_front() {
+            Some(Value::Boolean(true)) => Ok(out),
+            _ => {
+                let msg = out.pop_front().map(|v| describe_error(&v)).unwrap_or_default();
+                Err(Failure::Runtime(msg))
+            }
+        }
+    }
+
+    /// Renders values the way the REPL shows them: tab-separated, tables nested and sorted.
+    pub fn pretty(&self, values: MultiValue) -> String {
+        let pretty: mlua::Result<Function> = self.internal.get("pretty_values");
+        match pretty.and_then(|f| f.call::<String>(values)) {
+            Ok(s) => s,
+            Err(e) => format!("<cannot print: {}>", describe_error(&Value::Error(Box::new(e)))),
+        }
+    }
+
+    /// Candidates that complete `word` (a dotted/colon path such as `lvs.add_s`).
+    pub fn complete(&self, word: &str) -> Vec<String> {
+        let f: mlua::Result<Function> = self.internal.get("complete");
+        f.and_then(|f| f.call::<Vec<String>>(word)).unwrap_or_default()
+    }
+}
+
+fn runtime(e: mlua::Error) -> Failure {
+    Failure::Runtime(describe_error(&Value::Error(Box::new(e))))
+}
+
+/// The message of an error value, without mlua's wrapping: a Rust error raised inside a
+/// callback shows as its own message, not as "callback error" plus a Rust-side traceback.
+pub fn describe_error(v: &Value) -> String {
+    match v {
+        Value::Error(e) => root_message(e),
+        Value::String(s) => s.to_string_lossy(),
+        other => other
+            .to_string()
+            .unwrap_or_else(|_| format!("({} error object)", other.type_name())),
+    }
+}
+
+fn root_message(e: &mlua::Error) -> String {
+    match e {
+        mlua::Error::CallbackError { cause, .. } => root_message(cause),
+        mlua::Error::WithContext { context, cause } => format!("{context}: {}", root_message(cause)),
+        mlua::Error::RuntimeError(msg) => msg.clone(),
+        mlua::Error::SyntaxError { message, .. } => message.clone(),
+        mlua::Error::ExternalError(inner) => inner.to_string(),
+        other => other.to_string(),
+    }
+}
+
+/// `require` looks in the script's directory, then in LVSH_PATH, then where Lua usually looks.
+fn set_package_path(lua: &Lua, script_dir: Option<&Path>) -> mlua::Result<()> {
+    let package: Table = lua.globals().get("package")?;
+    let mut parts: Vec<String> = Vec::new();
+    let mut add_dir = |dir: &str| {
+        if dir.contains('?') {
+            parts.push(dir.to_string());
+        } else if !dir.is_empty() {
+            let dir = dir.trim_end_matches('/');
+            parts.push(format!("{dir}/?.lua"));
+            parts.push(format!("{dir}/?/init.lua"));
+        }
+    };
+    match script_dir {
+        Some(d) if !d.as_os_str().is_empty() => add_dir(&d.to_string_lossy()),
+        _ => add_dir("."),
+    }
+    if let Ok(extra) = std::env::var("LVSH_PATH") {
+        extra.split([':', ';']).for_each(&mut add_dir);
+    }
+    let default: String = package.get("path")?;
+    parts.push(default);
+    package.set("path", parts.join(";"))
+}

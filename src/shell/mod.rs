@@ -1,0 +1,58 @@
+//! The shell: batch execution of scripts and chunks, and the interactive REPL.
+
+mod batch;
+mod complete;
+mod repl;
+
+use std::path::Path;
+
+use crate::cli::{Invocation, Script};
+use crate::lua;
+
+pub fn version_line() -> String {
+    format!(
+        "lvsh {} (Lua 5.4, IPVS over generic netlink)",
+        env!("CARGO_PKG_VERSION")
+    )
+}
+
+/// Runs what the command line asked for and returns the exit code.
+pub fn run(inv: Invocation) -> i32 {
+    let script_dir = match &inv.script {
+        Some(Script::File(path)) => Path::new(path).parent().map(Path::to_path_buf),
+        _ => None,
+    };
+    let state = match lua::State::new(script_dir.as_deref()) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("lvsh: cannot start Lua: {e}");
+            return 1;
+        }
+    };
+    if let Err(e) = batch::set_arg(&state, inv.script.as_ref(), &inv.args) {
+        eprintln!("lvsh: {e}");
+        return 1;
+    }
+    let interactive_stdin = nix::unistd::isatty(std::io::stdin()).unwrap_or(false);
+    for chunk in &inv.chunks {
+        if let Err(code) = batch::run_chunk(&state, chunk, "=(command line)") {
+            return code;
+        }
+    }
+    match &inv.script {
+        Some(script) => {
+            if let Err(code) = batch::run_script(&state, script, &inv.args) {
+                return code;
+            }
+        }
+        None if inv.chunks.is_empty() && !inv.interactive => {
+            return if interactive_stdin {
+                repl::run(&state)
+            } else {
+                batch::run_script(&state, &Script::Stdin, &[]).err().unwrap_or(0)
+            };
+        }
+        None => {}
+    }
+    if inv.interactive { repl::run(&state) } else { 0 }
+}

@@ -1,0 +1,6 @@
+//! Kernel tests: built only with `--features kernel-tests` and run inside the sandbox kernel
+//! by scripts/test. Each test works in a network namespace of its own.
+
+mod support;
+
+mod sandbox;

@@ -1,0 +1,78 @@
+//! Support for kernel tests: they run inside the sandbox kernel, each in a network namespace
+//! of its own (IPVS state is per namespace), so they run in parallel without seeing each other.
+
+use std::process::{Command, Output};
+
+pub const HOW_TO_RUN: &str = "kernel tests need the sandbox kernel with IPVS: run scripts/test, \
+     or scripts/sandbox -- cargo test --features kernel-tests --test kernel";
+
+/// Fails the test with instructions when not inside the sandbox kernel.
+pub fn require_sandbox() {
+    let inside = std::env::var_os("LVSH_SANDBOX").is_some();
+    let ipvs = std::path::Path::new("/proc/net/ip_vs").exists();
+    assert!(
+        inside && ipvs,
+        "{HOW_TO_RUN} (LVSH_SANDBOX set: {inside}, /proc/net/ip_vs present: {ipvs})"
+    );
+}
+
+/// Runs `body` on a new thread that has entered a fresh network namespace with `lo` up.
+/// Child processes started from that thread (ipvsadm, lvsh) inherit the namespace.
+pub fn in_netns<T: Send + 'static>(body: impl FnOnce() -> T + Send + 'static) -> T {
+    require_sandbox();
+    std::thread::spawn(move || {
+        nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWNET).expect("unshare(CLONE_NEWNET)");
+        sh("ip link set lo up");
+        body()
+    })
+    .join()
+    .unwrap_or_else(|e| std::panic::resume_unwind(e))
+}
+
+/// A file under this thread's /proc/net (plain /proc/net follows the main thread's namespace).
+pub fn proc_net(name: &str) -> String {
+    std::fs::read_to_string(format!("/proc/thread-self/net/{name}"))
+        .unwrap_or_else(|e| panic!("read /proc/thread-self/net/{name}: {e}"))
+}
+
+pub fn run(cmd: &str, args: &[&str]) -> Output {
+    Command::new(cmd)
+        .args(args)
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {cmd}: {e}"))
+}
+
+/// Runs a shell command line that must succeed; returns its stdout.
+pub fn sh(line: &str) -> String {
+    let out = run("sh", &["-c", line]);
+    assert!(
+        out.status.success(),
+        "`{line}` failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// The real ipvsadm, the oracle: its stdout, and a failure if it fails.
+pub fn ipvsadm(args: &str) -> String {
+    sh(&format!("ipvsadm {args}"))
+}
+
+/// Runs the lvsh binary with a Lua chunk; returns (exit code, stdout, stderr).
+#[allow(dead_code)]
+pub fn lvsh(chunk: &str) -> (i32, String, String) {
+    let out = run(env!("CARGO_BIN_EXE_lvsh"), &["-e", chunk]);
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// Runs a Lua chunk in lvsh that must succeed; returns its stdout.
+#[allow(dead_code)]
+pub fn lvsh_ok(chunk: &str) -> String {
+    let (code, out, err) = lvsh(chunk);
+    assert_eq!(code, 0, "lvsh -e {chunk:?} failed: {err}");
+    out
+}

@@ -1,0 +1,190 @@
+//! The interactive shell, driven through a real terminal (tmux): multi-line input, values,
+//! completion, history across restarts, Ctrl-C and Ctrl-D.
+
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+struct Term {
+    socket: String,
+    home: Option<tempfile::TempDir>,
+}
+
+impl Term {
+    fn start(home: tempfile::TempDir) -> Term {
+        let socket = format!(
+            "lvsh-test-{}-{}",
+            std::process::id(),
+            home.path().file_name().unwrap().to_string_lossy()
+        );
+        let cmd = format!("{}; echo EXITED=$?; sleep 30", env!("CARGO_BIN_EXE_lvsh"));
+        let ok = Command::new("tmux")
+            .args([
+                "-L",
+                &socket,
+                "-f",
+                "/dev/null",
+                "new-session",
+                "-d",
+                "-x",
+                "120",
+                "-y",
+                "50",
+            ])
+            .arg(&cmd)
+            .env("HOME", home.path())
+            .env_remove("LVSH_HISTORY")
+            .env_remove("TMUX")
+            .status()
+            .expect("tmux is needed for the REPL tests (scripts/setup installs it)");
+        assert!(ok.success());
+        let t = Term {
+            socket,
+            home: Some(home),
+        };
+        t.wait_for("> ");
+        t
+    }
+
+    fn screen(&self) -> String {
+        let out = Command::new("tmux")
+            .args(["-L", &self.socket, "capture-pane", "-p", "-N", "-S", "-200"])
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    fn wait_for(&self, text: &str) -> String {
+        let start = Instant::now();
+        loop {
+            let s = self.screen();
+            if s.contains(text) {
+                return s;
+            }
+            assert!(
+                start.elapsed() < Duration::from_secs(10),
+                "timed out waiting for {text:?}; screen:\n{s}"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// Sends keys (tmux key names, e.g. "Enter", "C-c", "Tab") and waits for `expect`.
+    fn keys(&self, keys: &[&str], expect: &str) -> String {
+        let ok = Command::new("tmux")
+            .args(["-L", &self.socket, "send-keys"])
+            .args(keys)
+            .status()
+            .unwrap();
+        assert!(ok.success());
+        self.wait_for(expect)
+    }
+
+    /// Ends the terminal session and hands back the home directory for a restart.
+    fn close(mut self) -> tempfile::TempDir {
+        self.home.take().unwrap()
+    }
+
+    /// Types a line, then waits until a fresh prompt follows what it printed.
+    fn line(&self, text: &str, expect: &str) -> String {
+        self.keys(&["-l", text], text);
+        self.keys(&["Enter"], expect)
+    }
+}
+
+impl Drop for Term {
+    fn drop(&mut self) {
+        let _ = Command::new("tmux")
+            .args(["-L", &self.socket, "kill-server"])
+            .status();
+    }
+}
+
+#[test]
+fn incomplete_input_continues_on_the_next_line() {
+    let t = Term::start(tempfile::tempdir().unwrap());
+    t.line("for i = 1, 2 do", ">> ");
+    let s = t.line("print('i=' .. i) end", "i=2\n> ");
+    assert!(s.contains(">> print('i=' .. i) end\ni=1\ni=2\n"), "{s}");
+}
+
+#[test]
+fn expressions_print_their_values() {
+    let t = Term::start(tempfile::tempdir().unwrap());
+    let s = t.line("1+1", "\n2\n> ");
+    assert!(s.contains("> 1+1\n2\n"), "{s}");
+    let s = t.line("=10*3", "\n30\n> ");
+    assert!(s.contains("> =10*3\n30\n"), "{s}");
+    // several values are tab-separated; the terminal shows the tab as spaces
+    t.line("'a', 2", "\"a\"     2\n> ");
+}
+
+#[test]
+fn tables_print_sorted_and_nested() {
+    let t = Term::start(tempfile::tempdir().unwrap());
+    let s = t.line(
+        "{zeta = 1, alpha = {2, 3}, mid = 'm'}",
+        "mid = \"m\",\n  zeta = 1,\n}\n> ",
+    );
+    let start = s.find("{\n  alpha").unwrap_or_else(|| panic!("{s}"));
+    assert!(
+        s[start..].starts_with("{\n  alpha = { 2, 3 },\n  mid = \"m\",\n  zeta = 1,\n}"),
+        "{s}"
+    );
+}
+
+#[test]
+fn tab_completes_fields_of_lvs() {
+    let t = Term::start(tempfile::tempdir().unwrap());
+    t.keys(&["-l", "x = lvs.vers"], "lvs.vers");
+    t.keys(&["Tab"], "x = lvs.version");
+    let s = t.keys(&["Enter"], "> ");
+    assert!(s.contains("x = lvs.version"), "{s}");
+    let s = t.line("x == lvs.version", "true\n> ");
+    assert!(s.contains("true"), "{s}");
+    t.keys(&["-l", "lvs."], "lvs.");
+    t.keys(&["Tab"], "lvs.");
+    let s = t.keys(&["Tab"], "version");
+    assert!(s.contains("version"), "{s}");
+}
+
+#[test]
+fn history_survives_a_restart_and_is_private() {
+    let home = tempfile::tempdir().unwrap();
+    let path = home.path().join(".lvsh_history");
+    let t = Term::start(home);
+    t.line("marker = 4242", "> ");
+    t.keys(&["C-d"], "EXITED=0");
+    let home = t.close();
+    let mode = std::os::unix::fs::PermissionsExt::mode(&std::fs::metadata(&path).unwrap().permissions());
+    assert_eq!(mode & 0o777, 0o600);
+    let t = Term::start(home);
+    let s = t.keys(&["Up"], "marker = 4242");
+    assert!(s.contains("> marker = 4242"), "{s}");
+}
+
+#[test]
+fn ctrl_c_cancels_the_line_and_interrupts_running_code() {
+    let t = Term::start(tempfile::tempdir().unwrap());
+    t.keys(&["-l", "this is not run"], "this is not run");
+    t.keys(&["C-c"], "^C");
+    t.line("for i = 1, 2 do", ">> ");
+    t.keys(&["C-c"], "^C\n> ");
+    let s = t.line("1 + 2", "\n3\n> ");
+    assert!(
+        !s.contains("syntax error"),
+        "a cancelled line leaves nothing pending: {s}"
+    );
+    t.keys(&["-l", "while true do end"], "while true do end");
+    t.keys(&["Enter"], "while true do end\n");
+    std::thread::sleep(Duration::from_millis(300));
+    let s = t.keys(&["C-c"], "interrupted");
+    assert!(s.contains("stdin:1: interrupted"), "{s}");
+    let s = t.line("'still here'", "\"still here\"\n> ");
+    assert!(!s.contains("EXITED"), "{s}");
+}
+
+#[test]
+fn ctrl_d_exits_with_status_0() {
+    let t = Term::start(tempfile::tempdir().unwrap());
+    t.keys(&["C-d"], "EXITED=0");
+}
