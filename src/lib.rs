@@ -4,5 +4,7 @@
 //! `model` (domain types and operations), `lua` (thin bindings), `shell` (REPL and batch).
 
 pub mod cli;
+pub mod ipvs;
 pub mod lua;
+pub mod model;
 pub mod shell;

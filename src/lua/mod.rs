@@ -1,6 +1,9 @@
 //! The embedded Lua state: standard libraries, the `lvs` module, the Lua-side prelude and
 //! the helpers the shell needs (traced calls, pretty printing, completion).
 
+mod args;
+mod convert;
+mod ipvs;
 mod lvs;
 
 use std::path::Path;
@@ -11,6 +14,8 @@ use mlua::{Function, Lua, LuaOptions, MultiValue, StdLib, Table, Value};
 pub mod builtin {
     pub const PRELUDE: &str = include_str!("../../lua/prelude.lua");
     pub const META: &str = include_str!("../../lua/lvs.meta.lua");
+    pub const SERVICE: &str = include_str!("../../lua/service.lua");
+    pub const WRAP: &str = include_str!("../../lua/wrap.lua");
 }
 
 /// Why running a chunk failed; the message is ready to print after `lvsh: `.

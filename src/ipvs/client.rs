@@ -1,0 +1,388 @@
+//! The IPVS kernel client: one generic netlink socket, reused for every request, with bulk
+//! writes (many requests per sendmsg) and complete dumps.
+
+use std::time::Duration;
+
+use netlink_packet_core::{
+    NLM_F_ACK, NLM_F_DUMP, NLM_F_DUMP_INTR, NLM_F_REQUEST, NetlinkBuffer, NetlinkMessage, NetlinkPayload,
+};
+use netlink_packet_generic::GenlMessage;
+use netlink_packet_generic::ctrl::nlas::GenlCtrlAttrs;
+use netlink_packet_generic::ctrl::{GenlCtrl, GenlCtrlCmd};
+use netlink_sys::{Socket, SocketAddr, protocols::NETLINK_GENERIC};
+use nix::libc;
+
+use super::codec::*;
+use super::consts::*;
+use super::error::{Error, strerror};
+use super::message::{IpvsMessage, IpvsNla};
+use super::ops::Op;
+use super::types::*;
+
+type Msg = NetlinkMessage<GenlMessage<IpvsMessage>>;
+
+/// Requests per sendmsg are capped by bytes so that their acks fit the receive buffer.
+const BATCH_BYTES: usize = 32 * 1024;
+/// The kernel fills dump chunks up to about 32 KiB.
+const RX_BYTES: usize = 256 * 1024;
+const RCVBUF: usize = 4 * 1024 * 1024;
+const TIMEOUT: Duration = Duration::from_secs(30);
+const DUMP_RETRIES: usize = 5;
+
+pub struct Client {
+    sock: Socket,
+    family: u16,
+    seq: u32,
+    rx: Vec<u8>,
+}
+
+impl Client {
+    /// Opens the socket and resolves the IPVS family, loading ip_vs once if it is missing.
+    pub fn new() -> Result<Client, Error> {
+        let sock = open()?;
+        let family = match resolve_family(&sock)? {
+            Some(id) => id,
+            None => {
+                let why = modprobe_ip_vs();
+                resolve_family(&sock)?.ok_or_else(|| Error::Unavailable(why))?
+            }
+        };
+        Ok(Client { sock, family, seq: 0, rx: Vec::with_capacity(RX_BYTES) })
+    }
+
+    fn encode(&mut self, msg: IpvsMessage, flags: u16, out: &mut Vec<u8>) -> u32 {
+        self.seq = self.seq.wrapping_add(1);
+        let mut genl = GenlMessage::from_payload(msg);
+        genl.set_resolved_family_id(self.family);
+        let mut nl = NetlinkMessage::from(genl);
+        nl.header.flags = flags;
+        nl.header.sequence_number = self.seq;
+        nl.finalize();
+        let start = out.len();
+        out.resize(start + nl.buffer_len(), 0);
+        nl.serialize(&mut out[start..]);
+        self.seq
+    }
+
+    /// Reads one datagram and splits it into messages.
+    fn receive(&mut self) -> Result<Vec<Msg>, Error> {
+        self.rx.clear();
+        self.sock.recv(&mut self.rx, 0).map_err(|e| match e.raw_os_error() {
+            Some(libc::EAGAIN) => Error::Io("no reply from the kernel within 30 seconds".into()),
+            _ => Error::from(e),
+        })?;
+        split(&self.rx)
+    }
+
+    /// Runs one write operation.
+    pub fn execute(&mut self, op: &Op) -> Result<(), Error> {
+        self.execute_batch(std::slice::from_ref(op)).pop().unwrap_or(Ok(()))
+    }
+
+    /// Sends many operations with few system calls and returns one result per operation sent.
+    /// Sending stops after the batch in which the first operation failed, so the results may
+    /// be fewer than the operations; every operation with an `Ok` result was carried out.
+    pub fn execute_batch(&mut self, ops: &[Op]) -> Vec<Result<(), Error>> {
+        let mut results = Vec::with_capacity(ops.len());
+        let mut start = 0;
+        while start < ops.len() {
+            let mut buf = Vec::with_capacity(BATCH_BYTES + 1024);
+            let first_seq = self.seq.wrapping_add(1);
+            let mut end = start;
+            while end < ops.len() && (end == start || buf.len() < BATCH_BYTES) {
+                self.encode(ops[end].message(), NLM_F_REQUEST | NLM_F_ACK, &mut buf);
+                end += 1;
+            }
+            let chunk = &ops[start..end];
+            let mut acked: Vec<Option<Result<(), Error>>> = vec![None; chunk.len()];
+            if let Err(e) = self.sock.send(&buf, 0) {
+                let e = Error::from(e);
+                results.extend(chunk.iter().map(|_| Err(e.clone())));
+                return results;
+            }
+            let mut pending = chunk.len();
+            while pending > 0 {
+                let msgs = match self.receive() {
+                    Ok(m) => m,
+                    Err(e) => {
+                        results.extend(acked.into_iter().map(|r| r.unwrap_or_else(|| Err(e.clone()))));
+                        return results;
+                    }
+                };
+                for m in msgs {
+                    let idx = m.header.sequence_number.wrapping_sub(first_seq) as usize;
+                    if idx >= chunk.len() || acked[idx].is_some() {
+                        continue;
+                    }
+                    if let NetlinkPayload::Error(err) = m.payload {
+                        acked[idx] = Some(match err.code {
+                            None => Ok(()),
+                            Some(code) => Err(chunk[idx].explain(-code.get())),
+                        });
+                        pending -= 1;
+                    }
+                }
+            }
+            let failed = acked.iter().any(|r| matches!(r, Some(Err(_))));
+            results.extend(acked.into_iter().map(|r| r.unwrap_or(Ok(()))));
+            if failed {
+                break;
+            }
+            start = end;
+        }
+        results
+    }
+
+    /// A dump: every reply message until NLMSG_DONE. IPVS itself never flags a dump as
+    /// interrupted, but should a kernel do so the dump is taken again.
+    fn dump(&mut self, msg: IpvsMessage, what: &str) -> Result<Vec<IpvsMessage>, Error> {
+        'again: for _ in 0..DUMP_RETRIES {
+            let mut buf = Vec::new();
+            let seq = self.encode(msg.clone(), NLM_F_REQUEST | NLM_F_DUMP, &mut buf);
+            self.sock.send(&buf, 0)?;
+            let mut out = Vec::new();
+            let mut interrupted = false;
+            loop {
+                for m in self.receive()? {
+                    if m.header.sequence_number != seq {
+                        continue;
+                    }
+                    interrupted |= m.header.flags & NLM_F_DUMP_INTR != 0;
+                    match m.payload {
+                        NetlinkPayload::InnerMessage(g) => out.push(g.payload),
+                        NetlinkPayload::Done(_) if interrupted => continue 'again,
+                        NetlinkPayload::Done(_) => return Ok(out),
+                        NetlinkPayload::Error(e) => match e.code {
+                            Some(code) => return Err(read_error(-code.get(), what)),
+                            None => return Ok(out),
+                        },
+                        _ => {}
+                    }
+                }
+            }
+        }
+        Err(Error::Io(format!("{what}: the dump was interrupted {DUMP_RETRIES} times")))
+    }
+
+    /// A request answered by one reply message and an ack.
+    fn request(&mut self, msg: IpvsMessage, what: &str) -> Result<Option<IpvsMessage>, Error> {
+        let mut buf = Vec::new();
+        let seq = self.encode(msg, NLM_F_REQUEST | NLM_F_ACK, &mut buf);
+        self.sock.send(&buf, 0)?;
+        let mut reply = None;
+        loop {
+            for m in self.receive()? {
+                if m.header.sequence_number != seq {
+                    continue;
+                }
+                match m.payload {
+                    NetlinkPayload::InnerMessage(g) => reply = Some(g.payload),
+                    NetlinkPayload::Error(e) => {
+                        return match e.code {
+                            None => Ok(reply),
+                            Some(code) => Err(read_error(-code.get(), what)),
+                        };
+                    }
+                    NetlinkPayload::Done(_) => return Ok(reply),
+                    _ => {}
+                }
+            }
+        }
+    }
+
+    pub fn info(&mut self) -> Result<Info, Error> {
+        let reply = self.request(IpvsMessage::new(CMD_GET_INFO, vec![]), "read IPVS info")?;
+        let mut info = Info { version: 0, conn_tab_size: 0 };
+        for n in reply.map(|m| m.nlas).unwrap_or_default() {
+            match n {
+                IpvsNla::InfoVersion(v) => info.version = v,
+                IpvsNla::InfoConnTabSize(v) => info.conn_tab_size = v,
+                _ => {}
+            }
+        }
+        Ok(info)
+    }
+
+    pub fn timeouts(&mut self) -> Result<Timeouts, Error> {
+        let reply = self.request(IpvsMessage::new(CMD_GET_CONFIG, vec![]), "read timeouts")?;
+        let mut t = Timeouts::default();
+        for n in reply.map(|m| m.nlas).unwrap_or_default() {
+            match n {
+                IpvsNla::TimeoutTcp(v) => t.tcp = v,
+                IpvsNla::TimeoutTcpFin(v) => t.tcpfin = v,
+                IpvsNla::TimeoutUdp(v) => t.udp = v,
+                _ => {}
+            }
+        }
+        Ok(t)
+    }
+
+    /// Every service, without its real servers.
+    pub fn service_list(&mut self) -> Result<Vec<Service>, Error> {
+        let msgs = self.dump(IpvsMessage::new(CMD_GET_SERVICE, vec![]), "list services")?;
+        msgs.iter()
+            .flat_map(|m| m.nlas.iter())
+            .filter_map(|n| match n {
+                IpvsNla::Service(s) => Some(service_from_nlas(s).map_err(Error::from)),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// One service, or None if it does not exist.
+    pub fn service(&mut self, key: &ServiceKey) -> Result<Option<Service>, Error> {
+        let msg = IpvsMessage::new(CMD_GET_SERVICE, vec![IpvsNla::Service(key_nlas(key))]);
+        match self.request(msg, &format!("read service {key}")) {
+            Ok(reply) => reply
+                .into_iter()
+                .flat_map(|m| m.nlas)
+                .find_map(|n| match n {
+                    IpvsNla::Service(s) => Some(service_from_nlas(&s).map_err(Error::from)),
+                    _ => None,
+                })
+                .transpose(),
+            Err(Error::Kernel { errno: libc::ESRCH, .. }) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// The real servers of a service (none if the service does not exist).
+    pub fn dests(&mut self, key: &ServiceKey) -> Result<Vec<Dest>, Error> {
+        let msg = IpvsMessage::new(CMD_GET_DEST, vec![IpvsNla::Service(key_nlas(key))]);
+        let msgs = self.dump(msg, &format!("list the real servers of {key}"))?;
+        let af = key.af();
+        msgs.iter()
+            .flat_map(|m| m.nlas.iter())
+            .filter_map(|n| match n {
+                IpvsNla::Dest(d) => Some(dest_from_nlas(d, af).map_err(Error::from)),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// Every service with its real servers.
+    pub fn services(&mut self) -> Result<Vec<(Service, Vec<Dest>)>, Error> {
+        let list = self.service_list()?;
+        let mut out = Vec::with_capacity(list.len());
+        for svc in list {
+            let dests = self.dests(&svc.key)?;
+            out.push((svc, dests));
+        }
+        Ok(out)
+    }
+
+    pub fn daemons(&mut self) -> Result<Vec<Daemon>, Error> {
+        let msgs = self.dump(IpvsMessage::new(CMD_GET_DAEMON, vec![]), "list sync daemons")?;
+        msgs.iter()
+            .flat_map(|m| m.nlas.iter())
+            .filter_map(|n| match n {
+                IpvsNla::Daemon(d) => Some(daemon_from_nlas(d).map_err(Error::from)),
+                _ => None,
+            })
+            .collect()
+    }
+}
+
+fn read_error(errno: i32, what: &str) -> Error {
+    if errno == libc::EPERM {
+        Error::Permission(what.to_string())
+    } else {
+        Error::Kernel { errno, message: format!("cannot {what}: {}", strerror(errno)) }
+    }
+}
+
+fn split(mut data: &[u8]) -> Result<Vec<Msg>, Error> {
+    let mut out = Vec::new();
+    while data.len() >= 16 {
+        let len = NetlinkBuffer::new_checked(data)?.length() as usize;
+        let msg = Msg::deserialize(&data[..len])?;
+        out.push(msg);
+        let step = (len + 3) & !3;
+        data = data.get(step..).unwrap_or(&[]);
+    }
+    Ok(out)
+}
+
+fn open() -> Result<Socket, Error> {
+    let mut sock = Socket::new(NETLINK_GENERIC)?;
+    sock.bind_auto()?;
+    sock.connect(&SocketAddr::new(0, 0))?;
+    // Large dumps and batches: ask for a big receive buffer (FORCE works as root).
+    use nix::sys::socket::{setsockopt, sockopt};
+    if setsockopt(&sock, sockopt::RcvBufForce, &RCVBUF).is_err() {
+        let _ = setsockopt(&sock, sockopt::RcvBuf, &RCVBUF);
+    }
+    let tv = nix::sys::time::TimeVal::new(TIMEOUT.as_secs() as _, 0);
+    nix::sys::socket::setsockopt(&sock, nix::sys::socket::sockopt::ReceiveTimeout, &tv)
+        .map_err(|e| Error::Io(e.to_string()))?;
+    Ok(sock)
+}
+
+/// The family id of "IPVS", or None when the kernel does not know it.
+fn resolve_family(sock: &Socket) -> Result<Option<u16>, Error> {
+    let mut genl = GenlMessage::from_payload(GenlCtrl {
+        cmd: GenlCtrlCmd::GetFamily,
+        nlas: vec![GenlCtrlAttrs::FamilyName(GENL_NAME.to_string())],
+    });
+    genl.finalize();
+    let mut nl = NetlinkMessage::from(genl);
+    nl.header.flags = NLM_F_REQUEST | NLM_F_ACK;
+    nl.header.sequence_number = 1;
+    nl.finalize();
+    let mut buf = vec![0u8; nl.buffer_len()];
+    nl.serialize(&mut buf);
+    sock.send(&buf, 0)?;
+    let mut rx = Vec::with_capacity(RX_BYTES);
+    loop {
+        rx.clear();
+        sock.recv(&mut rx, 0)?;
+        let mut data = &rx[..];
+        while data.len() >= 16 {
+            let len = NetlinkBuffer::new_checked(data)?.length() as usize;
+            let msg = NetlinkMessage::<GenlMessage<GenlCtrl>>::deserialize(&data[..len])?;
+            match msg.payload {
+                NetlinkPayload::InnerMessage(g) => {
+                    for a in g.payload.nlas {
+                        if let GenlCtrlAttrs::FamilyId(id) = a {
+                            drain_ack(sock);
+                            return Ok(Some(id));
+                        }
+                    }
+                }
+                NetlinkPayload::Error(e) => {
+                    return match e.code.map(|c| -c.get()) {
+                        None => Ok(None),
+                        Some(libc::ENOENT) => Ok(None),
+                        Some(libc::EPERM) => Err(Error::Permission("talking to IPVS".into())),
+                        Some(errno) => Err(Error::Io(format!("resolving the IPVS family: {}", strerror(errno)))),
+                    };
+                }
+                _ => {}
+            }
+            data = data.get((len + 3) & !3..).unwrap_or(&[]);
+        }
+    }
+}
+
+/// The ack that follows the family reply; it must not be read as a later request's answer.
+fn drain_ack(sock: &Socket) {
+    let mut rx = Vec::with_capacity(4096);
+    let _ = sock.recv(&mut rx, 0);
+}
+
+/// As ipvsadm does when the family is missing: try `modprobe ip_vs` once. Returns why IPVS
+/// is unavailable, for the error should it still be missing.
+fn modprobe_ip_vs() -> String {
+    let out = std::process::Command::new("modprobe")
+        .args(["--", "ip_vs"])
+        .env("PATH", "/usr/local/sbin:/usr/sbin:/sbin:/usr/local/bin:/usr/bin:/bin")
+        .output();
+    match out {
+        Ok(o) if o.status.success() => "the module ip_vs loaded but the IPVS family is still missing".into(),
+        Ok(o) => format!(
+            "the generic netlink family IPVS is missing and `modprobe ip_vs` failed: {}",
+            String::from_utf8_lossy(&o.stderr).trim()
+        ),
+        Err(e) => format!("the generic netlink family IPVS is missing and modprobe could not run: {e}"),
+    }
+}

@@ -1,0 +1,190 @@
+//! Between Lua tables and the domain's specs and the kernel's objects.
+
+use mlua::{Lua, Table, Value};
+
+use super::args::{Fields, show, spec_err};
+use crate::ipvs::{Daemon, Dest, Family, Forward, Service, ServiceKey, Stats, TunType, sockaddr};
+use crate::model::spec::{Netmask, sched_flag_names, tun_csum_name};
+use crate::model::{ServerSpec, ServiceSpec, SpecError};
+
+pub const SERVICE_FIELDS: &[&str] =
+    &["proto", "addr", "fwmark", "af", "scheduler", "persistent", "netmask", "sched_flags", "pe", "ops", "servers"];
+/// Fields of the service objects lvsh returns that are not part of a spec.
+pub const SERVICE_OUTPUT: &[&str] = &["ip", "port", "stats", "rate"];
+pub const SERVER_FIELDS: &[&str] = &["addr", "method", "weight", "upper", "lower", "tun_type", "tun_port", "tun_csum"];
+pub const SERVER_OUTPUT: &[&str] = &["ip", "port", "active", "inactive", "persist", "stats", "rate"];
+
+fn bad(field: &str, v: &Value, reason: &str) -> mlua::Error {
+    spec_err(SpecError { field: field.into(), value: show(v), reason: reason.into() })
+}
+
+/// A service spec from a table (or a service object lvsh returned).
+pub fn service_spec(v: Value) -> mlua::Result<(ServiceSpec, Option<Table>)> {
+    let t = match v {
+        Value::Table(t) => t,
+        other => return Err(bad("service", &other, "must be a table such as {addr=\"192.0.2.110:80\"}")),
+    };
+    let f = Fields::new(t, "service", SERVICE_FIELDS, SERVICE_OUTPUT)?;
+    let persistent = match f.raw("persistent")? {
+        Value::Nil => None,
+        Value::Boolean(true) => Some(Some(0)),
+        Value::Boolean(false) => Some(None),
+        v @ (Value::Integer(_) | Value::Number(_)) => match super::args::to_int("persistent", v.clone())? {
+            Some(n) if n > 0 => Some(Some(n)),
+            _ => return Err(bad("persistent", &v, "seconds from 1 to 2678400, true (360 s) or false")),
+        },
+        other => return Err(bad("persistent", &other, "seconds, true (360 s) or false")),
+    };
+    let netmask = match f.raw("netmask")? {
+        Value::Nil => None,
+        Value::String(s) => Some(Netmask::Dotted(s.to_string_lossy())),
+        v @ (Value::Integer(_) | Value::Number(_)) => super::args::to_int("netmask", v)?.map(Netmask::Prefix),
+        other => return Err(bad("netmask", &other, "a dotted IPv4 mask or a prefix length")),
+    };
+    let pe = match f.raw("pe")? {
+        Value::Nil => None,
+        Value::Boolean(false) => Some(None),
+        Value::String(s) => Some(Some(s.to_string_lossy())),
+        other => return Err(bad("pe", &other, "a persistence engine name (\"sip\") or false")),
+    };
+    let servers = match f.raw("servers")? {
+        Value::Nil => None,
+        Value::Table(t) => Some(t),
+        other => return Err(bad("servers", &other, "must be a list of real servers")),
+    };
+    let spec = ServiceSpec {
+        proto: f.string("proto")?,
+        addr: f.string("addr")?,
+        fwmark: f.int("fwmark")?,
+        af: f.string("af")?,
+        scheduler: f.string("scheduler")?,
+        persistent,
+        netmask,
+        sched_flags: f.strings("sched_flags")?,
+        pe,
+        ops: f.bool("ops")?,
+    };
+    Ok((spec, servers))
+}
+
+pub fn service_key(v: Value) -> mlua::Result<ServiceKey> {
+    let (spec, _) = service_spec(v)?;
+    spec.key().map_err(spec_err)
+}
+
+/// A real-server spec from a table, a server object, or just an address string.
+pub fn server_spec(v: Value) -> mlua::Result<ServerSpec> {
+    let t = match v {
+        Value::String(s) => return Ok(ServerSpec { addr: s.to_string_lossy(), ..Default::default() }),
+        Value::Table(t) => t,
+        other => return Err(bad("server", &other, "must be a table such as {addr=\"192.0.2.101\"} or an address")),
+    };
+    let f = Fields::new(t, "server", SERVER_FIELDS, SERVER_OUTPUT)?;
+    let addr = f.string("addr")?.ok_or_else(|| {
+        spec_err(SpecError { field: "server".into(), value: String::new(), reason: "needs addr".into() })
+    })?;
+    Ok(ServerSpec {
+        addr,
+        method: f.string("method")?,
+        weight: f.int("weight")?,
+        upper: f.int("upper")?,
+        lower: f.int("lower")?,
+        tun_type: f.string("tun_type")?,
+        tun_port: f.int("tun_port")?,
+        tun_csum: f.string("tun_csum")?,
+    })
+}
+
+fn stats_tables(lua: &Lua, t: &Table, s: &Stats) -> mlua::Result<()> {
+    let stats = lua.create_table()?;
+    for (k, v) in [("conns", s.conns), ("inpkts", s.inpkts), ("outpkts", s.outpkts), ("inbytes", s.inbytes), ("outbytes", s.outbytes)] {
+        stats.set(k, v as i64)?;
+    }
+    let rate = lua.create_table()?;
+    for (k, v) in [("cps", s.cps), ("inpps", s.inpps), ("outpps", s.outpps), ("inbps", s.inbps), ("outbps", s.outbps)] {
+        rate.set(k, v as i64)?;
+    }
+    t.set("stats", stats)?;
+    t.set("rate", rate)
+}
+
+pub fn server_table(lua: &Lua, d: &Dest) -> mlua::Result<Table> {
+    let t = lua.create_table()?;
+    t.set("addr", d.name())?;
+    t.set("ip", d.addr.to_string())?;
+    t.set("port", d.port)?;
+    t.set("method", d.fwd.name())?;
+    t.set("weight", d.weight as i64)?;
+    t.set("upper", d.upper as i64)?;
+    t.set("lower", d.lower as i64)?;
+    t.set("active", d.active as i64)?;
+    t.set("inactive", d.inactive as i64)?;
+    t.set("persist", d.persist as i64)?;
+    if d.fwd == Forward::Tunnel {
+        t.set("tun_type", d.tun_type.name())?;
+        if d.tun_type == TunType::Gue {
+            t.set("tun_port", d.tun_port)?;
+        }
+        if d.tun_type != TunType::Ipip {
+            t.set("tun_csum", tun_csum_name(d.tun_flags))?;
+        }
+    }
+    stats_tables(lua, &t, &d.stats)?;
+    Ok(t)
+}
+
+pub fn service_table(lua: &Lua, s: &Service, dests: &[Dest]) -> mlua::Result<Table> {
+    let t = lua.create_table()?;
+    match &s.key {
+        ServiceKey::Addr { proto, addr, port } => {
+            t.set("proto", proto.name())?;
+            t.set("addr", sockaddr(addr, *port))?;
+            t.set("ip", addr.to_string())?;
+            t.set("port", *port)?;
+        }
+        ServiceKey::Fwmark { mark, .. } => t.set("fwmark", *mark)?,
+    }
+    t.set("af", s.key.af().name())?;
+    t.set("scheduler", s.scheduler.as_str())?;
+    if s.persistent() {
+        t.set("persistent", s.timeout)?;
+    } else {
+        t.set("persistent", false)?;
+    }
+    match s.key.af() {
+        Family::Inet => t.set("netmask", s.netmask_v4().to_string())?,
+        Family::Inet6 => t.set("netmask", s.netmask)?,
+    }
+    t.set("sched_flags", lua.create_sequence_from(sched_flag_names(s.flags, &s.scheduler))?)?;
+    if let Some(pe) = &s.pe {
+        t.set("pe", pe.as_str())?;
+    }
+    t.set("ops", s.flags & crate::ipvs::consts::SVC_F_ONEPACKET != 0)?;
+    stats_tables(lua, &t, &s.stats)?;
+    let servers = lua.create_table()?;
+    for d in dests {
+        servers.push(server_table(lua, d)?)?;
+    }
+    if let Ok(mt) = lua.named_registry_value::<Table>("lvsh.ServerList") {
+        servers.set_metatable(Some(mt))?;
+    }
+    t.set("servers", servers)?;
+    if let Ok(mt) = lua.named_registry_value::<Table>("lvsh.Service") {
+        t.set_metatable(Some(mt))?;
+    }
+    Ok(t)
+}
+
+pub fn daemon_table(lua: &Lua, d: &Daemon) -> mlua::Result<Table> {
+    let t = lua.create_table()?;
+    t.set("state", d.state.name())?;
+    t.set("ifname", d.ifname.as_str())?;
+    t.set("syncid", d.syncid)?;
+    t.set("maxlen", d.maxlen)?;
+    if let Some(g) = d.group {
+        t.set("group", g.to_string())?;
+    }
+    t.set("port", d.port)?;
+    t.set("ttl", d.ttl)?;
+    Ok(t)
+}

@@ -1,0 +1,7 @@
+//! The domain layer: what an operator asks for (specs), checked before anything reaches the
+//! kernel, and turned into the kernel's objects. No Lua and no sockets here.
+
+pub mod daemon;
+pub mod spec;
+
+pub use spec::{ServerSpec, ServiceSpec, SpecError};
