@@ -44,10 +44,15 @@ impl Client {
             Some(id) => id,
             None => {
                 let why = modprobe_ip_vs();
-                resolve_family(&sock)?.ok_or_else(|| Error::Unavailable(why))?
+                resolve_family(&sock)?.ok_or(Error::Unavailable(why))?
             }
         };
-        Ok(Client { sock, family, seq: 0, rx: Vec::with_capacity(RX_BYTES) })
+        Ok(Client {
+            sock,
+            family,
+            seq: 0,
+            rx: Vec::with_capacity(RX_BYTES),
+        })
     }
 
     fn encode(&mut self, msg: IpvsMessage, flags: u16, out: &mut Vec<u8>) -> u32 {
@@ -67,16 +72,20 @@ impl Client {
     /// Reads one datagram and splits it into messages.
     fn receive(&mut self) -> Result<Vec<Msg>, Error> {
         self.rx.clear();
-        self.sock.recv(&mut self.rx, 0).map_err(|e| match e.raw_os_error() {
-            Some(libc::EAGAIN) => Error::Io("no reply from the kernel within 30 seconds".into()),
-            _ => Error::from(e),
-        })?;
+        self.sock
+            .recv(&mut self.rx, 0)
+            .map_err(|e| match e.raw_os_error() {
+                Some(libc::EAGAIN) => Error::Io("no reply from the kernel within 30 seconds".into()),
+                _ => Error::from(e),
+            })?;
         split(&self.rx)
     }
 
     /// Runs one write operation.
     pub fn execute(&mut self, op: &Op) -> Result<(), Error> {
-        self.execute_batch(std::slice::from_ref(op)).pop().unwrap_or(Ok(()))
+        self.execute_batch(std::slice::from_ref(op))
+            .pop()
+            .unwrap_or(Ok(()))
     }
 
     /// Sends many operations with few system calls and returns one result per operation sent.
@@ -161,7 +170,9 @@ impl Client {
                 }
             }
         }
-        Err(Error::Io(format!("{what}: the dump was interrupted {DUMP_RETRIES} times")))
+        Err(Error::Io(format!(
+            "{what}: the dump was interrupted {DUMP_RETRIES} times"
+        )))
     }
 
     /// A request answered by one reply message and an ack.
@@ -192,7 +203,10 @@ impl Client {
 
     pub fn info(&mut self) -> Result<Info, Error> {
         let reply = self.request(IpvsMessage::new(CMD_GET_INFO, vec![]), "read IPVS info")?;
-        let mut info = Info { version: 0, conn_tab_size: 0 };
+        let mut info = Info {
+            version: 0,
+            conn_tab_size: 0,
+        };
         for n in reply.map(|m| m.nlas).unwrap_or_default() {
             match n {
                 IpvsNla::InfoVersion(v) => info.version = v,
@@ -241,7 +255,9 @@ impl Client {
                     _ => None,
                 })
                 .transpose(),
-            Err(Error::Kernel { errno: libc::ESRCH, .. }) => Ok(None),
+            Err(Error::Kernel {
+                errno: libc::ESRCH, ..
+            }) => Ok(None),
             Err(e) => Err(e),
         }
     }
@@ -287,7 +303,10 @@ fn read_error(errno: i32, what: &str) -> Error {
     if errno == libc::EPERM {
         Error::Permission(what.to_string())
     } else {
-        Error::Kernel { errno, message: format!("cannot {what}: {}", strerror(errno)) }
+        Error::Kernel {
+            errno,
+            message: format!("cannot {what}: {}", strerror(errno)),
+        }
     }
 }
 
@@ -354,7 +373,10 @@ fn resolve_family(sock: &Socket) -> Result<Option<u16>, Error> {
                         None => Ok(None),
                         Some(libc::ENOENT) => Ok(None),
                         Some(libc::EPERM) => Err(Error::Permission("talking to IPVS".into())),
-                        Some(errno) => Err(Error::Io(format!("resolving the IPVS family: {}", strerror(errno)))),
+                        Some(errno) => Err(Error::Io(format!(
+                            "resolving the IPVS family: {}",
+                            strerror(errno)
+                        ))),
                     };
                 }
                 _ => {}
@@ -373,9 +395,11 @@ fn drain_ack(sock: &Socket) {
 /// As ipvsadm does when the family is missing: try `modprobe ip_vs` once. Returns why IPVS
 /// is unavailable, for the error should it still be missing.
 fn modprobe_ip_vs() -> String {
+    // the caller's PATH first (a sandbox may provide its own modprobe), then where it lives
+    let path = std::env::var("PATH").unwrap_or_default() + ":/usr/local/sbin:/usr/sbin:/sbin";
     let out = std::process::Command::new("modprobe")
         .args(["--", "ip_vs"])
-        .env("PATH", "/usr/local/sbin:/usr/sbin:/sbin:/usr/local/bin:/usr/bin:/bin")
+        .env("PATH", path)
         .output();
     match out {
         Ok(o) if o.status.success() => "the module ip_vs loaded but the IPVS family is still missing".into(),

@@ -27,7 +27,10 @@ pub fn service_nlas(svc: &Service) -> Vec<ServiceNla> {
     if let Some(pe) = &svc.pe {
         nlas.push(ServiceNla::PeName(pe.clone()));
     }
-    nlas.push(ServiceNla::Flags(ServiceFlags { flags: svc.flags & !SVC_F_HASHED, mask: u32::MAX }));
+    nlas.push(ServiceNla::Flags(ServiceFlags {
+        flags: svc.flags & !SVC_F_HASHED,
+        mask: u32::MAX,
+    }));
     nlas.push(ServiceNla::Timeout(svc.timeout));
     let mask = match svc.key.af() {
         Family::Inet => svc.netmask.to_be_bytes(),
@@ -83,13 +86,18 @@ pub fn service_from_nlas(nlas: &[ServiceNla]) -> Result<Service, DecodeError> {
         }
     }
     let af_raw = af.ok_or_else(|| missing("service address family"))?;
-    let af = Family::from_raw(af_raw).ok_or_else(|| DecodeError::from(format!("unknown address family {af_raw}")))?;
+    let af = Family::from_raw(af_raw)
+        .ok_or_else(|| DecodeError::from(format!("unknown address family {af_raw}")))?;
     let key = if fwmark != 0 {
         ServiceKey::Fwmark { af, mark: fwmark }
     } else {
         let bytes = addr.ok_or_else(|| missing("service address"))?;
         let addr = addr_from_bytes(af, &bytes).ok_or_else(|| missing("complete service address"))?;
-        ServiceKey::Addr { proto: Protocol::from_raw(proto), addr, port }
+        ServiceKey::Addr {
+            proto: Protocol::from_raw(proto),
+            addr,
+            port,
+        }
     };
     let netmask = match af {
         Family::Inet => u32::from_be_bytes(netmask),

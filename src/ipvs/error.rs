@@ -25,7 +25,10 @@ impl fmt::Display for Error {
                  or use a kernel built with CONFIG_IP_VS)"
             ),
             Error::Permission(what) => {
-                write!(f, "permission denied: {what} needs CAP_NET_ADMIN (run lvsh as root)")
+                write!(
+                    f,
+                    "permission denied: {what} needs CAP_NET_ADMIN (run lvsh as root)"
+                )
             }
             Error::Kernel { message, .. } => f.write_str(message),
             Error::Io(e) => write!(f, "netlink: {e}"),

@@ -1,7 +1,9 @@
 //! The IPVS generic netlink message: a command and its top-level attributes.
 
-use netlink_packet_core::{DecodeError, DefaultNla, Emitable, Nla, NlaBuffer, NlasIterator, Parseable};
 use netlink_packet_core::ParseableParametrized;
+use netlink_packet_core::{
+    DecodeError, DefaultNla, Emitable, NLA_F_NESTED, Nla, NlaBuffer, NlasIterator, Parseable,
+};
 use netlink_packet_generic::{GenlFamily, GenlHeader};
 
 use super::consts::*;
@@ -34,13 +36,13 @@ impl Nla for IpvsNla {
         }
     }
 
-    /// Nests go without NLA_F_NESTED, as ipvsadm sends them; the kernel accepts both.
+    /// Nests carry NLA_F_NESTED as ipvsadm (libnl) sends them; the kernel's replies do not.
     fn kind(&self) -> u16 {
         use IpvsNla::*;
         match self {
-            Service(_) => CMD_ATTR_SERVICE,
-            Dest(_) => CMD_ATTR_DEST,
-            Daemon(_) => CMD_ATTR_DAEMON,
+            Service(_) => CMD_ATTR_SERVICE | NLA_F_NESTED,
+            Dest(_) => CMD_ATTR_DEST | NLA_F_NESTED,
+            Daemon(_) => CMD_ATTR_DAEMON | NLA_F_NESTED,
             TimeoutTcp(_) => CMD_ATTR_TIMEOUT_TCP,
             TimeoutTcpFin(_) => CMD_ATTR_TIMEOUT_TCP_FIN,
             TimeoutUdp(_) => CMD_ATTR_TIMEOUT_UDP,
@@ -129,6 +131,9 @@ impl ParseableParametrized<[u8], GenlHeader> for IpvsMessage {
         let nlas = NlasIterator::new(buf)
             .map(|nla| nla.and_then(|b| IpvsNla::parse_for(header.cmd, &b)))
             .collect::<Result<Vec<_>, _>>()?;
-        Ok(IpvsMessage { cmd: header.cmd, nlas })
+        Ok(IpvsMessage {
+            cmd: header.cmd,
+            nlas,
+        })
     }
 }

@@ -15,3 +15,6 @@ pub use client::Client;
 pub use error::{Error, strerror};
 pub use ops::Op;
 pub use types::*;
+
+#[cfg(test)]
+mod tests;

@@ -33,21 +33,30 @@ impl Op {
             Op::AddService(s) => IpvsMessage::new(CMD_NEW_SERVICE, vec![N::Service(service_nlas(s))]),
             Op::EditService(s) => IpvsMessage::new(CMD_SET_SERVICE, vec![N::Service(service_nlas(s))]),
             Op::DelService(k) => IpvsMessage::new(CMD_DEL_SERVICE, vec![N::Service(key_nlas(k))]),
-            Op::AddDest(k, d) => IpvsMessage::new(CMD_NEW_DEST, vec![N::Service(key_nlas(k)), N::Dest(dest_nlas(d))]),
-            Op::EditDest(k, d) => IpvsMessage::new(CMD_SET_DEST, vec![N::Service(key_nlas(k)), N::Dest(dest_nlas(d))]),
-            Op::DelDest(k, a, p) => {
-                IpvsMessage::new(CMD_DEL_DEST, vec![N::Service(key_nlas(k)), N::Dest(dest_key_nlas(a, *p))])
+            Op::AddDest(k, d) => {
+                IpvsMessage::new(CMD_NEW_DEST, vec![N::Service(key_nlas(k)), N::Dest(dest_nlas(d))])
             }
+            Op::EditDest(k, d) => {
+                IpvsMessage::new(CMD_SET_DEST, vec![N::Service(key_nlas(k)), N::Dest(dest_nlas(d))])
+            }
+            Op::DelDest(k, a, p) => IpvsMessage::new(
+                CMD_DEL_DEST,
+                vec![N::Service(key_nlas(k)), N::Dest(dest_key_nlas(a, *p))],
+            ),
             Op::Zero(Some(k)) => IpvsMessage::new(CMD_ZERO, vec![N::Service(key_nlas(k))]),
             Op::Zero(None) => IpvsMessage::new(CMD_ZERO, vec![]),
             Op::Flush => IpvsMessage::new(CMD_FLUSH, vec![]),
             Op::SetTimeouts(t) => IpvsMessage::new(
                 CMD_SET_CONFIG,
-                [(t.tcp, N::TimeoutTcp as fn(u32) -> N), (t.tcpfin, N::TimeoutTcpFin), (t.udp, N::TimeoutUdp)]
-                    .into_iter()
-                    .filter(|(v, _)| *v != 0)
-                    .map(|(v, f)| f(v))
-                    .collect(),
+                [
+                    (t.tcp, N::TimeoutTcp as fn(u32) -> N),
+                    (t.tcpfin, N::TimeoutTcpFin),
+                    (t.udp, N::TimeoutUdp),
+                ]
+                .into_iter()
+                .filter(|(v, _)| *v != 0)
+                .map(|(v, f)| f(v))
+                .collect(),
             ),
             Op::StartDaemon(d) => IpvsMessage::new(CMD_NEW_DAEMON, vec![N::Daemon(daemon_nlas(d))]),
             Op::StopDaemon(state) => IpvsMessage::new(
@@ -99,9 +108,15 @@ impl Op {
                 d.upper,
                 d.lower
             ),
-            (Op::StartDaemon(d), libc::EEXIST) => format!("the {} sync daemon is already running", d.state.name()),
+            (Op::StartDaemon(d), libc::EEXIST) => {
+                format!("the {} sync daemon is already running", d.state.name())
+            }
             (Op::StartDaemon(d), libc::ENODEV) => {
-                format!("cannot start the {} sync daemon: no such interface '{}'", d.state.name(), d.ifname)
+                format!(
+                    "cannot start the {} sync daemon: no such interface '{}'",
+                    d.state.name(),
+                    d.ifname
+                )
             }
             (Op::StartDaemon(d), libc::EINVAL) => format!(
                 "cannot start the {} sync daemon: invalid settings (multicast group, or real servers of \

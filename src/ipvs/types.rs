@@ -14,7 +14,11 @@ pub enum Family {
 
 impl Family {
     pub fn of(addr: &IpAddr) -> Family {
-        if addr.is_ipv4() { Family::Inet } else { Family::Inet6 }
+        if addr.is_ipv4() {
+            Family::Inet
+        } else {
+            Family::Inet6
+        }
     }
 
     pub fn raw(self) -> u16 {
@@ -91,8 +95,15 @@ impl Protocol {
 /// What identifies a virtual service.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum ServiceKey {
-    Addr { proto: Protocol, addr: IpAddr, port: u16 },
-    Fwmark { af: Family, mark: u32 },
+    Addr {
+        proto: Protocol,
+        addr: IpAddr,
+        port: u16,
+    },
+    Fwmark {
+        af: Family,
+        mark: u32,
+    },
 }
 
 impl ServiceKey {
@@ -123,9 +134,17 @@ impl fmt::Display for ServiceKey {
     /// As errors and listings name a service: `TCP 192.0.2.110:80`, `FWM 5`, `FWM 5 IPv6`.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            ServiceKey::Addr { proto, addr, port } => write!(f, "{} {}", proto.label(), sockaddr(addr, *port)),
-            ServiceKey::Fwmark { af: Family::Inet, mark } => write!(f, "FWM {mark}"),
-            ServiceKey::Fwmark { af: Family::Inet6, mark } => write!(f, "FWM {mark} IPv6"),
+            ServiceKey::Addr { proto, addr, port } => {
+                write!(f, "{} {}", proto.label(), sockaddr(addr, *port))
+            }
+            ServiceKey::Fwmark {
+                af: Family::Inet,
+                mark,
+            } => write!(f, "FWM {mark}"),
+            ServiceKey::Fwmark {
+                af: Family::Inet6,
+                mark,
+            } => write!(f, "FWM {mark} IPv6"),
         }
     }
 }
@@ -162,7 +181,15 @@ impl Service {
     /// A service as ipvsadm -A creates it by default: wlc, no persistence, full mask.
     pub fn new(key: ServiceKey) -> Service {
         let netmask = if key.af() == Family::Inet { u32::MAX } else { 128 };
-        Service { key, scheduler: "wlc".into(), flags: 0, timeout: 0, netmask, pe: None, stats: Stats::default() }
+        Service {
+            key,
+            scheduler: "wlc".into(),
+            flags: 0,
+            timeout: 0,
+            netmask,
+            pe: None,
+            stats: Stats::default(),
+        }
     }
 
     pub fn persistent(&self) -> bool {
@@ -354,7 +381,12 @@ pub struct Info {
 
 impl Info {
     pub fn version_string(&self) -> String {
-        format!("{}.{}.{}", self.version >> 16, (self.version >> 8) & 0xff, self.version & 0xff)
+        format!(
+            "{}.{}.{}",
+            self.version >> 16,
+            (self.version >> 8) & 0xff,
+            self.version & 0xff
+        )
     }
 }
 
@@ -370,7 +402,9 @@ pub fn addr_bytes(addr: &IpAddr) -> Vec<u8> {
 
 pub fn addr_from_bytes(af: Family, b: &[u8]) -> Option<IpAddr> {
     match af {
-        Family::Inet => b.get(..4).map(|s| IpAddr::V4(Ipv4Addr::new(s[0], s[1], s[2], s[3]))),
+        Family::Inet => b
+            .get(..4)
+            .map(|s| IpAddr::V4(Ipv4Addr::new(s[0], s[1], s[2], s[3]))),
         Family::Inet6 => {
             let a: [u8; 16] = b.get(..16)?.try_into().ok()?;
             Some(IpAddr::V6(Ipv6Addr::from(a)))

@@ -10,7 +10,11 @@ pub fn spec_err(e: SpecError) -> mlua::Error {
 }
 
 fn err(field: &str, value: &Value, reason: &str) -> mlua::Error {
-    spec_err(SpecError { field: field.into(), value: show(value), reason: reason.into() })
+    spec_err(SpecError {
+        field: field.into(),
+        value: show(value),
+        reason: reason.into(),
+    })
 }
 
 /// A Lua value as an error message shows it.
@@ -41,7 +45,11 @@ impl Fields {
             };
             if !allowed.contains(&name.as_str()) && !ignored.contains(&name.as_str()) {
                 let hint = format!("unknown field '{name}' (known: {})", allowed.join(", "));
-                return Err(spec_err(SpecError { field: what.into(), value: String::new(), reason: format!("{hint}; got {name} = {}", show(&v)) }));
+                return Err(spec_err(SpecError {
+                    field: what.into(),
+                    value: String::new(),
+                    reason: format!("{hint}; got {name} = {}", show(&v)),
+                }));
             }
         }
         Ok(Fields { table })
@@ -54,7 +62,11 @@ impl Fields {
     pub fn string(&self, name: &str) -> mlua::Result<Option<String>> {
         match self.raw(name)? {
             Value::Nil => Ok(None),
-            Value::String(s) => Ok(Some(s.to_str().map_err(|_| err(name, &Value::String(s.clone()), "is not UTF-8"))?.to_string())),
+            Value::String(s) => Ok(Some(
+                s.to_str()
+                    .map_err(|_| err(name, &Value::String(s.clone()), "is not UTF-8"))?
+                    .to_string(),
+            )),
             other => Err(err(name, &other, "must be a string")),
         }
     }
@@ -76,7 +88,11 @@ impl Fields {
         match self.raw(name)? {
             Value::Nil => Ok(None),
             Value::String(s) => Ok(Some(
-                s.to_string_lossy().split(',').map(|p| p.trim().to_string()).filter(|p| !p.is_empty()).collect(),
+                s.to_string_lossy()
+                    .split(',')
+                    .map(|p| p.trim().to_string())
+                    .filter(|p| !p.is_empty())
+                    .collect(),
             )),
             Value::Table(t) => {
                 let mut out = Vec::new();

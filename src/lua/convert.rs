@@ -7,22 +7,45 @@ use crate::ipvs::{Daemon, Dest, Family, Forward, Service, ServiceKey, Stats, Tun
 use crate::model::spec::{Netmask, sched_flag_names, tun_csum_name};
 use crate::model::{ServerSpec, ServiceSpec, SpecError};
 
-pub const SERVICE_FIELDS: &[&str] =
-    &["proto", "addr", "fwmark", "af", "scheduler", "persistent", "netmask", "sched_flags", "pe", "ops", "servers"];
+pub const SERVICE_FIELDS: &[&str] = &[
+    "proto",
+    "addr",
+    "fwmark",
+    "af",
+    "scheduler",
+    "persistent",
+    "netmask",
+    "sched_flags",
+    "pe",
+    "ops",
+    "servers",
+];
 /// Fields of the service objects lvsh returns that are not part of a spec.
 pub const SERVICE_OUTPUT: &[&str] = &["ip", "port", "stats", "rate"];
-pub const SERVER_FIELDS: &[&str] = &["addr", "method", "weight", "upper", "lower", "tun_type", "tun_port", "tun_csum"];
+pub const SERVER_FIELDS: &[&str] = &[
+    "addr", "method", "weight", "upper", "lower", "tun_type", "tun_port", "tun_csum",
+];
 pub const SERVER_OUTPUT: &[&str] = &["ip", "port", "active", "inactive", "persist", "stats", "rate"];
 
 fn bad(field: &str, v: &Value, reason: &str) -> mlua::Error {
-    spec_err(SpecError { field: field.into(), value: show(v), reason: reason.into() })
+    spec_err(SpecError {
+        field: field.into(),
+        value: show(v),
+        reason: reason.into(),
+    })
 }
 
 /// A service spec from a table (or a service object lvsh returned).
 pub fn service_spec(v: Value) -> mlua::Result<(ServiceSpec, Option<Table>)> {
     let t = match v {
         Value::Table(t) => t,
-        other => return Err(bad("service", &other, "must be a table such as {addr=\"192.0.2.110:80\"}")),
+        other => {
+            return Err(bad(
+                "service",
+                &other,
+                "must be a table such as {addr=\"192.0.2.110:80\"}",
+            ));
+        }
     };
     let f = Fields::new(t, "service", SERVICE_FIELDS, SERVICE_OUTPUT)?;
     let persistent = match f.raw("persistent")? {
@@ -31,7 +54,13 @@ pub fn service_spec(v: Value) -> mlua::Result<(ServiceSpec, Option<Table>)> {
         Value::Boolean(false) => Some(None),
         v @ (Value::Integer(_) | Value::Number(_)) => match super::args::to_int("persistent", v.clone())? {
             Some(n) if n > 0 => Some(Some(n)),
-            _ => return Err(bad("persistent", &v, "seconds from 1 to 2678400, true (360 s) or false")),
+            _ => {
+                return Err(bad(
+                    "persistent",
+                    &v,
+                    "seconds from 1 to 2678400, true (360 s) or false",
+                ));
+            }
         },
         other => return Err(bad("persistent", &other, "seconds, true (360 s) or false")),
     };
@@ -75,13 +104,28 @@ pub fn service_key(v: Value) -> mlua::Result<ServiceKey> {
 /// A real-server spec from a table, a server object, or just an address string.
 pub fn server_spec(v: Value) -> mlua::Result<ServerSpec> {
     let t = match v {
-        Value::String(s) => return Ok(ServerSpec { addr: s.to_string_lossy(), ..Default::default() }),
+        Value::String(s) => {
+            return Ok(ServerSpec {
+                addr: s.to_string_lossy(),
+                ..Default::default()
+            });
+        }
         Value::Table(t) => t,
-        other => return Err(bad("server", &other, "must be a table such as {addr=\"192.0.2.101\"} or an address")),
+        other => {
+            return Err(bad(
+                "server",
+                &other,
+                "must be a table such as {addr=\"192.0.2.101\"} or an address",
+            ));
+        }
     };
     let f = Fields::new(t, "server", SERVER_FIELDS, SERVER_OUTPUT)?;
     let addr = f.string("addr")?.ok_or_else(|| {
-        spec_err(SpecError { field: "server".into(), value: String::new(), reason: "needs addr".into() })
+        spec_err(SpecError {
+            field: "server".into(),
+            value: String::new(),
+            reason: "needs addr".into(),
+        })
     })?;
     Ok(ServerSpec {
         addr,
@@ -97,11 +141,23 @@ pub fn server_spec(v: Value) -> mlua::Result<ServerSpec> {
 
 fn stats_tables(lua: &Lua, t: &Table, s: &Stats) -> mlua::Result<()> {
     let stats = lua.create_table()?;
-    for (k, v) in [("conns", s.conns), ("inpkts", s.inpkts), ("outpkts", s.outpkts), ("inbytes", s.inbytes), ("outbytes", s.outbytes)] {
+    for (k, v) in [
+        ("conns", s.conns),
+        ("inpkts", s.inpkts),
+        ("outpkts", s.outpkts),
+        ("inbytes", s.inbytes),
+        ("outbytes", s.outbytes),
+    ] {
         stats.set(k, v as i64)?;
     }
     let rate = lua.create_table()?;
-    for (k, v) in [("cps", s.cps), ("inpps", s.inpps), ("outpps", s.outpps), ("inbps", s.inbps), ("outbps", s.outbps)] {
+    for (k, v) in [
+        ("cps", s.cps),
+        ("inpps", s.inpps),
+        ("outpps", s.outpps),
+        ("inbps", s.inbps),
+        ("outbps", s.outbps),
+    ] {
         rate.set(k, v as i64)?;
     }
     t.set("stats", stats)?;
@@ -155,7 +211,10 @@ pub fn service_table(lua: &Lua, s: &Service, dests: &[Dest]) -> mlua::Result<Tab
         Family::Inet => t.set("netmask", s.netmask_v4().to_string())?,
         Family::Inet6 => t.set("netmask", s.netmask)?,
     }
-    t.set("sched_flags", lua.create_sequence_from(sched_flag_names(s.flags, &s.scheduler))?)?;
+    t.set(
+        "sched_flags",
+        lua.create_sequence_from(sched_flag_names(s.flags, &s.scheduler))?,
+    )?;
     if let Some(pe) = &s.pe {
         t.set("pe", pe.as_str())?;
     }

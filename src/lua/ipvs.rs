@@ -18,11 +18,16 @@ fn with_client<R>(lua: &Lua, f: impl FnOnce(&mut Client) -> Result<R, Error>) ->
     if lua.app_data_ref::<ClientSlot>().is_none() {
         lua.set_app_data(ClientSlot::default());
     }
-    let mut slot = lua.app_data_mut::<ClientSlot>().ok_or_else(|| mlua::Error::runtime("no IPVS client"))?;
+    let mut slot = lua
+        .app_data_mut::<ClientSlot>()
+        .ok_or_else(|| mlua::Error::runtime("no IPVS client"))?;
     if slot.0.is_none() {
         slot.0 = Some(Client::new().map_err(mlua::Error::external)?);
     }
-    let client = slot.0.as_mut().ok_or_else(|| mlua::Error::runtime("no IPVS client"))?;
+    let client = slot
+        .0
+        .as_mut()
+        .ok_or_else(|| mlua::Error::runtime("no IPVS client"))?;
     f(client).map_err(mlua::Error::external)
 }
 
@@ -37,15 +42,30 @@ fn read_service(c: &mut Client, key: &ServiceKey) -> Result<Option<(Service, Vec
 }
 
 fn no_service(key: &ServiceKey) -> Error {
-    Error::Kernel { errno: nix::libc::ESRCH, message: format!("no such service: {key}") }
+    Error::Kernel {
+        errno: nix::libc::ESRCH,
+        message: format!("no such service: {key}"),
+    }
 }
 
 /// Runs operations; if one fails, undoes the ones that were carried out and returns its error.
 fn run_undoable(c: &mut Client, ops: &[Op], undo: impl Fn(usize) -> Option<Op>) -> Result<(), Error> {
     let results = c.execute_batch(ops);
-    let Some(failed) = results.iter().position(Result::is_err) else { return Ok(()) };
-    let done: Vec<Op> = results.iter().enumerate().filter(|(_, r)| r.is_ok()).filter_map(|(i, _)| undo(i)).rev().collect();
-    let error = results.into_iter().nth(failed).and_then(Result::err).unwrap_or(Error::Io("unknown failure".into()));
+    let Some(failed) = results.iter().position(Result::is_err) else {
+        return Ok(());
+    };
+    let done: Vec<Op> = results
+        .iter()
+        .enumerate()
+        .filter(|(_, r)| r.is_ok())
+        .filter_map(|(i, _)| undo(i))
+        .rev()
+        .collect();
+    let error = results
+        .into_iter()
+        .nth(failed)
+        .and_then(Result::err)
+        .unwrap_or(Error::Io("unknown failure".into()));
     for op in done {
         // best effort: the error that matters is the original one
         let _ = c.execute(&op);
@@ -89,7 +109,9 @@ fn add_server(lua: &Lua, (svc, rs): (Value, Value)) -> mlua::Result<Table> {
     let (addr, port) = (dest.addr, dest.port);
     let found = with_client(lua, |c| {
         c.execute(&Op::AddDest(key.clone(), dest.clone()))?;
-        Ok(c.dests(&key)?.into_iter().find(|d| d.addr == addr && d.port == port))
+        Ok(c.dests(&key)?
+            .into_iter()
+            .find(|d| d.addr == addr && d.port == port))
     })?;
     server_table(lua, &found.unwrap_or(dest))
 }
@@ -98,17 +120,29 @@ fn edit_server(lua: &Lua, (svc, rs): (Value, Value)) -> mlua::Result<Table> {
     let key = service_key(svc)?;
     let spec = server_spec(rs)?;
     let (addr, port) = server_endpoint(&key, &spec.addr).map_err(spec_err)?;
-    let current = with_client(lua, |c| match c.dests(&key)?.into_iter().find(|d| d.addr == addr && d.port == port) {
-        Some(d) => Ok(d),
-        None => {
-            let errno = if c.service(&key)?.is_some() { nix::libc::ENOENT } else { nix::libc::ESRCH };
-            Err(Op::EditDest(key.clone(), Dest::new(addr, port)).explain(errno))
+    let current = with_client(lua, |c| {
+        match c
+            .dests(&key)?
+            .into_iter()
+            .find(|d| d.addr == addr && d.port == port)
+        {
+            Some(d) => Ok(d),
+            None => {
+                let errno = if c.service(&key)?.is_some() {
+                    nix::libc::ENOENT
+                } else {
+                    nix::libc::ESRCH
+                };
+                Err(Op::EditDest(key.clone(), Dest::new(addr, port)).explain(errno))
+            }
         }
     })?;
     let dest = spec.to_dest(&key, Some(&current)).map_err(spec_err)?;
     let found = with_client(lua, |c| {
         c.execute(&Op::EditDest(key.clone(), dest.clone()))?;
-        Ok(c.dests(&key)?.into_iter().find(|d| d.addr == addr && d.port == port))
+        Ok(c.dests(&key)?
+            .into_iter()
+            .find(|d| d.addr == addr && d.port == port))
     })?;
     server_table(lua, &found.unwrap_or(dest))
 }
@@ -122,7 +156,12 @@ fn del_server(lua: &Lua, (svc, rs): (Value, Value)) -> mlua::Result<bool> {
 }
 
 fn daemon_spec(t: Table) -> mlua::Result<DaemonSpec> {
-    let f = Fields::new(t, "daemon", &["state", "ifname", "syncid", "maxlen", "group", "port", "ttl"], &[])?;
+    let f = Fields::new(
+        t,
+        "daemon",
+        &["state", "ifname", "syncid", "maxlen", "group", "port", "ttl"],
+        &[],
+    )?;
     Ok(DaemonSpec {
         state: f.string("state")?,
         ifname: f.string("ifname")?,
@@ -233,10 +272,21 @@ pub fn register(lua: &Lua, lvs: &Table) -> mlua::Result<()> {
             let s = match &state {
                 Value::String(s) => parse_state(&s.to_string_lossy()).map_err(spec_err)?,
                 Value::Table(t) => {
-                    let f = Fields::new(t.clone(), "daemon", &["state", "ifname", "syncid", "maxlen", "group", "port", "ttl"], &[])?;
+                    let f = Fields::new(
+                        t.clone(),
+                        "daemon",
+                        &["state", "ifname", "syncid", "maxlen", "group", "port", "ttl"],
+                        &[],
+                    )?;
                     parse_state(&f.string("state")?.unwrap_or_default()).map_err(spec_err)?
                 }
-                other => return Err(spec_err(crate::model::spec::bad("state", super::args::show(other), "expected \"master\" or \"backup\""))),
+                other => {
+                    return Err(spec_err(crate::model::spec::bad(
+                        "state",
+                        super::args::show(other),
+                        "expected \"master\" or \"backup\"",
+                    )));
+                }
             };
             with_client(lua, |c| c.execute(&Op::StopDaemon(s)))?;
             Ok(true)

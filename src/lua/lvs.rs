@@ -9,9 +9,15 @@ pub fn module(lua: &Lua) -> mlua::Result<Table> {
     lvs.set("version", env!("CARGO_PKG_VERSION"))?;
     super::ipvs::register(lua, &lvs)?;
     let describe = lua.create_function(|_, v: mlua::Value| Ok(super::describe_error(&v)))?;
-    lua.load(builtin::WRAP).set_name("=lvs").into_function()?.call::<()>((lvs.clone(), describe))?;
-    let classes: Table =
-        lua.load(builtin::SERVICE).set_name("=lvs/service.lua").into_function()?.call::<Table>(lvs.clone())?;
+    lua.load(builtin::WRAP)
+        .set_name("=lvs")
+        .into_function()?
+        .call::<()>((lvs.clone(), describe))?;
+    let classes: Table = lua
+        .load(builtin::SERVICE)
+        .set_name("=lvs/service.lua")
+        .into_function()?
+        .call::<Table>(lvs.clone())?;
     lua.set_named_registry_value("lvsh.Service", classes.get::<Table>("Service")?)?;
     lua.set_named_registry_value("lvsh.ServerList", classes.get::<Table>("ServerList")?)?;
     Ok(lvs)

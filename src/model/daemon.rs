@@ -73,9 +73,17 @@ pub fn timeouts(tcp: Option<i64>, tcpfin: Option<i64>, udp: Option<i64>) -> Resu
     let one = |field: &str, v: Option<i64>| match v {
         None => Ok(0),
         Some(v) if (0..=MAX_TIMEOUT).contains(&v) => Ok(v as u32),
-        Some(v) => Err(bad(field, v, format!("seconds from 0 (unchanged) to {MAX_TIMEOUT}"))),
+        Some(v) => Err(bad(
+            field,
+            v,
+            format!("seconds from 0 (unchanged) to {MAX_TIMEOUT}"),
+        )),
     };
-    Ok(Timeouts { tcp: one("tcp", tcp)?, tcpfin: one("tcpfin", tcpfin)?, udp: one("udp", udp)? })
+    Ok(Timeouts {
+        tcp: one("tcp", tcp)?,
+        tcpfin: one("tcpfin", tcpfin)?,
+        udp: one("udp", udp)?,
+    })
 }
 
 #[cfg(test)]
@@ -84,19 +92,52 @@ mod tests {
 
     #[test]
     fn daemon_checks() {
-        let ok = DaemonSpec { state: Some("backup".into()), syncid: Some(7), group: Some("239.1.2.3".into()), ..Default::default() };
+        let ok = DaemonSpec {
+            state: Some("backup".into()),
+            syncid: Some(7),
+            group: Some("239.1.2.3".into()),
+            ..Default::default()
+        };
         let d = ok.to_daemon().unwrap();
-        assert_eq!((d.state, d.ifname.as_str(), d.syncid), (DaemonState::Backup, "eth0", 7));
+        assert_eq!(
+            (d.state, d.ifname.as_str(), d.syncid),
+            (DaemonState::Backup, "eth0", 7)
+        );
         let field = |s: DaemonSpec| s.to_daemon().unwrap_err().field;
         assert_eq!(field(DaemonSpec::default()), "state");
-        assert_eq!(field(DaemonSpec { syncid: Some(256), ..ok.clone() }), "syncid");
-        assert_eq!(field(DaemonSpec { group: Some("192.0.2.1".into()), ..ok.clone() }), "group");
-        assert_eq!(field(DaemonSpec { state: Some("primary".into()), ..ok.clone() }), "state");
+        assert_eq!(
+            field(DaemonSpec {
+                syncid: Some(256),
+                ..ok.clone()
+            }),
+            "syncid"
+        );
+        assert_eq!(
+            field(DaemonSpec {
+                group: Some("192.0.2.1".into()),
+                ..ok.clone()
+            }),
+            "group"
+        );
+        assert_eq!(
+            field(DaemonSpec {
+                state: Some("primary".into()),
+                ..ok.clone()
+            }),
+            "state"
+        );
     }
 
     #[test]
     fn timeout_checks() {
-        assert_eq!(timeouts(Some(900), None, Some(300)).unwrap(), Timeouts { tcp: 900, tcpfin: 0, udp: 300 });
+        assert_eq!(
+            timeouts(Some(900), None, Some(300)).unwrap(),
+            Timeouts {
+                tcp: 900,
+                tcpfin: 0,
+                udp: 300
+            }
+        );
         assert_eq!(timeouts(Some(-1), None, None).unwrap_err().field, "tcp");
     }
 }

@@ -5,7 +5,9 @@ use std::fmt;
 use std::net::{IpAddr, Ipv4Addr};
 
 use crate::ipvs::consts::*;
-use crate::ipvs::{Dest, Family, Forward, Protocol, Service, ServiceKey, TUN_CSUM, TUN_NOCSUM, TUN_REMCSUM, TunType};
+use crate::ipvs::{
+    Dest, Family, Forward, Protocol, Service, ServiceKey, TUN_CSUM, TUN_NOCSUM, TUN_REMCSUM, TunType,
+};
 
 /// A rejected input: which field, what value, and why.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -28,7 +30,11 @@ impl fmt::Display for SpecError {
 impl std::error::Error for SpecError {}
 
 pub fn bad(field: &str, value: impl fmt::Display, reason: impl Into<String>) -> SpecError {
-    SpecError { field: field.into(), value: format!("'{value}'"), reason: reason.into() }
+    SpecError {
+        field: field.into(),
+        value: format!("'{value}'"),
+        reason: reason.into(),
+    }
 }
 
 /// Persistence timeout ipvsadm uses for a bare `-p`.
@@ -42,10 +48,18 @@ pub fn parse_endpoint(field: &str, s: &str) -> Result<(IpAddr, Option<u16>), Spe
     let s = s.trim();
     let fail = |why: &str| bad(field, s, why);
     let (host, port) = if let Some(rest) = s.strip_prefix('[') {
-        let (h, tail) = rest.split_once(']').ok_or_else(|| fail("missing ']' after the IPv6 address"))?;
+        let (h, tail) = rest
+            .split_once(']')
+            .ok_or_else(|| fail("missing ']' after the IPv6 address"))?;
         match tail {
             "" => (h, None),
-            t => (h, Some(t.strip_prefix(':').ok_or_else(|| fail("expected ':port' after ']'"))?)),
+            t => (
+                h,
+                Some(
+                    t.strip_prefix(':')
+                        .ok_or_else(|| fail("expected ':port' after ']'"))?,
+                ),
+            ),
         }
     } else if s.matches(':').count() == 1 {
         let (h, p) = s.split_once(':').unwrap_or((s, ""));
@@ -59,7 +73,10 @@ pub fn parse_endpoint(field: &str, s: &str) -> Result<(IpAddr, Option<u16>), Spe
     }
     let port = match port {
         None => None,
-        Some(p) => Some(p.parse::<u16>().map_err(|_| fail("the port must be a number from 0 to 65535"))?),
+        Some(p) => Some(
+            p.parse::<u16>()
+                .map_err(|_| fail("the port must be a number from 0 to 65535"))?,
+        ),
     };
     Ok((addr, port))
 }
@@ -87,7 +104,11 @@ pub fn parse_method(s: &str) -> Result<Forward, SpecError> {
         "tun" | "tunnel" | "ipip" | "i" => Ok(Forward::Tunnel),
         "nat" | "masq" | "m" | "masquerade" => Ok(Forward::Masq),
         "local" => Ok(Forward::Local),
-        _ => Err(bad("method", s, "expected \"dr\", \"tun\" or \"nat\" (or route/gate/g, tunnel/ipip/i, masq/m)")),
+        _ => Err(bad(
+            "method",
+            s,
+            "expected \"dr\", \"tun\" or \"nat\" (or route/gate/g, tunnel/ipip/i, masq/m)",
+        )),
     }
 }
 
@@ -136,9 +157,11 @@ pub fn parse_sched_flag(s: &str, scheduler: &str) -> Result<u32, SpecError> {
         }
     };
     match needs {
-        Some(sched) if sched != scheduler => {
-            Err(bad("sched_flags", s, format!("needs scheduler '{sched}', not '{scheduler}'")))
-        }
+        Some(sched) if sched != scheduler => Err(bad(
+            "sched_flags",
+            s,
+            format!("needs scheduler '{sched}', not '{scheduler}'"),
+        )),
         _ => Ok(bit),
     }
 }
@@ -172,16 +195,20 @@ fn netmask_value(mask: &Netmask, af: Family) -> Result<u32, SpecError> {
         (Netmask::Prefix(p), Family::Inet) => Err(bad("netmask", p, "an IPv4 prefix length is 1 to 32")),
         (Netmask::Prefix(p), Family::Inet6) => Err(bad("netmask", p, "an IPv6 prefix length is 1 to 128")),
         (Netmask::Dotted(s), Family::Inet) => {
-            let m: Ipv4Addr = s.parse().map_err(|_| bad("netmask", s, "not a dotted IPv4 mask"))?;
+            let m: Ipv4Addr = s
+                .parse()
+                .map_err(|_| bad("netmask", s, "not a dotted IPv4 mask"))?;
             let v = u32::from(m);
             if v == 0 || v.leading_ones() + v.trailing_zeros() != 32 {
                 return Err(bad("netmask", s, "not a contiguous mask such as 255.255.255.0"));
             }
             Ok(v)
         }
-        (Netmask::Dotted(s), Family::Inet6) => {
-            Err(bad("netmask", s, "an IPv6 service takes a prefix length (1 to 128), not a dotted mask"))
-        }
+        (Netmask::Dotted(s), Family::Inet6) => Err(bad(
+            "netmask",
+            s,
+            "an IPv6 service takes a prefix length (1 to 128), not a dotted mask",
+        )),
     }
 }
 
@@ -225,21 +252,39 @@ impl ServiceSpec {
                     // the kernel ignores the protocol of fwmark services; saying one is a mistake
                     let p = self.proto.clone().unwrap_or_default();
                     if parse_protocol(&p)? != Protocol::Tcp {
-                        return Err(bad("proto", p, "a fwmark service matches packets of any protocol"));
+                        return Err(bad(
+                            "proto",
+                            p,
+                            "a fwmark service matches packets of any protocol",
+                        ));
                     }
                 }
-                let af = self.af.as_deref().map(parse_family).transpose()?.unwrap_or(Family::Inet);
+                let af = self
+                    .af
+                    .as_deref()
+                    .map(parse_family)
+                    .transpose()?
+                    .unwrap_or(Family::Inet);
                 Ok(ServiceKey::Fwmark { af, mark: m as u32 })
             }
             (Some(a), None) => {
                 let (addr, port) = parse_endpoint("addr", a)?;
-                if let Some(af) = &self.af {
-                    if parse_family(af)? != Family::of(&addr) {
-                        return Err(bad("af", af, format!("does not match the address {a}")));
-                    }
+                if let Some(af) = &self.af
+                    && parse_family(af)? != Family::of(&addr)
+                {
+                    return Err(bad("af", af, format!("does not match the address {a}")));
                 }
-                let proto = self.proto.as_deref().map(parse_protocol).transpose()?.unwrap_or(Protocol::Tcp);
-                Ok(ServiceKey::Addr { proto, addr, port: port.unwrap_or(0) })
+                let proto = self
+                    .proto
+                    .as_deref()
+                    .map(parse_protocol)
+                    .transpose()?
+                    .unwrap_or(Protocol::Tcp);
+                Ok(ServiceKey::Addr {
+                    proto,
+                    addr,
+                    port: port.unwrap_or(0),
+                })
             }
         }
     }
@@ -248,12 +293,20 @@ impl ServiceSpec {
     pub fn to_service(&self, base: Option<&Service>) -> Result<Service, SpecError> {
         let key = self.key()?;
         let mut svc = match base {
-            Some(b) => Service { key: key.clone(), stats: Default::default(), ..b.clone() },
+            Some(b) => Service {
+                key: key.clone(),
+                stats: Default::default(),
+                ..b.clone()
+            },
             None => Service::new(key.clone()),
         };
         if let Some(s) = &self.scheduler {
             if s.is_empty() || s.len() > 15 || !s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') {
-                return Err(bad("scheduler", s, "not a scheduler name (rr, wrr, lc, wlc, sh, mh, ...)"));
+                return Err(bad(
+                    "scheduler",
+                    s,
+                    "not a scheduler name (rr, wrr, lc, wlc, sh, mh, ...)",
+                ));
             }
             svc.scheduler = s.clone();
         }
@@ -303,24 +356,31 @@ impl ServiceSpec {
                 svc.flags &= !SVC_F_ONEPACKET;
             }
         }
-        if svc.flags & SVC_F_ONEPACKET != 0 {
-            if let ServiceKey::Addr { proto, .. } = &key {
-                if *proto != Protocol::Udp {
-                    return Err(bad("ops", "true", "one-packet scheduling is only for UDP and fwmark services"));
-                }
-            }
+        if svc.flags & SVC_F_ONEPACKET != 0
+            && let ServiceKey::Addr { proto, .. } = &key
+            && *proto != Protocol::Udp
+        {
+            return Err(bad(
+                "ops",
+                "true",
+                "one-packet scheduling is only for UDP and fwmark services",
+            ));
         }
-        if let ServiceKey::Addr { port: 0, .. } = &key {
-            if !svc.persistent() {
-                return Err(bad(
-                    "addr",
-                    self.addr.clone().unwrap_or_default(),
-                    "port 0 (all ports) is only for persistent services",
-                ));
-            }
+        if let ServiceKey::Addr { port: 0, .. } = &key
+            && !svc.persistent()
+        {
+            return Err(bad(
+                "addr",
+                self.addr.clone().unwrap_or_default(),
+                "port 0 (all ports) is only for persistent services",
+            ));
         }
         if svc.pe.is_some() && !svc.persistent() {
-            return Err(bad("pe", svc.pe.clone().unwrap_or_default(), "a persistence engine needs persistent"));
+            return Err(bad(
+                "pe",
+                svc.pe.clone().unwrap_or_default(),
+                "a persistence engine needs persistent",
+            ));
         }
         Ok(svc)
     }
@@ -347,7 +407,11 @@ pub fn server_endpoint(svc: &ServiceKey, addr: &str) -> Result<(IpAddr, u16), Sp
 
 fn threshold(field: &str, v: i64) -> Result<u32, SpecError> {
     if !(0..=MAX_WEIGHT).contains(&v) {
-        return Err(bad(field, v, "a connection count from 0 to 2147483647 (0: no limit)"));
+        return Err(bad(
+            field,
+            v,
+            "a connection count from 0 to 2147483647 (0: no limit)",
+        ));
     }
     Ok(v as u32)
 }
@@ -356,7 +420,11 @@ impl ServerSpec {
     pub fn to_dest(&self, svc: &ServiceKey, base: Option<&Dest>) -> Result<Dest, SpecError> {
         let (ip, port) = server_endpoint(svc, &self.addr)?;
         let mut d = match base {
-            Some(b) => Dest { addr: ip, port, ..b.clone() },
+            Some(b) => Dest {
+                addr: ip,
+                port,
+                ..b.clone()
+            },
             None => Dest::new(ip, port),
         };
         if let Some(m) = &self.method {
@@ -364,7 +432,11 @@ impl ServerSpec {
         }
         if let Some(w) = self.weight {
             if !(0..=MAX_WEIGHT).contains(&w) {
-                return Err(bad("weight", w, "must be 0 to 2147483647 (0 takes the server out of rotation)"));
+                return Err(bad(
+                    "weight",
+                    w,
+                    "must be 0 to 2147483647 (0 takes the server out of rotation)",
+                ));
             }
             d.weight = w as u32;
         }
@@ -375,11 +447,19 @@ impl ServerSpec {
             d.lower = threshold("lower", l)?;
         }
         if d.upper != 0 && d.lower > d.upper {
-            return Err(bad("lower", d.lower, format!("must not exceed upper ({})", d.upper)));
+            return Err(bad(
+                "lower",
+                d.lower,
+                format!("must not exceed upper ({})", d.upper),
+            ));
         }
         let tunnel_opts = self.tun_type.is_some() || self.tun_port.is_some() || self.tun_csum.is_some();
         if tunnel_opts && d.fwd != Forward::Tunnel {
-            return Err(bad("method", d.fwd.name(), "tun_type, tun_port and tun_csum need method \"tun\""));
+            return Err(bad(
+                "method",
+                d.fwd.name(),
+                "tun_type, tun_port and tun_csum need method \"tun\"",
+            ));
         }
         if let Some(t) = &self.tun_type {
             d.tun_type = parse_tun_type(t)?;
@@ -402,7 +482,11 @@ impl ServerSpec {
                 return Err(bad("tun_port", d.tun_port, "only gue tunnels have a port"));
             }
             TunType::Ipip if d.tun_flags != TUN_NOCSUM => {
-                return Err(bad("tun_csum", tun_csum_name(d.tun_flags), "ipip tunnels have no checksum option"));
+                return Err(bad(
+                    "tun_csum",
+                    tun_csum_name(d.tun_flags),
+                    "ipip tunnels have no checksum option",
+                ));
             }
             TunType::Gre if d.tun_flags == TUN_REMCSUM => {
                 return Err(bad("tun_csum", "remcsum", "gre tunnels take nocsum or csum"));
@@ -413,20 +497,25 @@ impl ServerSpec {
             return Err(bad(
                 "addr",
                 &self.addr,
-                format!("an {} real server behind an {} service needs method \"tun\"", Family::of(&ip).name(), svc.af().name()),
+                format!(
+                    "an {} real server behind an {} service needs method \"tun\"",
+                    Family::of(&ip).name(),
+                    svc.af().name()
+                ),
             ));
         }
-        if let ServiceKey::Addr { port: sport, .. } = svc {
-            if matches!(d.fwd, Forward::Route | Forward::Tunnel) && port != *sport {
-                return Err(bad(
-                    "addr",
-                    &self.addr,
-                    format!(
-                        "{} does not rewrite ports: the real server's port must be the service's ({sport})",
-                        d.fwd.name()
-                    ),
-                ));
-            }
+        if let ServiceKey::Addr { port: sport, .. } = svc
+            && matches!(d.fwd, Forward::Route | Forward::Tunnel)
+            && port != *sport
+        {
+            return Err(bad(
+                "addr",
+                &self.addr,
+                format!(
+                    "{} does not rewrite ports: the real server's port must be the service's ({sport})",
+                    d.fwd.name()
+                ),
+            ));
         }
         Ok(d)
     }

@@ -3,4 +3,7 @@
 
 mod support;
 
+mod ipvs_api;
+mod ipvs_errors;
 mod sandbox;
+mod scale;

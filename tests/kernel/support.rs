@@ -19,10 +19,17 @@ pub fn require_sandbox() {
 /// Runs `body` on a new thread that has entered a fresh network namespace with `lo` up.
 /// Child processes started from that thread (ipvsadm, lvsh) inherit the namespace.
 pub fn in_netns<T: Send + 'static>(body: impl FnOnce() -> T + Send + 'static) -> T {
+    in_fresh_netns(|| {
+        sh("ip link set lo up");
+        body()
+    })
+}
+
+/// As `in_netns`, but `lo` stays down, as in a namespace nobody has set up yet.
+pub fn in_fresh_netns<T: Send + 'static>(body: impl FnOnce() -> T + Send + 'static) -> T {
     require_sandbox();
     std::thread::spawn(move || {
         nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWNET).expect("unshare(CLONE_NEWNET)");
-        sh("ip link set lo up");
         body()
     })
     .join()
@@ -59,7 +66,6 @@ pub fn ipvsadm(args: &str) -> String {
 }
 
 /// Runs the lvsh binary with a Lua chunk; returns (exit code, stdout, stderr).
-#[allow(dead_code)]
 pub fn lvsh(chunk: &str) -> (i32, String, String) {
     let out = run(env!("CARGO_BIN_EXE_lvsh"), &["-e", chunk]);
     (
@@ -70,7 +76,6 @@ pub fn lvsh(chunk: &str) -> (i32, String, String) {
 }
 
 /// Runs a Lua chunk in lvsh that must succeed; returns its stdout.
-#[allow(dead_code)]
 pub fn lvsh_ok(chunk: &str) -> String {
     let (code, out, err) = lvsh(chunk);
     assert_eq!(code, 0, "lvsh -e {chunk:?} failed: {err}");

@@ -71,12 +71,16 @@ impl<'a, T: AsRef<[u8]> + ?Sized> Parseable<NlaBuffer<&'a T>> for DaemonNla {
             DAEMON_ATTR_MCAST_IFN => McastIfn(parse_cstr(p)?),
             DAEMON_ATTR_SYNC_ID => SyncId(parse_u32(p)?),
             DAEMON_ATTR_SYNC_MAXLEN => SyncMaxLen(parse_u16(p)?),
-            DAEMON_ATTR_MCAST_GROUP => {
-                McastGroup(p.get(..4).and_then(|s| s.try_into().ok()).ok_or("mcast group is too short")?)
-            }
-            DAEMON_ATTR_MCAST_GROUP6 => {
-                McastGroup6(p.get(..16).and_then(|s| s.try_into().ok()).ok_or("mcast group6 is too short")?)
-            }
+            DAEMON_ATTR_MCAST_GROUP => McastGroup(
+                p.get(..4)
+                    .and_then(|s| s.try_into().ok())
+                    .ok_or("mcast group is too short")?,
+            ),
+            DAEMON_ATTR_MCAST_GROUP6 => McastGroup6(
+                p.get(..16)
+                    .and_then(|s| s.try_into().ok())
+                    .ok_or("mcast group6 is too short")?,
+            ),
             DAEMON_ATTR_MCAST_PORT => McastPort(parse_u16(p)?),
             DAEMON_ATTR_MCAST_TTL => McastTtl(parse_u8(p)?),
             _ => Other(DefaultNla::parse(buf)?),

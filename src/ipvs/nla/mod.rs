@@ -19,7 +19,9 @@ pub fn parse_nlas<P>(payload: &[u8]) -> Result<Vec<P>, DecodeError>
 where
     P: for<'a> Parseable<NlaBuffer<&'a [u8]>>,
 {
-    NlasIterator::new(payload).map(|nla| nla.and_then(|buf| P::parse(&buf))).collect()
+    NlasIterator::new(payload)
+        .map(|nla| nla.and_then(|buf| P::parse(&buf)))
+        .collect()
 }
 
 /// Emits a list of attributes as a nest's value.
@@ -52,11 +54,17 @@ pub fn parse_cstr(payload: &[u8]) -> Result<String, DecodeError> {
 }
 
 pub fn parse_u8(payload: &[u8]) -> Result<u8, DecodeError> {
-    payload.first().copied().ok_or_else(|| DecodeError::from("u8 attribute is empty"))
+    payload
+        .first()
+        .copied()
+        .ok_or_else(|| DecodeError::from("u8 attribute is empty"))
 }
 
 pub fn parse_u16(payload: &[u8]) -> Result<u16, DecodeError> {
-    let b: [u8; 2] = payload.get(..2).and_then(|s| s.try_into().ok()).ok_or_else(|| short("u16"))?;
+    let b: [u8; 2] = payload
+        .get(..2)
+        .and_then(|s| s.try_into().ok())
+        .ok_or_else(|| short("u16"))?;
     Ok(u16::from_ne_bytes(b))
 }
 
@@ -65,12 +73,18 @@ pub fn parse_u16_be(payload: &[u8]) -> Result<u16, DecodeError> {
 }
 
 pub fn parse_u32(payload: &[u8]) -> Result<u32, DecodeError> {
-    let b: [u8; 4] = payload.get(..4).and_then(|s| s.try_into().ok()).ok_or_else(|| short("u32"))?;
+    let b: [u8; 4] = payload
+        .get(..4)
+        .and_then(|s| s.try_into().ok())
+        .ok_or_else(|| short("u32"))?;
     Ok(u32::from_ne_bytes(b))
 }
 
 pub fn parse_u64(payload: &[u8]) -> Result<u64, DecodeError> {
-    let b: [u8; 8] = payload.get(..8).and_then(|s| s.try_into().ok()).ok_or_else(|| short("u64"))?;
+    let b: [u8; 8] = payload
+        .get(..8)
+        .and_then(|s| s.try_into().ok())
+        .ok_or_else(|| short("u64"))?;
     Ok(u64::from_ne_bytes(b))
 }
 

@@ -2,7 +2,9 @@
 
 use netlink_packet_core::{DecodeError, DefaultNla, Nla, NlaBuffer, Parseable};
 
-use super::{StatsNla, cstr_len, emit_cstr, emit_nlas, nlas_len, parse_cstr, parse_nlas, parse_u16, parse_u32};
+use super::{
+    StatsNla, cstr_len, emit_cstr, emit_nlas, nlas_len, parse_cstr, parse_nlas, parse_u16, parse_u32,
+};
 use crate::ipvs::consts::*;
 
 /// `struct ip_vs_flags`: host-order flags and the mask of the bits to change.
@@ -111,11 +113,16 @@ impl<'a, T: AsRef<[u8]> + ?Sized> Parseable<NlaBuffer<&'a T>> for ServiceNla {
             SVC_ATTR_PORT => Port(super::parse_u16_be(p)?),
             SVC_ATTR_FWMARK => Fwmark(parse_u32(p)?),
             SVC_ATTR_SCHED_NAME => SchedName(parse_cstr(p)?),
-            SVC_ATTR_FLAGS => Flags(ServiceFlags { flags: parse_u32(p)?, mask: parse_u32(p.get(4..).unwrap_or(&[]))? }),
+            SVC_ATTR_FLAGS => Flags(ServiceFlags {
+                flags: parse_u32(p)?,
+                mask: parse_u32(p.get(4..).unwrap_or(&[]))?,
+            }),
             SVC_ATTR_TIMEOUT => Timeout(parse_u32(p)?),
-            SVC_ATTR_NETMASK => {
-                Netmask(p.get(..4).and_then(|s| s.try_into().ok()).ok_or("netmask attribute is too short")?)
-            }
+            SVC_ATTR_NETMASK => Netmask(
+                p.get(..4)
+                    .and_then(|s| s.try_into().ok())
+                    .ok_or("netmask attribute is too short")?,
+            ),
             SVC_ATTR_STATS => Stats(parse_nlas(p)?),
             SVC_ATTR_PE_NAME => PeName(parse_cstr(p)?),
             SVC_ATTR_STATS64 => Stats64(parse_nlas(p)?),

@@ -76,7 +76,11 @@ impl<'a, T: AsRef<[u8]> + ?Sized> Parseable<NlaBuffer<&'a T>> for StatsNla {
     fn parse(buf: &NlaBuffer<&'a T>) -> Result<Self, DecodeError> {
         let payload = buf.value();
         let v = || -> Result<u64, DecodeError> {
-            if payload.len() >= 8 { parse_u64(payload) } else { parse_u32(payload).map(u64::from) }
+            if payload.len() >= 8 {
+                parse_u64(payload)
+            } else {
+                parse_u32(payload).map(u64::from)
+            }
         };
         use StatsNla::*;
         Ok(match buf.kind() {

@@ -1,7 +1,10 @@
 use super::*;
 
 fn svc(addr: &str) -> ServiceSpec {
-    ServiceSpec { addr: Some(addr.into()), ..Default::default() }
+    ServiceSpec {
+        addr: Some(addr.into()),
+        ..Default::default()
+    }
 }
 
 #[test]
@@ -10,10 +13,21 @@ fn endpoints() {
     let v6: IpAddr = "2001:db8::1".parse().unwrap();
     assert_eq!(parse_endpoint("addr", "192.0.2.1:80").unwrap(), (v4, Some(80)));
     assert_eq!(parse_endpoint("addr", "192.0.2.1").unwrap(), (v4, None));
-    assert_eq!(parse_endpoint("addr", "[2001:db8::1]:443").unwrap(), (v6, Some(443)));
+    assert_eq!(
+        parse_endpoint("addr", "[2001:db8::1]:443").unwrap(),
+        (v6, Some(443))
+    );
     assert_eq!(parse_endpoint("addr", "[2001:db8::1]").unwrap(), (v6, None));
     assert_eq!(parse_endpoint("addr", "2001:db8::1").unwrap(), (v6, None));
-    for bad in ["300.1.1.1:80", "192.0.2.1:70000", "192.0.2.1:", "host:80", "[2001:db8::1", "", "[::1]x"] {
+    for bad in [
+        "300.1.1.1:80",
+        "192.0.2.1:70000",
+        "192.0.2.1:",
+        "host:80",
+        "[2001:db8::1",
+        "",
+        "[::1]x",
+    ] {
         let e = parse_endpoint("addr", bad).unwrap_err();
         assert_eq!(e.field, "addr");
         assert!(e.to_string().contains(&format!("'{}'", bad.trim())), "{e}");
@@ -27,7 +41,12 @@ fn service_defaults_follow_ipvsadm() {
     assert_eq!(s.flags, 0);
     assert_eq!(s.netmask, u32::MAX);
     assert_eq!(s.key.to_string(), "TCP 192.0.2.110:80");
-    let p = ServiceSpec { persistent: Some(Some(0)), ..svc("192.0.2.110:0") }.to_service(None).unwrap();
+    let p = ServiceSpec {
+        persistent: Some(Some(0)),
+        ..svc("192.0.2.110:0")
+    }
+    .to_service(None)
+    .unwrap();
     assert_eq!((p.timeout, p.persistent()), (360, true));
     let v6 = svc("[2001:db8::1]:80").to_service(None).unwrap();
     assert_eq!(v6.netmask, 128);
@@ -36,9 +55,18 @@ fn service_defaults_follow_ipvsadm() {
 #[test]
 fn netmasks() {
     let with = |m: Netmask, a: &str| {
-        ServiceSpec { netmask: Some(m), persistent: Some(Some(60)), ..svc(a) }.to_service(None).map(|s| s.netmask)
+        ServiceSpec {
+            netmask: Some(m),
+            persistent: Some(Some(60)),
+            ..svc(a)
+        }
+        .to_service(None)
+        .map(|s| s.netmask)
     };
-    assert_eq!(with(Netmask::Dotted("255.255.255.0".into()), "192.0.2.1:80"), Ok(0xffffff00));
+    assert_eq!(
+        with(Netmask::Dotted("255.255.255.0".into()), "192.0.2.1:80"),
+        Ok(0xffffff00)
+    );
     assert_eq!(with(Netmask::Prefix(24), "192.0.2.1:80"), Ok(0xffffff00));
     assert_eq!(with(Netmask::Prefix(64), "[2001:db8::1]:80"), Ok(64));
     assert!(with(Netmask::Dotted("255.0.255.0".into()), "192.0.2.1:80").is_err());
@@ -49,18 +77,78 @@ fn netmasks() {
 #[test]
 fn bad_services_name_the_field() {
     let cases: Vec<(ServiceSpec, &str)> = vec![
-        (ServiceSpec { fwmark: Some(5), ..svc("192.0.2.1:80") }, "fwmark"),
+        (
+            ServiceSpec {
+                fwmark: Some(5),
+                ..svc("192.0.2.1:80")
+            },
+            "fwmark",
+        ),
         (ServiceSpec::default(), "service"),
-        (ServiceSpec { fwmark: Some(0), ..Default::default() }, "fwmark"),
-        (ServiceSpec { proto: Some("icmp".into()), ..svc("192.0.2.1:80") }, "proto"),
-        (ServiceSpec { scheduler: Some("w l c".into()), ..svc("192.0.2.1:80") }, "scheduler"),
-        (ServiceSpec { persistent: Some(Some(2_678_401)), ..svc("192.0.2.1:80") }, "persistent"),
-        (ServiceSpec { sched_flags: Some(vec!["sh-port".into()]), ..svc("192.0.2.1:80") }, "sched_flags"),
-        (ServiceSpec { sched_flags: Some(vec!["nope".into()]), ..svc("192.0.2.1:80") }, "sched_flags"),
-        (ServiceSpec { ops: Some(true), ..svc("192.0.2.1:80") }, "ops"),
+        (
+            ServiceSpec {
+                fwmark: Some(0),
+                ..Default::default()
+            },
+            "fwmark",
+        ),
+        (
+            ServiceSpec {
+                proto: Some("icmp".into()),
+                ..svc("192.0.2.1:80")
+            },
+            "proto",
+        ),
+        (
+            ServiceSpec {
+                scheduler: Some("w l c".into()),
+                ..svc("192.0.2.1:80")
+            },
+            "scheduler",
+        ),
+        (
+            ServiceSpec {
+                persistent: Some(Some(2_678_401)),
+                ..svc("192.0.2.1:80")
+            },
+            "persistent",
+        ),
+        (
+            ServiceSpec {
+                sched_flags: Some(vec!["sh-port".into()]),
+                ..svc("192.0.2.1:80")
+            },
+            "sched_flags",
+        ),
+        (
+            ServiceSpec {
+                sched_flags: Some(vec!["nope".into()]),
+                ..svc("192.0.2.1:80")
+            },
+            "sched_flags",
+        ),
+        (
+            ServiceSpec {
+                ops: Some(true),
+                ..svc("192.0.2.1:80")
+            },
+            "ops",
+        ),
         (svc("192.0.2.1:0"), "addr"),
-        (ServiceSpec { af: Some("inet6".into()), ..svc("192.0.2.1:80") }, "af"),
-        (ServiceSpec { pe: Some(Some("sip".into())), ..svc("192.0.2.1:80") }, "pe"),
+        (
+            ServiceSpec {
+                af: Some("inet6".into()),
+                ..svc("192.0.2.1:80")
+            },
+            "af",
+        ),
+        (
+            ServiceSpec {
+                pe: Some(Some("sip".into())),
+                ..svc("192.0.2.1:80")
+            },
+            "pe",
+        ),
     ];
     for (spec, field) in cases {
         let e = spec.to_service(None).unwrap_err();
@@ -79,15 +167,28 @@ fn sched_flags_match_their_scheduler() {
     .unwrap();
     assert_eq!(s.flags, SVC_F_SCHED1 | SVC_F_SCHED2);
     assert_eq!(sched_flag_names(s.flags, "sh"), vec!["sh-fallback", "sh-port"]);
-    assert_eq!(sched_flag_names(SVC_F_SCHED1 | SVC_F_SCHED3, "rr"), vec!["flag-1", "flag-3"]);
+    assert_eq!(
+        sched_flag_names(SVC_F_SCHED1 | SVC_F_SCHED3, "rr"),
+        vec!["flag-1", "flag-3"]
+    );
 }
 
 #[test]
 fn servers() {
     let key = svc("192.0.2.110:80").key().unwrap();
-    let d = ServerSpec { addr: "192.0.2.101".into(), ..Default::default() }.to_dest(&key, None).unwrap();
+    let d = ServerSpec {
+        addr: "192.0.2.101".into(),
+        ..Default::default()
+    }
+    .to_dest(&key, None)
+    .unwrap();
     assert_eq!((d.port, d.fwd, d.weight), (80, Forward::Route, 1));
-    let nat = ServerSpec { addr: "192.0.2.101:8080".into(), method: Some("masq".into()), weight: Some(3), ..Default::default() };
+    let nat = ServerSpec {
+        addr: "192.0.2.101:8080".into(),
+        method: Some("masq".into()),
+        weight: Some(3),
+        ..Default::default()
+    };
     assert_eq!(nat.to_dest(&key, None).unwrap().port, 8080);
     let gue = ServerSpec {
         addr: "192.0.2.101".into(),
@@ -98,14 +199,20 @@ fn servers() {
         ..Default::default()
     };
     let g = gue.to_dest(&key, None).unwrap();
-    assert_eq!((g.tun_type, g.tun_port, g.tun_flags), (TunType::Gue, 6080, TUN_REMCSUM));
+    assert_eq!(
+        (g.tun_type, g.tun_port, g.tun_flags),
+        (TunType::Gue, 6080, TUN_REMCSUM)
+    );
 }
 
 #[test]
 fn bad_servers_name_the_field() {
     let key = svc("192.0.2.110:80").key().unwrap();
     let rs = |f: fn(&mut ServerSpec)| {
-        let mut s = ServerSpec { addr: "192.0.2.101".into(), ..Default::default() };
+        let mut s = ServerSpec {
+            addr: "192.0.2.101".into(),
+            ..Default::default()
+        };
         f(&mut s);
         s.to_dest(&key, None).unwrap_err().field
     };
@@ -115,8 +222,17 @@ fn bad_servers_name_the_field() {
     assert_eq!(rs(|s| s.addr = "[2001:db8::1]:80".into()), "addr");
     assert_eq!(rs(|s| s.tun_type = Some("gue".into())), "method");
     assert_eq!(rs(|s| (s.upper, s.lower) = (Some(10), Some(20))), "lower");
-    assert_eq!(rs(|s| (s.method, s.tun_type) = (Some("tun".into()), Some("gue".into()))), "tun_port");
-    assert_eq!(rs(|s| (s.method, s.tun_port) = (Some("tun".into()), Some(5))), "tun_port");
-    assert_eq!(rs(|s| (s.method, s.tun_csum) = (Some("tun".into()), Some("csum".into()))), "tun_csum");
+    assert_eq!(
+        rs(|s| (s.method, s.tun_type) = (Some("tun".into()), Some("gue".into()))),
+        "tun_port"
+    );
+    assert_eq!(
+        rs(|s| (s.method, s.tun_port) = (Some("tun".into()), Some(5))),
+        "tun_port"
+    );
+    assert_eq!(
+        rs(|s| (s.method, s.tun_csum) = (Some("tun".into()), Some("csum".into()))),
+        "tun_csum"
+    );
     assert_eq!(rs(|s| s.upper = Some(1 << 40)), "upper");
 }
