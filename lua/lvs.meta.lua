@@ -1,6 +1,6 @@
 ---@meta lvs
 -- LuaLS definitions for the `lvs` module of lvsh. Editors read this file for completion;
--- lvsh's help() reads the same comments, so keep one description per function here.
+-- lvsh's help() reads the same comments, so each function is described once, here.
 
 ---@class lvs
 lvs = {}
@@ -8,3 +8,158 @@ lvs = {}
 ---The lvsh version string.
 ---@type string
 lvs.version = ""
+
+---@class ServiceSpec
+---@field proto? "tcp"|"udp"|"sctp" protocol (default "tcp"); not for fwmark services
+---@field addr? string "192.0.2.110:80" or "[2001:db8::1]:80"; or give fwmark
+---@field fwmark? integer firewall mark (1..4294967295) instead of addr
+---@field af? "inet"|"inet6" address family of a fwmark service (default "inet")
+---@field scheduler? string rr, wrr, lc, wlc (default), lblc, lblcr, dh, sh, sed, nq, fo, ovf, mh
+---@field persistent? integer|boolean seconds (1..2678400), true for 360, false for off
+---@field netmask? string|integer persistence granularity: "255.255.255.0" or a prefix length
+---@field sched_flags? string[] sh-fallback, sh-port, mh-fallback, mh-port, flag-1, flag-2, flag-3
+---@field pe? string|false persistence engine ("sip")
+---@field ops? boolean one-packet scheduling (UDP and fwmark services)
+---@field servers? ServerSpec[] real servers to add with the service
+
+---@class ServerSpec
+---@field addr string "192.0.2.101:80"; without a port, the service's port
+---@field method? "dr"|"tun"|"nat" forwarding (default "dr"); aliases route/gate/g, tunnel/ipip/i, masq/m
+---@field weight? integer 0..2147483647 (default 1; 0 takes the server out of rotation)
+---@field upper? integer connection limit (0: none)
+---@field lower? integer connections below which an overloaded server is used again
+---@field tun_type? "ipip"|"gue"|"gre" tunnel type, with method "tun"
+---@field tun_port? integer UDP port of a gue tunnel
+---@field tun_csum? "nocsum"|"csum"|"remcsum" tunnel checksum (gue; gre takes nocsum/csum)
+
+---@class Service: ServiceSpec
+---@field ip string the address without the port
+---@field port integer
+---@field stats table counters: conns, inpkts, outpkts, inbytes, outbytes (exact integers)
+---@field rate table per second: cps, inpps, outpps, inbps, outbps
+---@field servers Server[] the real servers (call svc:servers() to read them again)
+
+---@class Server: ServerSpec
+---@field ip string
+---@field port integer
+---@field active integer active connections
+---@field inactive integer inactive connections
+---@field persist integer persistence templates pointing at this server
+---@field stats table counters: conns, inpkts, outpkts, inbytes, outbytes
+---@field rate table per second: cps, inpps, outpps, inbps, outbps
+
+---Adds a virtual service (and the real servers in spec.servers); returns it as the kernel has it.
+---If a real server is refused, the service is removed again: nothing is half-applied.
+---Example: lvs.add_service{addr="192.0.2.110:80", scheduler="rr"}
+---@param spec ServiceSpec
+---@return Service
+function lvs.add_service(spec) end
+
+---Changes the fields that spec names of an existing service; the others stay as they are.
+---Example: lvs.edit_service{addr="192.0.2.110:80", scheduler="wrr", persistent=600}
+---@param spec ServiceSpec key fields (proto/addr or fwmark/af) plus the fields to change
+---@return Service
+function lvs.edit_service(spec) end
+
+---Deletes a service with all its real servers.
+---@param spec ServiceSpec|Service key fields
+---@return true
+function lvs.del_service(spec) end
+
+---Reads one service with its real servers, or nil if it does not exist.
+---@param spec ServiceSpec|Service key fields
+---@return Service|nil
+function lvs.get_service(spec) end
+
+---Reads every service with its real servers.
+---@return Service[]
+function lvs.services() end
+
+---Deletes every service (ipvsadm -C).
+---@return true
+function lvs.clear() end
+
+---Adds a real server to a service. rs may be just an address string.
+---Example: lvs.add_server({addr="192.0.2.110:80"}, {addr="192.0.2.101", weight=2})
+---@param svc ServiceSpec|Service
+---@param rs ServerSpec|string
+---@return Server
+function lvs.add_server(svc, rs) end
+
+---Changes the fields that rs names of an existing real server; the others stay as they are.
+---@param svc ServiceSpec|Service
+---@param rs ServerSpec
+---@return Server
+function lvs.edit_server(svc, rs) end
+
+---Deletes a real server from a service.
+---@param svc ServiceSpec|Service
+---@param addr string|Server "192.0.2.101" (the service's port) or "192.0.2.101:8080"
+---@return true
+function lvs.del_server(svc, addr) end
+
+---Zeroes the packet, byte and connection counters of one service, or of all.
+---@param svc? ServiceSpec|Service
+---@return true
+function lvs.zero(svc) end
+
+---The kernel's IPVS version and connection table size.
+---@return {version: string, conn_tab_size: integer}
+function lvs.info() end
+
+---The connection timeouts in seconds (ipvsadm -L --timeout).
+---@return {tcp: integer, tcpfin: integer, udp: integer}
+function lvs.timeouts() end
+
+---Sets connection timeouts in seconds; a missing field (or 0) is left unchanged.
+---Example: lvs.set_timeouts{tcp=900, udp=300}
+---@param t {tcp?: integer, tcpfin?: integer, udp?: integer}
+---@return true
+function lvs.set_timeouts(t) end
+
+---Starts the connection sync daemon (ipvsadm --start-daemon).
+---Example: lvs.start_daemon{state="master", ifname="eth0", syncid=1}
+---@param d {state: "master"|"backup", ifname?: string, syncid?: integer, maxlen?: integer, group?: string, port?: integer, ttl?: integer}
+---@return true
+function lvs.start_daemon(d) end
+
+---Stops the master or backup sync daemon.
+---@param state "master"|"backup"
+---@return true
+function lvs.stop_daemon(state) end
+
+---The running sync daemons, master first.
+---@return {state: string, ifname: string, syncid: integer, maxlen: integer, group: string, port: integer, ttl: integer}[]
+function lvs.daemons() end
+
+---@class Service
+local Service = {}
+
+---Adds a real server to this service.
+---@param rs ServerSpec|string
+---@return Server
+function Service:add_server(rs) end
+
+---Changes a real server of this service.
+---@param rs ServerSpec
+---@return Server
+function Service:edit_server(rs) end
+
+---Deletes a real server of this service.
+---@param addr string|Server
+function Service:del_server(addr) end
+
+---Changes fields of this service and refreshes the object.
+---@param fields ServiceSpec
+---@return Service
+function Service:edit(fields) end
+
+---Deletes this service.
+function Service:delete() end
+
+---Zeroes this service's counters.
+function Service:zero() end
+
+---Reads this service again from the kernel (counters, servers, settings).
+---@return Service
+function Service:refresh() end

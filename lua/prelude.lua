@@ -193,10 +193,18 @@ local function load_docs()
   if docs then return docs end
   docs = {}
   local pending = {}
+  local class
   for line in (M.meta .. "\n"):gmatch("([^\n]*)\n") do
     local comment = line:match("^%-%-%-(.*)$")
-    if comment then
-      if not comment:match("^@meta") and not comment:match("^@class") and not comment:match("^@field") then
+    local cname = comment and comment:match("^@class%s+([%w_]+)")
+    local field, ftype, fdoc = (comment or ""):match("^@field%s+([%w_?]+)%s+(%S+)%s*(.*)$")
+    if cname then
+      class = type(docs[cname]) == "table" and docs[cname] or { cname }
+      docs[cname] = class
+    elseif field and class then
+      class[#class + 1] = string.format("  %-12s %-28s %s", field, ftype, fdoc)
+    elseif comment then
+      if not comment:match("^@meta") then
         pending[#pending + 1] = comment:gsub("^ ", "")
       end
     else
@@ -214,7 +222,11 @@ local function load_docs()
         docs[name] = table.concat(text, "\n")
       end
       pending = {}
+      class = nil
     end
+  end
+  for k, v in pairs(docs) do
+    if type(v) == "table" then docs[k] = table.concat(v, "\n") end
   end
   return docs
 end

@@ -221,3 +221,29 @@ fn i_enters_the_repl_after_the_chunks() {
     assert_eq!(out.code, 0, "{}", out.stderr);
     assert!(out.stdout.contains("42\n"), "{}", out.stdout);
 }
+
+#[test]
+fn every_lvs_function_has_help() {
+    let chunk = r#"
+        local out = {}
+        local real_print = print
+        print = function(s) out[#out + 1] = s end
+        local missing = {}
+        for name, f in pairs(lvs) do
+          if type(f) == "function" then
+            out = {}
+            help(f)
+            if out[1] == nil or out[1]:match("^no help") then missing[#missing + 1] = name end
+          end
+        end
+        print = real_print
+        table.sort(missing)
+        print(table.concat(missing, ","))
+        help("ServiceSpec")"#;
+    let out = lvsh(&["-e", chunk], "");
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let mut lines = out.stdout.lines();
+    assert_eq!(lines.next(), Some(""), "functions without help: {}", out.stdout);
+    assert_eq!(lines.next(), Some("ServiceSpec"));
+    assert!(out.stdout.contains("scheduler"), "{}", out.stdout);
+}

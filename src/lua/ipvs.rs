@@ -34,7 +34,8 @@ fn with_client<R>(lua: &Lua, f: impl FnOnce(&mut Client) -> Result<R, Error>) ->
 fn read_service(c: &mut Client, key: &ServiceKey) -> Result<Option<(Service, Vec<Dest>)>, Error> {
     match c.service(key)? {
         Some(s) => {
-            let d = c.dests(key)?;
+            let mut d = c.dests(key)?;
+            d.sort_by(crate::model::order::dest_cmp);
             Ok(Some((s, d)))
         }
         None => Ok(None),
@@ -197,7 +198,8 @@ pub fn register(lua: &Lua, lvs: &Table) -> mlua::Result<()> {
     lvs.set(
         "services",
         lua.create_function(|lua, ()| {
-            let all = with_client(lua, |c| c.services())?;
+            let mut all = with_client(lua, |c| c.services())?;
+            crate::model::order::sort_table(&mut all);
             let list = lua.create_table_with_capacity(all.len(), 0)?;
             for (s, d) in &all {
                 list.push(service_table(lua, s, d)?)?;
@@ -263,6 +265,9 @@ pub fn register(lua: &Lua, lvs: &Table) -> mlua::Result<()> {
         lua.create_function(|lua, t: Table| {
             let d = daemon_spec(t)?.to_daemon().map_err(spec_err)?;
             with_client(lua, |c| c.execute(&Op::StartDaemon(d)))?;
+            // Stopping a sync thread that has not run yet makes the kernel (seen with 6.1)
+            // lose the DEL_DAEMON reply; give the new threads a moment to start.
+            std::thread::sleep(std::time::Duration::from_millis(50));
             Ok(true)
         })?,
     )?;

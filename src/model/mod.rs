@@ -2,6 +2,7 @@
 //! kernel, and turned into the kernel's objects. No Lua and no sockets here.
 
 pub mod daemon;
+pub mod order;
 pub mod spec;
 
 pub use spec::{ServerSpec, ServiceSpec, SpecError};

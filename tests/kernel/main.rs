@@ -3,6 +3,7 @@
 
 mod support;
 
+mod examples;
 mod ipvs_api;
 mod ipvs_errors;
 mod sandbox;

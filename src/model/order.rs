@@ -1,0 +1,70 @@
+//! The order ipvsadm lists in: services by fwmark (address services first), family,
+//! protocol, address, port; real servers by address, then port.
+
+use std::cmp::Ordering;
+use std::net::IpAddr;
+
+use crate::ipvs::{Dest, Service, ServiceKey};
+
+/// IPv4 before IPv6, then by numeric address.
+fn addr_key(a: &IpAddr) -> (u8, u128) {
+    match a {
+        IpAddr::V4(v) => (0, u32::from(*v) as u128),
+        IpAddr::V6(v) => (1, u128::from(*v)),
+    }
+}
+
+pub fn key_cmp(a: &ServiceKey, b: &ServiceKey) -> Ordering {
+    let rank = |k: &ServiceKey| match k {
+        ServiceKey::Addr { proto, addr, port } => (0u32, k.af(), proto.raw(), addr_key(addr), *port),
+        ServiceKey::Fwmark { af, mark } => (*mark, *af, 0, (0, 0), 0),
+    };
+    rank(a).cmp(&rank(b))
+}
+
+pub fn dest_cmp(a: &Dest, b: &Dest) -> Ordering {
+    (addr_key(&a.addr), a.port).cmp(&(addr_key(&b.addr), b.port))
+}
+
+pub fn sort_table(table: &mut [(Service, Vec<Dest>)]) {
+    table.sort_by(|a, b| key_cmp(&a.0.key, &b.0.key));
+    for (_, dests) in table.iter_mut() {
+        dests.sort_by(dest_cmp);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ipvs::{Family, Protocol};
+
+    #[test]
+    fn services_sort_as_ipvsadm_lists_them() {
+        let addr = |p, a: &str, port| ServiceKey::Addr { proto: p, addr: a.parse().unwrap(), port };
+        let mut keys = vec![
+            ServiceKey::Fwmark { af: Family::Inet, mark: 2 },
+            addr(Protocol::Udp, "192.0.2.1", 53),
+            ServiceKey::Fwmark { af: Family::Inet6, mark: 1 },
+            addr(Protocol::Tcp, "2001:db8::1", 80),
+            addr(Protocol::Tcp, "192.0.2.10", 80),
+            addr(Protocol::Tcp, "192.0.2.9", 443),
+            addr(Protocol::Tcp, "192.0.2.9", 80),
+            ServiceKey::Fwmark { af: Family::Inet, mark: 1 },
+        ];
+        keys.sort_by(key_cmp);
+        let names: Vec<String> = keys.iter().map(ToString::to_string).collect();
+        assert_eq!(
+            names,
+            [
+                "TCP 192.0.2.9:80",
+                "TCP 192.0.2.9:443",
+                "TCP 192.0.2.10:80",
+                "UDP 192.0.2.1:53",
+                "TCP [2001:db8::1]:80",
+                "FWM 1",
+                "FWM 1 IPv6",
+                "FWM 2"
+            ]
+        );
+    }
+}
