@@ -40,16 +40,29 @@ mod tests {
 
     #[test]
     fn services_sort_as_ipvsadm_lists_them() {
-        let addr = |p, a: &str, port| ServiceKey::Addr { proto: p, addr: a.parse().unwrap(), port };
+        let addr = |p, a: &str, port| ServiceKey::Addr {
+            proto: p,
+            addr: a.parse().unwrap(),
+            port,
+        };
         let mut keys = vec![
-            ServiceKey::Fwmark { af: Family::Inet, mark: 2 },
+            ServiceKey::Fwmark {
+                af: Family::Inet,
+                mark: 2,
+            },
             addr(Protocol::Udp, "192.0.2.1", 53),
-            ServiceKey::Fwmark { af: Family::Inet6, mark: 1 },
+            ServiceKey::Fwmark {
+                af: Family::Inet6,
+                mark: 1,
+            },
             addr(Protocol::Tcp, "2001:db8::1", 80),
             addr(Protocol::Tcp, "192.0.2.10", 80),
             addr(Protocol::Tcp, "192.0.2.9", 443),
             addr(Protocol::Tcp, "192.0.2.9", 80),
-            ServiceKey::Fwmark { af: Family::Inet, mark: 1 },
+            ServiceKey::Fwmark {
+                af: Family::Inet,
+                mark: 1,
+            },
         ];
         keys.sort_by(key_cmp);
         let names: Vec<String> = keys.iter().map(ToString::to_string).collect();
