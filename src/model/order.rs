@@ -45,7 +45,7 @@ mod tests {
             addr: a.parse().unwrap(),
             port,
         };
-        let mut keys = vec![
+        let mut keys = [
             ServiceKey::Fwmark {
                 af: Family::Inet,
                 mark: 2,
