@@ -5,6 +5,7 @@
 
 pub mod cli;
 pub mod ipvs;
+pub mod ipvsadm;
 pub mod lua;
 pub mod model;
 pub mod shell;

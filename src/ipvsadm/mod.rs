@@ -1,0 +1,6 @@
+//! ipvsadm 1.31, natively: its command line, its listing and save formats, its messages and
+//! exit codes, so that lvsh can stand in for it. No Lua here.
+
+pub mod args;
+pub mod listing;
+pub mod names;
