@@ -13,6 +13,7 @@ Available options are:
   --         stop handling options
   --version  show version information
   --help     show this help
+  lvsh ipvsadm ARGS...  run an ipvsadm command line natively (same output and exit codes)
 With no script and no -e, lvsh starts the interactive shell when stdin is a
 terminal, and runs stdin as a script otherwise.";
 
@@ -79,6 +80,9 @@ pub fn parse(argv: Vec<OsString>) -> Result<Invocation, UsageError> {
 
 /// Runs lvsh and returns the process exit code.
 pub fn main(argv: Vec<OsString>) -> i32 {
+    if argv.first().is_some_and(|a| a == "ipvsadm") {
+        return shell::ipvsadm_main(&argv[1..]);
+    }
     let inv = match parse(argv) {
         Ok(inv) => inv,
         Err(e) => {

@@ -4,6 +4,7 @@
 
 mod client;
 pub mod codec;
+pub mod conns;
 pub mod consts;
 mod error;
 pub mod message;

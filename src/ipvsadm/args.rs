@@ -14,13 +14,19 @@ pub struct CliError {
 }
 
 pub fn fail<T>(message: impl Into<String>) -> Result<T, CliError> {
-    Err(CliError { message: message.into(), code: 2 })
+    Err(CliError {
+        message: message.into(),
+        code: 2,
+    })
 }
 
 pub const TRY_HELP: &str = "Try `ipvsadm -h' or 'ipvsadm --help' for more information.";
 
 fn try_help<T>() -> Result<T, CliError> {
-    Err(CliError { message: TRY_HELP.into(), code: 255 })
+    Err(CliError {
+        message: TRY_HELP.into(),
+        code: 255,
+    })
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -306,7 +312,10 @@ fn tokenize(argv: &[String]) -> Result<(Vec<Item>, Vec<String>), CliError> {
     let mut items = Vec::new();
     let mut rest = Vec::new();
     let mut i = 0;
-    let popt_err = |opt: &str, why: &str| CliError { message: format!("{opt}: {why}"), code: 255 };
+    let popt_err = |opt: &str, why: &str| CliError {
+        message: format!("{opt}: {why}"),
+        code: 255,
+    };
     while i < argv.len() {
         let a = &argv[i];
         i += 1;
@@ -342,7 +351,11 @@ fn tokenize(argv: &[String]) -> Result<(Vec<Item>, Vec<String>), CliError> {
                     None => None,
                 },
             };
-            items.push(Item { tag, arg, written: format!("--{lname}") });
+            items.push(Item {
+                tag,
+                arg,
+                written: format!("--{lname}"),
+            });
             continue;
         }
         if a.len() > 1 && a.starts_with('-') {
@@ -372,7 +385,11 @@ fn tokenize(argv: &[String]) -> Result<(Vec<Item>, Vec<String>), CliError> {
                     }
                     Arg::Optional => None,
                 };
-                items.push(Item { tag, arg, written: format!("-{c}") });
+                items.push(Item {
+                    tag,
+                    arg,
+                    written: format!("-{c}"),
+                });
             }
             continue;
         }
@@ -381,10 +398,24 @@ fn tokenize(argv: &[String]) -> Result<(Vec<Item>, Vec<String>), CliError> {
     Ok((items, rest))
 }
 
+/// Whether popt's very first option would fail (unknown, or missing its argument).
+fn first_is_bad(argv: &[String]) -> bool {
+    match argv.iter().position(|a| a.starts_with('-') && a.len() > 1) {
+        Some(i) => {
+            tokenize(&argv[i..i + 1]).is_err()
+                || tokenize(&argv[i..]).is_err() && tokenize(&argv[..=i]).is_err()
+        }
+        None => true,
+    }
+}
+
 /// strtol in base 10 within [min, max], as ipvsadm's string_to_number.
 pub fn number(s: &str, min: i64, max: i64) -> Option<i64> {
     let t = s.trim_start();
-    let v: i64 = t.parse().ok().or_else(|| t.strip_prefix('+').and_then(|x| x.parse().ok()))?;
+    let v: i64 = t
+        .parse()
+        .ok()
+        .or_else(|| t.strip_prefix('+').and_then(|x| x.parse().ok()))?;
     (min..=max).contains(&v).then_some(v)
 }
 
@@ -393,9 +424,10 @@ const MAX_TIMEOUT: i64 = 86400 * 31;
 fn timeout(s: Option<&str>, min: i64, max: i64) -> Result<u32, CliError> {
     match s {
         None => Ok(360),
-        Some(s) => number(s, min, max)
-            .map(|v| v as u32)
-            .ok_or_else(|| CliError { message: format!("invalid timeout value `{s}' specified"), code: 2 }),
+        Some(s) => number(s, min, max).map(|v| v as u32).ok_or_else(|| CliError {
+            message: format!("invalid timeout value `{s}' specified"),
+            code: 2,
+        }),
     }
 }
 
@@ -514,10 +546,16 @@ fn check_legal(cmd: Cmd, options: u64) -> Result<(), CliError> {
         let rule = row.get(j).copied().unwrap_or(b'x');
         if options & (1 << j) == 0 {
             if rule == b'+' {
-                return fail(format!("You need to supply the '{name}' option for the '{}' command", CMD_NAMES[i]));
+                return fail(format!(
+                    "You need to supply the '{name}' option for the '{}' command",
+                    CMD_NAMES[i]
+                ));
             }
         } else if rule == b'x' {
-            return fail(format!("Illegal '{name}' option with the '{}' command", CMD_NAMES[i]));
+            return fail(format!(
+                "Illegal '{name}' option with the '{}' command",
+                CMD_NAMES[i]
+            ));
         } else if rule == b'1' {
             if let Some(l) = last {
                 return fail(format!(
@@ -545,9 +583,17 @@ fn check_tunnel(t: TunType, options: u64) -> Result<(), CliError> {
         let on = options & (1 << k) != 0;
         match (on, rules[j]) {
             (false, b'+') => {
-                return fail(format!("You need to supply the '{}' option for the '{name}' tunnel type", OPT_NAMES[k]));
+                return fail(format!(
+                    "You need to supply the '{}' option for the '{name}' tunnel type",
+                    OPT_NAMES[k]
+                ));
             }
-            (true, b'x') => return fail(format!("Illegal '{}' option with the '{name}' tunnel type", OPT_NAMES[k])),
+            (true, b'x') => {
+                return fail(format!(
+                    "Illegal '{}' option with the '{name}' tunnel type",
+                    OPT_NAMES[k]
+                ));
+            }
             (true, b'1') => {
                 if let Some(l) = last {
                     return fail(format!(
@@ -565,7 +611,17 @@ fn check_tunnel(t: TunType, options: u64) -> Result<(), CliError> {
 
 /// Parses one ipvsadm command line (without the program name).
 pub fn parse(argv: &[String]) -> Result<Parsed, CliError> {
-    let (items, rest) = tokenize(argv)?;
+    let (items, rest) = match tokenize(argv) {
+        Ok(t) => t,
+        // ipvsadm asks popt for the command first: a bad first option only gets "try -h"
+        Err(e) if first_is_bad(argv) => {
+            return Err(CliError {
+                message: TRY_HELP.into(),
+                code: e.code,
+            });
+        }
+        Err(e) => return Err(e),
+    };
     let mut p = Parsed {
         cmd: Cmd::List,
         options: 0,
@@ -724,18 +780,24 @@ pub fn parse(argv: &[String]) -> Result<Parsed, CliError> {
             "w" => {
                 set_option(o, opt::WEIGHT)?;
                 // Debian's 1.31 build takes weights up to INT_MAX (upstream: 65535)
-                p.dest.weight =
-                    number(arg.unwrap_or(""), 0, i32::MAX as i64).ok_or(CliError { message: "illegal weight specified".into(), code: 2 })? as u32;
+                p.dest.weight = number(arg.unwrap_or(""), 0, i32::MAX as i64).ok_or(CliError {
+                    message: "illegal weight specified".into(),
+                    code: 2,
+                })? as u32;
             }
             "x" => {
                 set_option(o, opt::UTHRESHOLD)?;
-                p.dest.upper = number(arg.unwrap_or(""), 0, i32::MAX as i64)
-                    .ok_or(CliError { message: "illegal u_threshold specified".into(), code: 2 })? as u32;
+                p.dest.upper = number(arg.unwrap_or(""), 0, i32::MAX as i64).ok_or(CliError {
+                    message: "illegal u_threshold specified".into(),
+                    code: 2,
+                })? as u32;
             }
             "y" => {
                 set_option(o, opt::LTHRESHOLD)?;
-                p.dest.lower = number(arg.unwrap_or(""), 0, i32::MAX as i64)
-                    .ok_or(CliError { message: "illegal l_threshold specified".into(), code: 2 })? as u32;
+                p.dest.lower = number(arg.unwrap_or(""), 0, i32::MAX as i64).ok_or(CliError {
+                    message: "illegal l_threshold specified".into(),
+                    code: 2,
+                })? as u32;
             }
             "c" => set_option(o, opt::CONNECTION)?,
             "n" => {
@@ -748,8 +810,10 @@ pub fn parse(argv: &[String]) -> Result<Parsed, CliError> {
             }
             "syncid" => {
                 set_option(o, opt::SYNCID)?;
-                p.daemon.syncid =
-                    number(arg.unwrap_or(""), 0, 255).ok_or(CliError { message: "illegal syncid specified".into(), code: 2 })? as u32;
+                p.daemon.syncid = number(arg.unwrap_or(""), 0, 255).ok_or(CliError {
+                    message: "illegal syncid specified".into(),
+                    code: 2,
+                })? as u32;
             }
             "timeout" => set_option(o, opt::TIMEOUT)?,
             "daemon" => set_option(o, opt::DAEMON)?,
@@ -815,18 +879,24 @@ pub fn parse(argv: &[String]) -> Result<Parsed, CliError> {
             }
             "mcast-port" => {
                 set_option(o, opt::MCAST_PORT)?;
-                p.daemon.port = number(arg.unwrap_or(""), 1, 65535)
-                    .ok_or(CliError { message: "illegal mcast-port specified".into(), code: 2 })? as u16;
+                p.daemon.port = number(arg.unwrap_or(""), 1, 65535).ok_or(CliError {
+                    message: "illegal mcast-port specified".into(),
+                    code: 2,
+                })? as u16;
             }
             "mcast-ttl" => {
                 set_option(o, opt::MCAST_TTL)?;
-                p.daemon.ttl = number(arg.unwrap_or(""), 1, 255)
-                    .ok_or(CliError { message: "illegal mcast-ttl specified".into(), code: 2 })? as u8;
+                p.daemon.ttl = number(arg.unwrap_or(""), 1, 255).ok_or(CliError {
+                    message: "illegal mcast-ttl specified".into(),
+                    code: 2,
+                })? as u8;
             }
             "sync-maxlen" => {
                 set_option(o, opt::SYNC_MAXLEN)?;
-                p.daemon.maxlen = number(arg.unwrap_or(""), 1, 65535 - 20 - 8)
-                    .ok_or(CliError { message: "illegal sync-maxlen specified".into(), code: 2 })? as u16;
+                p.daemon.maxlen = number(arg.unwrap_or(""), 1, 65535 - 20 - 8).ok_or(CliError {
+                    message: "illegal sync-maxlen specified".into(),
+                    code: 2,
+                })? as u16;
             }
             "tun-info" => {
                 set_option(o, opt::TUN_INFO)?;
@@ -843,8 +913,10 @@ pub fn parse(argv: &[String]) -> Result<Parsed, CliError> {
             }
             "tun-port" => {
                 set_option(o, opt::TUN_PORT)?;
-                p.dest.tun_port = number(arg.unwrap_or(""), 1, 65535)
-                    .ok_or(CliError { message: "illegal tunnel port specified".into(), code: 2 })? as u16;
+                p.dest.tun_port = number(arg.unwrap_or(""), 1, 65535).ok_or(CliError {
+                    message: "illegal tunnel port specified".into(),
+                    code: 2,
+                })? as u16;
             }
             "tun-nocsum" => set_option(o, opt::TUN_NOCSUM)?,
             "tun-csum" => {
@@ -902,7 +974,13 @@ pub fn parse(argv: &[String]) -> Result<Parsed, CliError> {
         if p.dest.af != p.svc.af && fwd != CONN_F_TUNNEL {
             return fail("Different address family is allowed only for tunneling servers");
         }
-        let tun_opts = [opt::TUN_TYPE, opt::TUN_PORT, opt::TUN_NOCSUM, opt::TUN_CSUM, opt::TUN_REMCSUM];
+        let tun_opts = [
+            opt::TUN_TYPE,
+            opt::TUN_PORT,
+            opt::TUN_NOCSUM,
+            opt::TUN_CSUM,
+            opt::TUN_REMCSUM,
+        ];
         if tun_opts.iter().any(|&t| p.has(t)) && fwd != CONN_F_TUNNEL {
             return fail("Tunnel options conflict with forward method");
         }

@@ -232,30 +232,61 @@ pub fn service_entry(out: &mut String, svc: &Service, dests: &[Dest], f: &Format
         }
         let st = &d.stats;
         if f.rule {
-            let extra = if complete { thresholds_rule(d) } else { String::new() };
+            let extra = if complete {
+                thresholds_rule(d)
+            } else {
+                String::new()
+            };
             let flag = TUN_FLAG_OPTS.get(d.tun_flags as usize).copied().unwrap_or("");
             let tunnel = match (d.fwd, d.tun_type) {
                 (Forward::Tunnel, TunType::Gre) => format!(" --tun-type gre {flag}"),
-                (Forward::Tunnel, TunType::Gue) => format!(" --tun-type gue --tun-port {} {flag}", d.tun_port),
+                (Forward::Tunnel, TunType::Gue) => {
+                    format!(" --tun-type gue --tun-port {} {flag}", d.tun_port)
+                }
                 (Forward::Tunnel, TunType::Ipip) => " --tun-type ipip".into(),
                 _ => String::new(),
             };
-            let _ = writeln!(out, "-a {name} -r {dname} {} -w {}{extra}{tunnel}", fwd_switch(d.fwd), d.weight as i32);
+            let _ = writeln!(
+                out,
+                "-a {name} -r {dname} {} -w {}{extra}{tunnel}",
+                fwd_switch(d.fwd),
+                d.weight as i32
+            );
         } else if f.stats {
             let _ = write!(out, "  -> {dname:<28}");
-            for v in [low32(st.conns), low32(st.inpkts), low32(st.outpkts), st.inbytes, st.outbytes] {
+            for v in [
+                low32(st.conns),
+                low32(st.inpkts),
+                low32(st.outpkts),
+                st.inbytes,
+                st.outbytes,
+            ] {
                 largenum(out, v, f.exact);
             }
             out.push('\n');
         } else if f.rate {
-            let _ = write!(out, "  -> {dname:<28} {:>8} {:>8} {:>8}", low32(st.cps), low32(st.inpps), low32(st.outpps));
+            let _ = write!(
+                out,
+                "  -> {dname:<28} {:>8} {:>8} {:>8}",
+                low32(st.cps),
+                low32(st.inpps),
+                low32(st.outpps)
+            );
             largenum(out, low32(st.inbps), f.exact);
             largenum(out, low32(st.outbps), f.exact);
             out.push('\n');
         } else if f.thresholds {
-            let _ = writeln!(out, "  -> {dname:<28} {:<10} {:<10} {:<10} {:<10}", d.upper, d.lower, d.active, d.inactive);
+            let _ = writeln!(
+                out,
+                "  -> {dname:<28} {:<10} {:<10} {:<10} {:<10}",
+                d.upper, d.lower, d.active, d.inactive
+            );
         } else if f.persistent_conn {
-            let _ = writeln!(out, "  -> {dname:<28} {:<9} {:<11} {:<10} {:<10}", d.weight, d.persist, d.active, d.inactive);
+            let _ = writeln!(
+                out,
+                "  -> {dname:<28} {:<9} {:<11} {:<10} {:<10}",
+                d.weight, d.persist, d.active, d.inactive
+            );
         } else if f.tun_info {
             let _ = writeln!(
                 out,
@@ -283,7 +314,12 @@ pub fn service_entry(out: &mut String, svc: &Service, dests: &[Dest], f: &Format
 pub fn list_all(info: &Info, table: &[(Service, Vec<Dest>)], f: &Format, complete: bool) -> String {
     let mut out = String::new();
     if !f.rule {
-        let _ = writeln!(out, "IP Virtual Server version {} (size={})", info.version_string(), info.conn_tab_size);
+        let _ = writeln!(
+            out,
+            "IP Virtual Server version {} (size={})",
+            info.version_string(),
+            info.conn_tab_size
+        );
     }
     out.push_str(&title(f));
     for (svc, dests) in table {
@@ -299,7 +335,13 @@ pub fn timeout_line(t: &Timeouts) -> String {
 pub fn daemon_lines(daemons: &[Daemon]) -> String {
     let mut out = String::new();
     for d in daemons {
-        let _ = write!(out, "{} sync daemon (mcast={}, syncid={}", d.state.name(), d.ifname, d.syncid);
+        let _ = write!(
+            out,
+            "{} sync daemon (mcast={}, syncid={}",
+            d.state.name(),
+            d.ifname,
+            d.syncid
+        );
         if d.maxlen != 0 {
             let _ = write!(out, ", maxlen={}", d.maxlen);
         }
@@ -353,7 +395,13 @@ mod tests {
         };
         let dest = |a: &str, fwd, w, act, inact| {
             let (addr, port) = a.rsplit_once(':').unwrap();
-            Dest { fwd, weight: w, active: act, inactive: inact, ..Dest::new(addr.parse().unwrap(), port.parse().unwrap()) }
+            Dest {
+                fwd,
+                weight: w,
+                active: act,
+                inactive: inact,
+                ..Dest::new(addr.parse().unwrap(), port.parse().unwrap())
+            }
         };
         let mut s3 = svc("tcp 10.0.0.3:443");
         s3.scheduler = "mh".into();
@@ -363,21 +411,33 @@ mod tests {
         s2.flags = SVC_F_PERSISTENT | SVC_F_ONEPACKET;
         s2.timeout = 360;
         s2.netmask = 0xffffff00;
-        let mut fw = Service::new(ServiceKey::Fwmark { af: Family::Inet, mark: 100 });
+        let mut fw = Service::new(ServiceKey::Fwmark {
+            af: Family::Inet,
+            mark: 100,
+        });
         fw.scheduler = "sh".into();
         fw.flags = SVC_F_PERSISTENT | SVC_F_SCHED1 | SVC_F_SCHED2;
         fw.timeout = 300;
         let table = vec![
             (
                 svc("tcp 10.0.0.1:80"),
-                vec![dest("192.168.1.1:8080", Forward::Masq, 65535, 123, 4567), dest("192.168.1.2:80", Forward::Masq, 1, 5, 10)],
+                vec![
+                    dest("192.168.1.1:8080", Forward::Masq, 65535, 123, 4567),
+                    dest("192.168.1.2:80", Forward::Masq, 1, 5, 10),
+                ],
             ),
             (s3, vec![dest("172.16.0.1:443", Forward::Tunnel, 10, 1, 2)]),
             (s2, vec![dest("192.168.3.1:53", Forward::Local, 2, 0, 1)]),
             (fw, vec![dest("192.168.2.1:0", Forward::Route, 0, 0, 0)]),
         ];
-        let info = Info { version: 0x010201, conn_tab_size: 4096 };
-        let f = Format { numeric: true, ..Default::default() };
+        let info = Info {
+            version: 0x010201,
+            conn_tab_size: 4096,
+        };
+        let f = Format {
+            numeric: true,
+            ..Default::default()
+        };
         assert_eq!(
             list_all(&info, &table, &f, false),
             "IP Virtual Server version 1.2.1 (size=4096)\n\
@@ -392,10 +452,69 @@ mod tests {
              FWM  100 sh (sh-fallback,sh-port) persistent 300\n\
              \x20 -> 192.168.2.1:0                Route   0      0          0         \n"
         );
-        let rules = Format { numeric: true, rule: true, ..Default::default() };
+        let rules = Format {
+            numeric: true,
+            rule: true,
+            ..Default::default()
+        };
         assert_eq!(
             list_all(&info, &table[..1], &rules, false),
             "-A -t 10.0.0.1:80 -s wlc\n-a -t 10.0.0.1:80 -r 192.168.1.1:8080 -m -w 65535\n-a -t 10.0.0.1:80 -r 192.168.1.2:80 -m -w 1\n"
         );
+    }
+}
+
+/// The header of `ipvsadm -L -c`.
+pub fn conn_header(persistent: bool) -> String {
+    if persistent {
+        format!(
+            "IPVS connection entries\npro expire {:<11} {:<18} {:<18} {:<18} {:<16} {}\n",
+            "state", "source", "virtual", "destination", "pe name", "pe_data"
+        )
+    } else {
+        format!(
+            "IPVS connection entries\npro expire {:<11} {:<18} {:<18} {}\n",
+            "state", "source", "virtual", "destination"
+        )
+    }
+}
+
+/// One row of `ipvsadm -L -c`.
+pub fn conn_row(out: &mut String, c: &crate::ipvs::conns::Conn, numeric: bool, persistent: bool) {
+    let proto = match c.proto.as_str() {
+        "TCP" => Protocol::Tcp,
+        "UDP" => Protocol::Udp,
+        "SCTP" => Protocol::Sctp,
+        _ => Protocol::Other(0),
+    };
+    let name = |(a, p): &(IpAddr, u16)| addrport(a, *p, proto, numeric);
+    let expire = format!("{:02}:{:02}", c.expires / 60, c.expires % 60);
+    match (&c.pe_name, &c.pe_data) {
+        (Some(pe), Some(data)) if persistent => {
+            let _ = writeln!(
+                out,
+                "{:<3} {:<6} {:<11} {:<18} {:<18} {:<16} {:<18} {}",
+                c.proto,
+                expire,
+                c.state,
+                name(&c.client),
+                name(&c.vip),
+                name(&c.real),
+                pe,
+                data
+            );
+        }
+        _ => {
+            let _ = writeln!(
+                out,
+                "{:<3} {:<6} {:<11} {:<18} {:<18} {}",
+                c.proto,
+                expire,
+                c.state,
+                name(&c.client),
+                name(&c.vip),
+                name(&c.real)
+            );
+        }
     }
 }

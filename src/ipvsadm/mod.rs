@@ -2,5 +2,7 @@
 //! exit codes, so that lvsh can stand in for it. No Lua here.
 
 pub mod args;
+pub mod exec;
 pub mod listing;
 pub mod names;
+pub mod rules;

@@ -81,5 +81,9 @@ pub fn addr_to_host(addr: &IpAddr) -> Option<String> {
             libc::NI_NAMEREQD,
         )
     };
-    (rc == 0).then(|| unsafe { CStr::from_ptr(host.as_ptr()) }.to_string_lossy().into_owned())
+    (rc == 0).then(|| {
+        unsafe { CStr::from_ptr(host.as_ptr()) }
+            .to_string_lossy()
+            .into_owned()
+    })
 }

@@ -1,6 +1,6 @@
 //! Between Lua tables and the domain's specs and the kernel's objects.
 
-use mlua::{Lua, Table, Value};
+use mlua::{Lua, LuaSerdeExt, Table, Value};
 
 use super::args::{Fields, show, spec_err};
 use crate::ipvs::{Daemon, Dest, Family, Forward, Service, ServiceKey, Stats, TunType, sockaddr};
@@ -211,10 +211,9 @@ pub fn service_table(lua: &Lua, s: &Service, dests: &[Dest]) -> mlua::Result<Tab
         Family::Inet => t.set("netmask", s.netmask_v4().to_string())?,
         Family::Inet6 => t.set("netmask", s.netmask)?,
     }
-    t.set(
-        "sched_flags",
-        lua.create_sequence_from(sched_flag_names(s.flags, &s.scheduler))?,
-    )?;
+    let flags = lua.create_sequence_from(sched_flag_names(s.flags, &s.scheduler))?;
+    flags.set_metatable(Some(lua.array_metatable()))?;
+    t.set("sched_flags", flags)?;
     if let Some(pe) = &s.pe {
         t.set("pe", pe.as_str())?;
     }

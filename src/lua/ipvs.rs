@@ -14,21 +14,29 @@ use crate::model::spec::server_endpoint;
 #[derive(Default)]
 struct ClientSlot(Option<Client>);
 
-fn with_client<R>(lua: &Lua, f: impl FnOnce(&mut Client) -> Result<R, Error>) -> mlua::Result<R> {
+/// Runs `f` with this Lua state's client slot, opened or not: for callers that open it
+/// themselves and word failures their own way (the ipvsadm emulation).
+pub fn with_slot<R>(lua: &Lua, f: impl FnOnce(&mut Option<Client>) -> R) -> mlua::Result<R> {
     if lua.app_data_ref::<ClientSlot>().is_none() {
         lua.set_app_data(ClientSlot::default());
     }
     let mut slot = lua
         .app_data_mut::<ClientSlot>()
         .ok_or_else(|| mlua::Error::runtime("no IPVS client"))?;
-    if slot.0.is_none() {
-        slot.0 = Some(Client::new().map_err(mlua::Error::external)?);
-    }
-    let client = slot
-        .0
-        .as_mut()
-        .ok_or_else(|| mlua::Error::runtime("no IPVS client"))?;
-    f(client).map_err(mlua::Error::external)
+    Ok(f(&mut slot.0))
+}
+
+pub fn with_client<R>(lua: &Lua, f: impl FnOnce(&mut Client) -> Result<R, Error>) -> mlua::Result<R> {
+    with_slot(lua, |slot| {
+        if slot.is_none() {
+            *slot = Some(Client::new()?);
+        }
+        match slot.as_mut() {
+            Some(client) => f(client),
+            None => Err(Error::Io("no IPVS client".into())),
+        }
+    })?
+    .map_err(mlua::Error::external)
 }
 
 fn read_service(c: &mut Client, key: &ServiceKey) -> Result<Option<(Service, Vec<Dest>)>, Error> {

@@ -5,6 +5,9 @@ mod args;
 mod convert;
 mod ipvs;
 mod lvs;
+mod tables;
+
+pub use tables::run_ipvsadm;
 
 use std::path::Path;
 

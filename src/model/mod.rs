@@ -4,5 +4,7 @@
 pub mod daemon;
 pub mod order;
 pub mod spec;
+pub mod table;
+pub mod txn;
 
 pub use spec::{ServerSpec, ServiceSpec, SpecError};

@@ -56,3 +56,19 @@ pub fn run(inv: Invocation) -> i32 {
     }
     if inv.interactive { repl::run(&state) } else { 0 }
 }
+
+/// `lvsh ipvsadm ARGS...`: lvsh standing in for ipvsadm, with its output and exit codes.
+pub fn ipvsadm_main(argv: &[std::ffi::OsString]) -> i32 {
+    use std::io::Write;
+    let argv: Vec<String> = argv.iter().map(|a| a.to_string_lossy().into_owned()).collect();
+    let mut client = None;
+    let mut stdin = || {
+        let mut s = String::new();
+        let _ = std::io::Read::read_to_string(&mut std::io::stdin(), &mut s);
+        s
+    };
+    let out = crate::ipvsadm::exec::run(&mut client, &argv, &mut stdin);
+    let _ = std::io::stdout().write_all(out.stdout.as_bytes());
+    let _ = std::io::stderr().write_all(out.stderr.as_bytes());
+    out.code & 0xff
+}

@@ -85,6 +85,24 @@ fn eval(state: &State, f: mlua::Function) {
     }
 }
 
+/// Handbook commands pasted as they are: `ipvsadm -A -t ...` runs natively.
+fn is_ipvsadm_line(line: &str) -> bool {
+    let t = line.trim_start();
+    t == "ipvsadm" || t.starts_with("ipvsadm ")
+}
+
+fn run_ipvsadm_line(state: &State, line: &str) {
+    let argv = crate::ipvsadm::rules::tokens(line);
+    match crate::lua::run_ipvsadm(state.lua(), &argv) {
+        Ok(out) => {
+            print!("{}", out.stdout);
+            eprint!("{}", out.stderr);
+            let _ = std::io::Write::flush(&mut std::io::stdout());
+        }
+        Err(e) => eprintln!("{e}"),
+    }
+}
+
 pub fn run(state: &State) -> i32 {
     let config = Config::builder()
         .auto_add_history(false)
@@ -117,6 +135,15 @@ pub fn run(state: &State) -> i32 {
         match rl.readline(prompt) {
             Ok(line) => {
                 if pending.is_empty() && line.trim().is_empty() {
+                    continue;
+                }
+                if pending.is_empty() && is_ipvsadm_line(&line) {
+                    let _ = rl.add_history_entry(line.as_str());
+                    if let Some(path) = &history {
+                        let _ = rl.append_history(path);
+                        secure_history(path);
+                    }
+                    run_ipvsadm_line(state, &line);
                     continue;
                 }
                 if !pending.is_empty() {

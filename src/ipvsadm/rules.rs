@@ -1,0 +1,178 @@
+//! Rules text in the ipvsadm -R format (what ipvsadm -S writes), with what people write by
+//! hand too: comments, blank lines, long options, a leading `ipvsadm`.
+
+use std::fmt;
+
+use super::args::{self, Cmd, Parsed};
+use crate::ipvs::{Daemon, Dest, Forward, Op, Service, ServiceKey};
+
+/// A bad line: its number (from 1), its text, and what is wrong with it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RuleError {
+    pub line: usize,
+    pub text: String,
+    pub message: String,
+}
+
+impl fmt::Display for RuleError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "line {}: {} (in: {})",
+            self.line,
+            self.message.trim_end(),
+            self.text.trim()
+        )
+    }
+}
+
+impl std::error::Error for RuleError {}
+
+/// Splits a line as ipvsadm -R does (spaces, tabs, CR), dropping `ipvsadm` tokens.
+pub fn tokens(line: &str) -> Vec<String> {
+    line.split([' ', '\t', '\r'])
+        .filter(|t| !t.is_empty() && *t != "ipvsadm")
+        .map(str::to_string)
+        .collect()
+}
+
+pub fn service_key(p: &Parsed) -> ServiceKey {
+    if p.svc.fwmark != 0 {
+        ServiceKey::Fwmark {
+            af: p.svc.af,
+            mark: p.svc.fwmark,
+        }
+    } else {
+        ServiceKey::Addr {
+            proto: p.svc.proto,
+            addr: p.svc.addr,
+            port: p.svc.port,
+        }
+    }
+}
+
+pub fn service(p: &Parsed) -> Service {
+    Service {
+        key: service_key(p),
+        scheduler: p.svc.sched.clone(),
+        flags: p.svc.flags,
+        timeout: p.svc.timeout,
+        netmask: p.svc.netmask,
+        pe: (!p.svc.pe.is_empty()).then(|| p.svc.pe.clone()),
+        stats: Default::default(),
+    }
+}
+
+pub fn dest(p: &Parsed) -> Dest {
+    Dest {
+        fwd: Forward::from_raw(p.dest.fwd),
+        weight: p.dest.weight,
+        upper: p.dest.upper,
+        lower: p.dest.lower,
+        tun_type: p.dest.tun_type,
+        tun_port: p.dest.tun_port,
+        tun_flags: p.dest.tun_flags,
+        ..Dest::new(p.dest.addr, p.dest.port)
+    }
+}
+
+/// The kernel operation of a command that changes the table; None for listings and the like.
+pub fn op(p: &Parsed) -> Option<Op> {
+    Some(match p.cmd {
+        Cmd::Add => Op::AddService(service(p)),
+        Cmd::Edit => Op::EditService(service(p)),
+        Cmd::Del => Op::DelService(service_key(p)),
+        Cmd::Flush => Op::Flush,
+        Cmd::AddDest => Op::AddDest(service_key(p), dest(p)),
+        Cmd::EditDest => Op::EditDest(service_key(p), dest(p)),
+        Cmd::DelDest => Op::DelDest(service_key(p), p.dest.addr, p.dest.port),
+        Cmd::Zero if p.has(args::opt::SERVICE) => Op::Zero(Some(service_key(p))),
+        Cmd::Zero => Op::Zero(None),
+        Cmd::SetTimeout => Op::SetTimeouts(p.timeouts),
+        Cmd::StartDaemon => Op::StartDaemon(Daemon {
+            state: p.daemon.state,
+            ifname: p.daemon.ifname.clone(),
+            syncid: p.daemon.syncid,
+            maxlen: p.daemon.maxlen,
+            group: p.daemon.group,
+            port: p.daemon.port,
+            ttl: p.daemon.ttl,
+        }),
+        Cmd::StopDaemon => Op::StopDaemon(p.daemon.state),
+        Cmd::List | Cmd::Restore | Cmd::Save | Cmd::Help | Cmd::Version => return None,
+    })
+}
+
+/// Parses a whole rules text into operations; the first bad line is an error naming it.
+pub fn parse(text: &str) -> Result<Vec<(usize, Op)>, RuleError> {
+    let mut ops = Vec::new();
+    for (i, line) in text.lines().enumerate() {
+        let trimmed = line.trim();
+        if trimmed.is_empty() || trimmed.starts_with('#') {
+            continue;
+        }
+        let err = |message: String| RuleError {
+            line: i + 1,
+            text: line.to_string(),
+            message,
+        };
+        let toks = tokens(line);
+        if toks.is_empty() {
+            continue;
+        }
+        let parsed = args::parse(&toks).map_err(|e| err(e.message))?;
+        match op(&parsed) {
+            Some(o) => ops.push((i + 1, o)),
+            None => {
+                return Err(err(format!(
+                    "{:?} is not a command that restore can run",
+                    parsed.cmd
+                )
+                .to_lowercase()));
+            }
+        }
+    }
+    Ok(ops)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_save_output_and_hand_written_rules() {
+        let text = "# my director\n\n-A -t 192.0.2.1:80 -s rr\nipvsadm -a -t 192.0.2.1:80 -r 192.0.2.2 -m -w 3 -x 10 -y 5\n\
+                    --add-service --udp-service 192.0.2.1:53 --scheduler=sh --sched-flags sh-port\n\
+                    -A -f 7 -6 -s wlc\n  -a -f 7 -6 -r 2001:db8::2 -g -w 0\n--set 900 120 300\n";
+        let ops = parse(text).unwrap();
+        assert_eq!(ops.len(), 6);
+        assert_eq!(ops[0].0, 3);
+        let Op::AddDest(k, d) = &ops[1].1 else {
+            panic!("{ops:?}")
+        };
+        assert_eq!(k.to_string(), "TCP 192.0.2.1:80");
+        assert_eq!(
+            (d.port, d.weight, d.upper, d.lower, d.fwd),
+            (80, 3, 10, 5, Forward::Masq)
+        );
+        let Op::AddService(s) = &ops[2].1 else { panic!() };
+        assert_eq!(
+            (s.scheduler.as_str(), s.flags),
+            ("sh", crate::ipvs::consts::SVC_F_SCHED2)
+        );
+    }
+
+    #[test]
+    fn bad_lines_are_named() {
+        let e = parse("-A -t 192.0.2.1:80\n-A -t 192.0.2.2:80 -s rr -x 5\n").unwrap_err();
+        assert_eq!(e.line, 2);
+        assert_eq!(
+            e.message,
+            "Illegal 'u-threshold' option with the 'add-service' command"
+        );
+        let e = parse("-L -n\n").unwrap_err();
+        assert_eq!(e.line, 1);
+        let e = parse("-A -t 192.0.2.1:80 # trailing\n").unwrap_err();
+        assert_eq!(e.message, "unexpected argument #");
+    }
+}
