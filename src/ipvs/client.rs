@@ -28,6 +28,10 @@ const RX_BYTES: usize = 256 * 1024;
 const RCVBUF: usize = 4 * 1024 * 1024;
 const TIMEOUT: Duration = Duration::from_secs(30);
 const DUMP_RETRIES: usize = 5;
+/// A service message with its stats nests is about 380 bytes; the kernel fills a dump chunk
+/// up to at least 4 KiB (NLMSG_GOODSIZE).
+const SERVICE_MSG_BYTES: usize = 380;
+const DUMP_CHUNK_BYTES: usize = 4096;
 
 pub struct Client {
     sock: Socket,
@@ -231,8 +235,25 @@ impl Client {
         Ok(t)
     }
 
-    /// Every service, without its real servers.
+    /// Every service, without its real servers. The kernel resumes a dump by position in a
+    /// service table shared by all network namespaces, so changes anywhere between two chunks
+    /// can skip or repeat entries, and it never says so: the dump is taken until two agree.
     pub fn service_list(&mut self) -> Result<Vec<Service>, Error> {
+        let mut last = self.service_dump()?;
+        if last.len() * SERVICE_MSG_BYTES < DUMP_CHUNK_BYTES {
+            return Ok(last); // one chunk: nothing can change inside it
+        }
+        for _ in 0..DUMP_RETRIES {
+            let now = self.service_dump()?;
+            if now.iter().map(|s| &s.key).eq(last.iter().map(|s| &s.key)) {
+                return Ok(now);
+            }
+            last = now;
+        }
+        Ok(last)
+    }
+
+    fn service_dump(&mut self) -> Result<Vec<Service>, Error> {
         let msgs = self.dump(IpvsMessage::new(CMD_GET_SERVICE, vec![]), "list services")?;
         msgs.iter()
             .flat_map(|m| m.nlas.iter())

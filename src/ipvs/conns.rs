@@ -70,10 +70,10 @@ pub fn for_each(mut reader: impl BufRead, mut each: impl FnMut(Conn) -> bool) ->
         if std::mem::take(&mut first) {
             continue; // the header
         }
-        if let Some(c) = parse_line(&line) {
-            if !each(c) {
-                return Ok(());
-            }
+        if let Some(c) = parse_line(&line)
+            && !each(c)
+        {
+            return Ok(());
         }
     }
 }

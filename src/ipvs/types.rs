@@ -411,3 +411,6 @@ pub fn addr_from_bytes(af: Family, b: &[u8]) -> Option<IpAddr> {
         }
     }
 }
+
+/// Every service with its real servers: what a full listing reads.
+pub type ServiceTable = Vec<(Service, Vec<Dest>)>;

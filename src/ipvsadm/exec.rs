@@ -27,11 +27,10 @@ impl Outcome {
         }
     }
 
+    /// A message as ipvsadm's fail() and fprintf("%s\n") print it: one more newline, always.
     fn err(stderr: impl Into<String>, code: i32) -> Outcome {
         let mut stderr = stderr.into();
-        if !stderr.ends_with('\n') {
-            stderr.push('\n');
-        }
+        stderr.push('\n');
         Outcome {
             stderr,
             code,

@@ -359,6 +359,61 @@ pub fn daemon_lines(daemons: &[Daemon]) -> String {
     out
 }
 
+/// The header of `ipvsadm -L -c`.
+pub fn conn_header(persistent: bool) -> String {
+    if persistent {
+        format!(
+            "IPVS connection entries\npro expire {:<11} {:<18} {:<18} {:<18} {:<16} {}\n",
+            "state", "source", "virtual", "destination", "pe name", "pe_data"
+        )
+    } else {
+        format!(
+            "IPVS connection entries\npro expire {:<11} {:<18} {:<18} {}\n",
+            "state", "source", "virtual", "destination"
+        )
+    }
+}
+
+/// One row of `ipvsadm -L -c`.
+pub fn conn_row(out: &mut String, c: &crate::ipvs::conns::Conn, numeric: bool, persistent: bool) {
+    let proto = match c.proto.as_str() {
+        "TCP" => Protocol::Tcp,
+        "UDP" => Protocol::Udp,
+        "SCTP" => Protocol::Sctp,
+        _ => Protocol::Other(0),
+    };
+    let name = |(a, p): &(IpAddr, u16)| addrport(a, *p, proto, numeric);
+    let expire = format!("{:02}:{:02}", c.expires / 60, c.expires % 60);
+    match (&c.pe_name, &c.pe_data) {
+        (Some(pe), Some(data)) if persistent => {
+            let _ = writeln!(
+                out,
+                "{:<3} {:<6} {:<11} {:<18} {:<18} {:<16} {:<18} {}",
+                c.proto,
+                expire,
+                c.state,
+                name(&c.client),
+                name(&c.vip),
+                name(&c.real),
+                pe,
+                data
+            );
+        }
+        _ => {
+            let _ = writeln!(
+                out,
+                "{:<3} {:<6} {:<11} {:<18} {:<18} {}",
+                c.proto,
+                expire,
+                c.state,
+                name(&c.client),
+                name(&c.vip),
+                name(&c.real)
+            );
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -461,60 +516,5 @@ mod tests {
             list_all(&info, &table[..1], &rules, false),
             "-A -t 10.0.0.1:80 -s wlc\n-a -t 10.0.0.1:80 -r 192.168.1.1:8080 -m -w 65535\n-a -t 10.0.0.1:80 -r 192.168.1.2:80 -m -w 1\n"
         );
-    }
-}
-
-/// The header of `ipvsadm -L -c`.
-pub fn conn_header(persistent: bool) -> String {
-    if persistent {
-        format!(
-            "IPVS connection entries\npro expire {:<11} {:<18} {:<18} {:<18} {:<16} {}\n",
-            "state", "source", "virtual", "destination", "pe name", "pe_data"
-        )
-    } else {
-        format!(
-            "IPVS connection entries\npro expire {:<11} {:<18} {:<18} {}\n",
-            "state", "source", "virtual", "destination"
-        )
-    }
-}
-
-/// One row of `ipvsadm -L -c`.
-pub fn conn_row(out: &mut String, c: &crate::ipvs::conns::Conn, numeric: bool, persistent: bool) {
-    let proto = match c.proto.as_str() {
-        "TCP" => Protocol::Tcp,
-        "UDP" => Protocol::Udp,
-        "SCTP" => Protocol::Sctp,
-        _ => Protocol::Other(0),
-    };
-    let name = |(a, p): &(IpAddr, u16)| addrport(a, *p, proto, numeric);
-    let expire = format!("{:02}:{:02}", c.expires / 60, c.expires % 60);
-    match (&c.pe_name, &c.pe_data) {
-        (Some(pe), Some(data)) if persistent => {
-            let _ = writeln!(
-                out,
-                "{:<3} {:<6} {:<11} {:<18} {:<18} {:<16} {:<18} {}",
-                c.proto,
-                expire,
-                c.state,
-                name(&c.client),
-                name(&c.vip),
-                name(&c.real),
-                pe,
-                data
-            );
-        }
-        _ => {
-            let _ = writeln!(
-                out,
-                "{:<3} {:<6} {:<11} {:<18} {:<18} {}",
-                c.proto,
-                expire,
-                c.state,
-                name(&c.client),
-                name(&c.vip),
-                name(&c.real)
-            );
-        }
     }
 }

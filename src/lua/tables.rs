@@ -99,7 +99,7 @@ fn list_opts(v: Option<Table>) -> mlua::Result<ListOpts> {
     Ok(o)
 }
 
-fn read_for_list(lua: &Lua, o: &ListOpts) -> mlua::Result<(crate::ipvs::Info, Vec<(Service, Vec<Dest>)>)> {
+fn read_for_list(lua: &Lua, o: &ListOpts) -> mlua::Result<(crate::ipvs::Info, crate::ipvs::ServiceTable)> {
     let key = o.service.clone().map(service_key).transpose()?;
     with_client(lua, |c| {
         let info = c.info()?;

@@ -6,5 +6,6 @@ mod support;
 mod examples;
 mod ipvs_api;
 mod ipvs_errors;
+mod ipvsadm_compat;
 mod sandbox;
 mod scale;

@@ -81,3 +81,24 @@ pub fn lvsh_ok(chunk: &str) -> String {
     assert_eq!(code, 0, "lvsh -e {chunk:?} failed: {err}");
     out
 }
+
+/// Asserts two long texts are equal, showing the first line that differs rather than both.
+pub fn assert_same_text(got: &str, want: &str, what: &str) {
+    if got == want {
+        return;
+    }
+    let (g, w): (Vec<&str>, Vec<&str>) = (got.lines().collect(), want.lines().collect());
+    let i = g
+        .iter()
+        .zip(&w)
+        .position(|(a, b)| a != b)
+        .unwrap_or(g.len().min(w.len()));
+    panic!(
+        "{what}: texts differ at line {} (got {} lines, want {}):\n  got:  {:?}\n  want: {:?}",
+        i + 1,
+        g.len(),
+        w.len(),
+        g.get(i),
+        w.get(i)
+    );
+}
