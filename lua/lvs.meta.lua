@@ -132,6 +132,57 @@ function lvs.stop_daemon(state) end
 ---@return {state: string, ifname: string, syncid: integer, maxlen: integer, group: string, port: integer, ttl: integer}[]
 function lvs.daemons() end
 
+---Prints the table: boxed (the default), as `ipvsadm -L -n` prints it byte for byte
+---(format="ipvsadm"), or as JSON (format="json"). Options: stats, rate, thresholds,
+---persistent_conn, tun_info, exact (no K/M/G), sort (false: kernel order), names (resolve
+---addresses and ports), service (one service only), print (false: return the text instead).
+---Example: lvs.list{format="ipvsadm", stats=true}
+---@param opts? table
+---@return string|nil
+function lvs.list(opts) end
+
+---The rules as text, byte for byte what `ipvsadm -S -n` prints; with a path, written to that
+---file atomically. {complete=true} also writes the thresholds (-x/-y) that ipvsadm -S drops;
+---{names=true} writes host and service names.
+---Example: lvs.save("/etc/lvs.rules") or print(lvs.save{complete=true})
+---@param opts? string|{path?: string, complete?: boolean, names?: boolean}
+---@return string|true
+function lvs.save(opts) end
+
+---Restores rules in the ipvsadm -R format (text, or a file path): comments, blank lines and
+---long options are fine. Every line is checked first; a bad line changes nothing. If the kernel
+---refuses a line, what was done is undone and the error names the line. Returns the number of
+---commands carried out.
+---@param text_or_path string
+---@return integer
+function lvs.restore(text_or_path) end
+
+---The kernel's connection entries, optionally filtered: {proto=, state=, vip=, real=, client=}
+---(addresses as "ip" or "ip:port"). Each entry: {proto, client, vip, real, state, expires,
+---pe_name?, pe_data?}, expires in seconds.
+---@param filter? table
+---@return table[]
+function lvs.connections(filter) end
+
+---Prints the connection entries as a table, or as `ipvsadm -L -n -c` (format="ipvsadm").
+---Takes the same filter fields as lvs.connections.
+---@param filter? table
+function lvs.list_connections(filter) end
+
+---Runs an ipvsadm command line natively (no ipvsadm binary needed) and prints what ipvsadm
+---prints; a refused command raises ipvsadm's message. {print=false} returns the output.
+---Example: lvs.ipvsadm("-A -t 192.0.2.110:80 -s rr")
+---@param cmdline string|string[]
+---@param opts? {print?: boolean}
+---@return string|nil
+function lvs.ipvsadm(cmdline, opts) end
+
+---Prints the connection timeouts as `ipvsadm -L --timeout` does.
+function lvs.show_timeouts() end
+
+---Prints the sync daemons as `ipvsadm -L --daemon` does.
+function lvs.show_daemons() end
+
 ---@class Service
 local Service = {}
 
