@@ -11,11 +11,10 @@ struct Term {
 
 impl Term {
     fn start(home: tempfile::TempDir) -> Term {
-        let socket = format!(
-            "lvsh-test-{}-{}",
-            std::process::id(),
-            home.path().file_name().unwrap().to_string_lossy()
-        );
+        static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        // a fresh server per terminal: a restarted shell must not meet the old server exiting
+        let socket = format!("lvsh-test-{}-{n}", std::process::id());
         let cmd = format!("{}; echo EXITED=$?; sleep 30", env!("CARGO_BIN_EXE_lvsh"));
         let ok = Command::new("tmux")
             .args([
