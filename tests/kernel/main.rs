@@ -9,3 +9,4 @@ mod ipvs_errors;
 mod ipvsadm_compat;
 mod sandbox;
 mod scale;
+mod traffic;

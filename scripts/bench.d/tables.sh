@@ -1,0 +1,65 @@
+#!/bin/bash
+# Runs inside the sandbox kernel: loads and lists 2,000 services x 10 real servers (22,000 rules)
+# with ipvsadm and with lvsh, on the same kernel, and prints the times and ratios.
+set -euo pipefail
+lvsh=$1
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+# Every timed run gets a fresh network namespace: IPVS keeps deleted real servers in a
+# per-namespace trash for 120 s and searches it on every add, which would slow later runs.
+ns=
+fresh() {
+    [ -z "$ns" ] || ip netns del "$ns" 2>/dev/null || true
+    ns="bench-$BASHPID-$RANDOM"
+    ip netns add "$ns"
+    ip netns exec "$ns" ip link set lo up
+}
+run() { ip netns exec "$ns" "$@"; }
+fresh
+
+awk 'BEGIN {
+    for (i = 0; i < 2000; i++) {
+        vip = sprintf("198.51.100.%d:%d", 1 + int(i / 100), 10000 + i % 100)
+        printf "-A -t %s -s wrr\n", vip
+        for (r = 1; r <= 10; r++)
+            printf "-a -t %s -r 203.0.113.%d:%d -m -w %d\n", vip, r, 10000 + i % 100, (i + r) % 7 + 1
+    }
+}' >"$work/rules"
+
+now() { date +%s.%N; }
+# best of N runs of a command, in seconds; with `fresh`, each run in a new namespace
+best() {
+    local n=$1 prep=$2; shift 2
+    local best=
+    for _ in $(seq "$n"); do
+        [ "$prep" = fresh ] && fresh
+        local t0 t1
+        t0=$(now)
+        run "$@" >/dev/null
+        t1=$(now)
+        best=$(echo "$t0 $t1 ${best:-999999}" | awk '{d = $2 - $1; print (d < $3) ? d : $3}')
+    done
+    echo "$best"
+}
+
+rules="$work/rules"
+t_ipvsadm_r=$(best 3 fresh sh -c "ipvsadm -R < $rules")
+t_lvsh_r=$(best 3 fresh "$lvsh" -e "lvs.restore('$rules')")
+fresh
+run ipvsadm -R <"$rules"
+t_ipvsadm_l=$(best 5 true ipvsadm -L -n)
+t_lvsh_l=$(best 5 true "$lvsh" -e "lvs.list{format='ipvsadm', print=false}")
+t_lvsh_cli=$(best 5 true "$lvsh" ipvsadm -L -n)
+
+# the listings must be the same before their speed means anything
+run ipvsadm -L -n >"$work/a"
+run "$lvsh" -e "lvs.list{format='ipvsadm'}" >"$work/b"
+cmp -s "$work/a" "$work/b" || { echo "bench: the listings differ" >&2; exit 1; }
+lines=$(wc -l <"$rules")
+[ "$(run ipvsadm -S -n | wc -l)" = "$lines" ] || { echo "bench: the table is incomplete" >&2; exit 1; }
+
+printf '\n%-40s %10s %10s %8s\n' "22,000 rules (2,000 services x 10)" "ipvsadm" "lvsh" "ratio"
+awk -v a="$t_ipvsadm_r" -v b="$t_lvsh_r" 'BEGIN { printf "%-40s %9.3fs %9.3fs %7.1fx\n", "restore (ipvsadm -R / lvs.restore)", a, b, a / b }'
+awk -v a="$t_ipvsadm_l" -v b="$t_lvsh_l" 'BEGIN { printf "%-40s %9.3fs %9.3fs %7.1fx\n", "list (ipvsadm -L -n / lvs.list)", a, b, a / b }'
+awk -v a="$t_ipvsadm_l" -v b="$t_lvsh_cli" 'BEGIN { printf "%-40s %9.3fs %9.3fs %7.1fx\n", "list (ipvsadm -L -n / lvsh ipvsadm -L -n)", a, b, a / b }'
+echo "(best of 3 restores and 5 listings; lvsh times include starting lvsh; targets: restore 15x, list 5x)"
