@@ -245,7 +245,12 @@ impl Client {
         }
         for _ in 0..DUMP_RETRIES {
             let now = self.service_dump()?;
-            if now.iter().map(|s| &s.key).eq(last.iter().map(|s| &s.key)) {
+            let keys = |l: &[Service]| {
+                l.iter()
+                    .map(|s| s.key.clone())
+                    .collect::<std::collections::HashSet<_>>()
+            };
+            if keys(&now) == keys(&last) {
                 return Ok(now);
             }
             last = now;
@@ -253,15 +258,20 @@ impl Client {
         Ok(last)
     }
 
+    /// One dump, with the repeats a shifting dump can produce removed.
     fn service_dump(&mut self) -> Result<Vec<Service>, Error> {
         let msgs = self.dump(IpvsMessage::new(CMD_GET_SERVICE, vec![]), "list services")?;
-        msgs.iter()
-            .flat_map(|m| m.nlas.iter())
-            .filter_map(|n| match n {
-                IpvsNla::Service(s) => Some(service_from_nlas(s).map_err(Error::from)),
-                _ => None,
-            })
-            .collect()
+        let mut seen = std::collections::HashSet::new();
+        let mut out = Vec::new();
+        for n in msgs.iter().flat_map(|m| m.nlas.iter()) {
+            if let IpvsNla::Service(s) = n {
+                let svc = service_from_nlas(s)?;
+                if seen.insert(svc.key.clone()) {
+                    out.push(svc);
+                }
+            }
+        }
+        Ok(out)
     }
 
     /// One service, or None if it does not exist.

@@ -195,15 +195,7 @@ pub fn daemon_nlas(d: &Daemon) -> Vec<DaemonNla> {
 }
 
 pub fn daemon_from_nlas(nlas: &[DaemonNla]) -> Result<Daemon, DecodeError> {
-    let mut d = Daemon {
-        state: DaemonState::Master,
-        ifname: String::new(),
-        syncid: 0,
-        maxlen: 0,
-        group: None,
-        port: 0,
-        ttl: 0,
-    };
+    let mut d = Daemon::default();
     let mut state = None;
     for n in nlas {
         match n {

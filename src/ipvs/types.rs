@@ -366,6 +366,21 @@ pub struct Daemon {
     pub ttl: u8,
 }
 
+impl Default for Daemon {
+    /// No settings: the kernel's defaults (group 224.0.0.81, port 8848, ttl 1, maxlen by MTU).
+    fn default() -> Daemon {
+        Daemon {
+            state: DaemonState::Master,
+            ifname: String::new(),
+            syncid: 0,
+            maxlen: 0,
+            group: None,
+            port: 0,
+            ttl: 0,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct Timeouts {
     pub tcp: u32,

@@ -4,7 +4,7 @@
 use std::net::{IpAddr, Ipv4Addr};
 
 use crate::ipvs::consts::*;
-use crate::ipvs::{DaemonState, Family, Protocol, Timeouts, TunType};
+use crate::ipvs::{Daemon, DaemonState, Family, Protocol, Timeouts, TunType};
 
 /// A refusal of the command line: ipvsadm's text and its exit status.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -204,17 +204,6 @@ pub struct DestArgs {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct DaemonArgs {
-    pub state: DaemonState,
-    pub ifname: String,
-    pub syncid: u32,
-    pub maxlen: u16,
-    pub group: Option<IpAddr>,
-    pub port: u16,
-    pub ttl: u8,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Parsed {
     pub cmd: Cmd,
     pub options: u64,
@@ -222,7 +211,7 @@ pub struct Parsed {
     pub svc: SvcArgs,
     pub dest: DestArgs,
     pub timeouts: Timeouts,
-    pub daemon: DaemonArgs,
+    pub daemon: Daemon,
 }
 
 impl Parsed {
@@ -504,15 +493,8 @@ fn sched_flags(sched: &str, arg: &str) -> Result<u32, CliError> {
     let sched = if sched.is_empty() { "wlc" } else { sched };
     let mut flags = 0;
     for f in arg.split(',').filter(|f| !f.is_empty()) {
-        let (bit, need) = match f {
-            "flag-1" => (SVC_F_SCHED1, None),
-            "flag-2" => (SVC_F_SCHED2, None),
-            "flag-3" => (SVC_F_SCHED3, None),
-            "sh-fallback" => (SVC_F_SCHED1, Some("sh")),
-            "sh-port" => (SVC_F_SCHED2, Some("sh")),
-            "mh-fallback" => (SVC_F_SCHED1, Some("mh")),
-            "mh-port" => (SVC_F_SCHED2, Some("mh")),
-            _ => return fail(format!("invalid scheduler flag `{f}'")),
+        let Some((bit, need)) = crate::model::spec::sched_flag_bit(f) else {
+            return fail(format!("invalid scheduler flag `{f}'"));
         };
         flags |= bit;
         if need.is_some_and(|n| n != sched) {
@@ -651,15 +633,7 @@ pub fn parse(argv: &[String]) -> Result<Parsed, CliError> {
             tun_flags: 0,
         },
         timeouts: Timeouts::default(),
-        daemon: DaemonArgs {
-            state: DaemonState::Master,
-            ifname: String::new(),
-            syncid: 0,
-            maxlen: 0,
-            group: None,
-            port: 0,
-            ttl: 0,
-        },
+        daemon: Daemon::default(),
     };
     let mut cmd = None;
     let mut sched_flags_arg = None;

@@ -4,7 +4,7 @@
 use std::fmt;
 
 use super::args::{self, Cmd, Parsed};
-use crate::ipvs::{Daemon, Dest, Forward, Op, Service, ServiceKey};
+use crate::ipvs::{Dest, Forward, Op, Service, ServiceKey};
 
 /// A bad line: its number (from 1), its text, and what is wrong with it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -89,15 +89,7 @@ pub fn op(p: &Parsed) -> Option<Op> {
         Cmd::Zero if p.has(args::opt::SERVICE) => Op::Zero(Some(service_key(p))),
         Cmd::Zero => Op::Zero(None),
         Cmd::SetTimeout => Op::SetTimeouts(p.timeouts),
-        Cmd::StartDaemon => Op::StartDaemon(Daemon {
-            state: p.daemon.state,
-            ifname: p.daemon.ifname.clone(),
-            syncid: p.daemon.syncid,
-            maxlen: p.daemon.maxlen,
-            group: p.daemon.group,
-            port: p.daemon.port,
-            ttl: p.daemon.ttl,
-        }),
+        Cmd::StartDaemon => Op::StartDaemon(p.daemon.clone()),
         Cmd::StopDaemon => Op::StopDaemon(p.daemon.state),
         Cmd::List | Cmd::Restore | Cmd::Save | Cmd::Help | Cmd::Version => return None,
     })

@@ -138,9 +138,9 @@ pub fn tun_csum_name(flags: u16) -> &'static str {
     }
 }
 
-/// Scheduler flag names as ipvsadm spells them, with the bits they set.
-pub fn parse_sched_flag(s: &str, scheduler: &str) -> Result<u32, SpecError> {
-    let (bit, needs) = match s {
+/// A scheduler flag as ipvsadm spells it: the bit it sets, and the scheduler it needs.
+pub fn sched_flag_bit(name: &str) -> Option<(u32, Option<&'static str>)> {
+    Some(match name {
         "flag-1" => (SVC_F_SCHED1, None),
         "flag-2" => (SVC_F_SCHED2, None),
         "flag-3" => (SVC_F_SCHED3, None),
@@ -148,13 +148,18 @@ pub fn parse_sched_flag(s: &str, scheduler: &str) -> Result<u32, SpecError> {
         "sh-port" => (SVC_F_SCHED2, Some("sh")),
         "mh-fallback" => (SVC_F_SCHED1, Some("mh")),
         "mh-port" => (SVC_F_SCHED2, Some("mh")),
-        _ => {
-            return Err(bad(
-                "sched_flags",
-                s,
-                "expected sh-fallback, sh-port, mh-fallback, mh-port, flag-1, flag-2 or flag-3",
-            ));
-        }
+        _ => return None,
+    })
+}
+
+/// Scheduler flag names as ipvsadm spells them, with the bits they set.
+pub fn parse_sched_flag(s: &str, scheduler: &str) -> Result<u32, SpecError> {
+    let Some((bit, needs)) = sched_flag_bit(s) else {
+        return Err(bad(
+            "sched_flags",
+            s,
+            "expected sh-fallback, sh-port, mh-fallback, mh-port, flag-1, flag-2 or flag-3",
+        ));
     };
     match needs {
         Some(sched) if sched != scheduler => Err(bad(

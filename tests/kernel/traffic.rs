@@ -103,7 +103,7 @@ impl Drop for Lab {
 /// Reads `a`, `b`, `a` again until the two reads of `a` agree (nothing moved between them),
 /// then returns that and `b`: timers and rate estimators tick while we read.
 fn settled(a: impl Fn() -> String, b: impl Fn() -> String) -> (String, String) {
-    for _ in 0..10 {
+    for _ in 0..40 {
         let (x, y, z) = (a(), b(), a());
         if x == z {
             return (x, y);
