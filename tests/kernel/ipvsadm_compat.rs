@@ -212,7 +212,7 @@ const FORMS: &[&str] = &[
 ];
 
 #[test]
-fn every_command_form_matches_ipvsadm() {
+fn serial_every_command_form_matches_ipvsadm() {
     in_netns(|| {
         let mut mismatches = Vec::new();
         for form in FORMS {
@@ -269,7 +269,7 @@ fn corpus() -> Vec<(String, String)> {
 }
 
 #[test]
-fn rule_corpus_restores_and_saves_identically_both_ways() {
+fn serial_rule_corpus_restores_and_saves_identically_both_ways() {
     let sets = corpus();
     assert!(sets.len() >= 30, "{} rule sets", sets.len());
     // one set at a time: the kernel's service table is shared by all namespaces, and heavy

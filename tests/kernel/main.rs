@@ -1,5 +1,10 @@
 //! Kernel tests: built only with `--features kernel-tests` and run inside the sandbox kernel
 //! by scripts/test. Each test works in a network namespace of its own.
+//!
+//! Tests named `serial_*` run one at a time after the others (scripts/test): the kernel's
+//! service table is shared by every namespace, and while one namespace loads thousands of
+//! rules, dumps in the others (ipvsadm's too, the oracle) can skip or repeat entries; traffic
+//! tests also want a quiet machine for their timing.
 
 mod support;
 

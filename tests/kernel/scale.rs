@@ -6,7 +6,7 @@ use std::process::{Command, Stdio};
 use crate::support::*;
 
 #[test]
-fn ten_thousand_services_fifty_thousand_servers_read_back() {
+fn serial_ten_thousand_services_fifty_thousand_servers_read_back() {
     in_netns(|| {
         // made by ipvsadm -R, the independent writer
         let mut rules = String::new();
