@@ -11,6 +11,9 @@ Available options are:
   -i         enter interactive mode after running the script or chunks
   -          execute stdin and stop handling options
   --         stop handling options
+  --plan     run against a model of the kernel's table; print the changes, make none
+  --dry-run  run against an in-memory IPVS (no root, no kernel); print the ipvsadm commands
+  --state F  with --dry-run: start from the rules in F (ipvsadm -S format)
   --version  show version information
   --help     show this help
   lvsh ipvsadm ARGS...  run an ipvsadm command line natively (same output and exit codes)
@@ -26,6 +29,11 @@ pub struct Invocation {
     pub args: Vec<String>,
     pub show_version: bool,
     pub show_help: bool,
+    /// Run against a model of the current kernel table and print the changes, making none.
+    pub plan: bool,
+    /// Run against an in-memory IPVS (empty, or `state`) and print the ipvsadm commands.
+    pub dry_run: bool,
+    pub state: Option<String>,
 }
 
 #[derive(Debug, PartialEq)]
@@ -42,6 +50,10 @@ pub enum UsageError {
     UnknownOption(String),
     #[error("argument is not valid UTF-8: {0:?}")]
     NotUtf8(OsString),
+    #[error("'--state' needs a rules file (ipvsadm -S format)")]
+    MissingState,
+    #[error("'--state' goes with '--dry-run'")]
+    StateWithoutDryRun,
 }
 
 pub fn parse(argv: Vec<OsString>) -> Result<Invocation, UsageError> {
@@ -56,6 +68,9 @@ pub fn parse(argv: Vec<OsString>) -> Result<Invocation, UsageError> {
             "-i" => inv.interactive = true,
             "--version" | "-v" => inv.show_version = true,
             "--help" | "-h" => inv.show_help = true,
+            "--plan" => inv.plan = true,
+            "--dry-run" => inv.dry_run = true,
+            "--state" => inv.state = Some(args.next().ok_or(UsageError::MissingState)??),
             "-" => {
                 inv.script = Some(Script::Stdin);
                 break;
@@ -75,6 +90,9 @@ pub fn parse(argv: Vec<OsString>) -> Result<Invocation, UsageError> {
         }
     }
     inv.args = args.collect::<Result<_, _>>()?;
+    if inv.state.is_some() && !inv.dry_run {
+        return Err(UsageError::StateWithoutDryRun);
+    }
     Ok(inv)
 }
 

@@ -10,6 +10,7 @@ use super::args::{self, CliError, Cmd, Format, Parsed, opt};
 use super::{listing, rules};
 use crate::ipvs::conns;
 use crate::ipvs::{Client, Error, Op, strerror};
+use crate::model::backend::Ipvs;
 use crate::model::{order, txn};
 
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
@@ -114,7 +115,7 @@ Daemon options: --mcast-interface, --syncid, --sync-maxlen, --mcast-group, --mca
   --mcast-ttl.
 ";
 
-fn list(c: &mut Client, p: &Parsed) -> Outcome {
+fn list(c: &mut dyn Ipvs, p: &Parsed) -> Outcome {
     let f = p.format;
     if (p.has(opt::CONNECTION) || p.has(opt::TIMEOUT) || p.has(opt::DAEMON))
         && (p.has(opt::STATS) || p.has(opt::RATE) || p.has(opt::THRESHOLDS))
@@ -164,7 +165,7 @@ fn list(c: &mut Client, p: &Parsed) -> Outcome {
     list_all(c, &f)
 }
 
-pub fn list_all(c: &mut Client, f: &Format) -> Outcome {
+pub fn list_all(c: &mut dyn Ipvs, f: &Format) -> Outcome {
     let info = match c.info() {
         Ok(i) => i,
         Err(e) => return Outcome::err(kernel_err(None, &e), 1),
@@ -197,7 +198,7 @@ fn list_connections(f: &Format) -> Outcome {
 
 /// Restores rules text atomically: every line is checked first, and a kernel refusal
 /// partway undoes what was done. (ipvsadm -R itself goes on past refused lines.)
-pub fn restore(c: &mut Client, text: &str) -> Outcome {
+pub fn restore(c: &mut dyn Ipvs, text: &str) -> Outcome {
     let ops = match rules::parse(text) {
         Ok(o) => o,
         Err(e) => return Outcome::err(format!("line {}: {}", e.line, e.message), 2),
@@ -217,10 +218,10 @@ pub fn restore(c: &mut Client, text: &str) -> Outcome {
 }
 
 /// Runs one ipvsadm command line. `client` is opened on first use; `stdin` supplies -R's input.
-pub fn run(client: &mut Option<Client>, argv: &[String], stdin: &mut dyn FnMut() -> String) -> Outcome {
+pub fn run(client: &mut Option<Box<dyn Ipvs>>, argv: &[String], stdin: &mut dyn FnMut() -> String) -> Outcome {
     if client.is_none() {
         match Client::new() {
-            Ok(c) => *client = Some(c),
+            Ok(c) => *client = Some(Box::new(c)),
             Err(e) => {
                 let why = match e.errno() {
                     Some(n) => strerror(n),
@@ -235,7 +236,7 @@ pub fn run(client: &mut Option<Client>, argv: &[String], stdin: &mut dyn FnMut()
             }
         }
     }
-    let Some(c) = client.as_mut() else {
+    let Some(c) = client.as_deref_mut() else {
         return Outcome::err("no IPVS client", 1);
     };
     if argv.is_empty() {

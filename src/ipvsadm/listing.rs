@@ -166,6 +166,43 @@ fn low32(v: u64) -> u64 {
     v & 0xffff_ffff
 }
 
+/// What follows the service in a rule: ` -s rr -p 300 -M 255.255.255.0 --pe sip -o -b ...`.
+pub fn service_options(svc: &Service) -> String {
+    let mut out = format!(" -s {}", svc.scheduler);
+    let v4 = svc.key.af() == Family::Inet;
+    if svc.flags & SVC_F_PERSISTENT != 0 {
+        let _ = write!(out, " -p {}", svc.timeout);
+        if v4 && svc.netmask != u32::MAX {
+            let _ = write!(out, " -M {}", svc.netmask_v4());
+        } else if !v4 && svc.netmask != 128 {
+            let _ = write!(out, " -M {}", svc.netmask as i32);
+        }
+    }
+    if let Some(pe) = &svc.pe {
+        let _ = write!(out, " --pe {pe}");
+    }
+    if svc.flags & SVC_F_ONEPACKET != 0 {
+        out.push_str(" -o");
+    }
+    if svc.flags & (SVC_F_SCHED1 | SVC_F_SCHED2 | SVC_F_SCHED3) != 0 {
+        let _ = write!(out, " -b {}", sched_flag_names(svc.flags, &svc.scheduler).join(","));
+    }
+    out
+}
+
+/// What follows the real server's address in a rule: ` -m -w 3 [-x U -y L] [tunnel options]`.
+pub fn server_options(d: &Dest, thresholds: bool) -> String {
+    let extra = if thresholds { thresholds_rule(d) } else { String::new() };
+    let flag = TUN_FLAG_OPTS.get(d.tun_flags as usize).copied().unwrap_or("");
+    let tunnel = match (d.fwd, d.tun_type) {
+        (Forward::Tunnel, TunType::Gre) => format!(" --tun-type gre {flag}"),
+        (Forward::Tunnel, TunType::Gue) => format!(" --tun-type gue --tun-port {} {flag}", d.tun_port),
+        (Forward::Tunnel, TunType::Ipip) => " --tun-type ipip".into(),
+        _ => String::new(),
+    };
+    format!(" {} -w {}{extra}{tunnel}", fwd_switch(d.fwd), d.weight as i32)
+}
+
 /// One service and its real servers, as ipvsadm prints them. `complete` adds -x/-y to rules.
 pub fn service_entry(out: &mut String, svc: &Service, dests: &[Dest], f: &Format, complete: bool) {
     let name = service_name(svc, f);
@@ -175,24 +212,7 @@ pub fn service_entry(out: &mut String, svc: &Service, dests: &[Dest], f: &Format
     let persistent = svc.flags & SVC_F_PERSISTENT != 0;
     let v4 = svc.key.af() == Family::Inet;
     if f.rule {
-        let _ = write!(out, "-A {name} -s {}", svc.scheduler);
-        if persistent {
-            let _ = write!(out, " -p {}", svc.timeout);
-            if v4 && svc.netmask != u32::MAX {
-                let _ = write!(out, " -M {}", svc.netmask_v4());
-            } else if !v4 && svc.netmask != 128 {
-                let _ = write!(out, " -M {}", svc.netmask as i32);
-            }
-        }
-        if let Some(pe) = &svc.pe {
-            let _ = write!(out, " --pe {pe}");
-        }
-        if svc.flags & SVC_F_ONEPACKET != 0 {
-            out.push_str(" -o");
-        }
-        if has_flags {
-            let _ = write!(out, " -b {flag_names}");
-        }
+        let _ = write!(out, "-A {name}{}", service_options(svc));
     } else if f.stats {
         let _ = write!(out, "{name:<33}");
         for v in [s.conns, s.inpkts, s.outpkts, s.inbytes, s.outbytes] {
@@ -232,26 +252,7 @@ pub fn service_entry(out: &mut String, svc: &Service, dests: &[Dest], f: &Format
         }
         let st = &d.stats;
         if f.rule {
-            let extra = if complete {
-                thresholds_rule(d)
-            } else {
-                String::new()
-            };
-            let flag = TUN_FLAG_OPTS.get(d.tun_flags as usize).copied().unwrap_or("");
-            let tunnel = match (d.fwd, d.tun_type) {
-                (Forward::Tunnel, TunType::Gre) => format!(" --tun-type gre {flag}"),
-                (Forward::Tunnel, TunType::Gue) => {
-                    format!(" --tun-type gue --tun-port {} {flag}", d.tun_port)
-                }
-                (Forward::Tunnel, TunType::Ipip) => " --tun-type ipip".into(),
-                _ => String::new(),
-            };
-            let _ = writeln!(
-                out,
-                "-a {name} -r {dname} {} -w {}{extra}{tunnel}",
-                fwd_switch(d.fwd),
-                d.weight as i32
-            );
+            let _ = writeln!(out, "-a {name} -r {dname}{}", server_options(d, complete));
         } else if f.stats {
             let _ = write!(out, "  -> {dname:<28}");
             for v in [

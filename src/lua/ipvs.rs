@@ -6,17 +6,18 @@ use mlua::{Lua, Table, Value, Variadic};
 use super::args::{Fields, spec_err};
 use super::convert::*;
 use crate::ipvs::{Client, Dest, Error, Op, Service, ServiceKey};
+use crate::model::backend::Ipvs;
 use crate::model::daemon::{DaemonSpec, parse_state, timeouts};
 use crate::model::spec::server_endpoint;
 
 /// The kernel client of this Lua state, opened on first use so that lvsh starts (and runs
 /// scripts that need no IPVS) on a kernel without it.
 #[derive(Default)]
-struct ClientSlot(Option<Client>);
+pub struct ClientSlot(pub Option<Box<dyn Ipvs>>);
 
 /// Runs `f` with this Lua state's client slot, opened or not: for callers that open it
 /// themselves and word failures their own way (the ipvsadm emulation).
-pub fn with_slot<R>(lua: &Lua, f: impl FnOnce(&mut Option<Client>) -> R) -> mlua::Result<R> {
+pub fn with_slot<R>(lua: &Lua, f: impl FnOnce(&mut Option<Box<dyn Ipvs>>) -> R) -> mlua::Result<R> {
     if lua.app_data_ref::<ClientSlot>().is_none() {
         lua.set_app_data(ClientSlot::default());
     }
@@ -26,20 +27,20 @@ pub fn with_slot<R>(lua: &Lua, f: impl FnOnce(&mut Option<Client>) -> R) -> mlua
     Ok(f(&mut slot.0))
 }
 
-pub fn with_client<R>(lua: &Lua, f: impl FnOnce(&mut Client) -> Result<R, Error>) -> mlua::Result<R> {
+pub fn with_client<R>(lua: &Lua, f: impl FnOnce(&mut dyn Ipvs) -> Result<R, Error>) -> mlua::Result<R> {
     with_slot(lua, |slot| {
         if slot.is_none() {
-            *slot = Some(Client::new()?);
+            *slot = Some(Box::new(Client::new()?));
         }
         match slot.as_mut() {
-            Some(client) => f(client),
+            Some(client) => f(client.as_mut()),
             None => Err(Error::Io("no IPVS client".into())),
         }
     })?
     .map_err(mlua::Error::external)
 }
 
-fn read_service(c: &mut Client, key: &ServiceKey) -> Result<Option<(Service, Vec<Dest>)>, Error> {
+fn read_service(c: &mut dyn Ipvs, key: &ServiceKey) -> Result<Option<(Service, Vec<Dest>)>, Error> {
     match c.service(key)? {
         Some(s) => {
             let mut d = c.dests(key)?;
@@ -58,7 +59,7 @@ fn no_service(key: &ServiceKey) -> Error {
 }
 
 /// Runs operations; if one fails, undoes the ones that were carried out and returns its error.
-fn run_undoable(c: &mut Client, ops: &[Op], undo: impl Fn(usize) -> Option<Op>) -> Result<(), Error> {
+fn run_undoable(c: &mut dyn Ipvs, ops: &[Op], undo: impl Fn(usize) -> Option<Op>) -> Result<(), Error> {
     let results = c.execute_batch(ops);
     let Some(failed) = results.iter().position(Result::is_err) else {
         return Ok(());

@@ -9,6 +9,7 @@ pub fn module(lua: &Lua) -> mlua::Result<Table> {
     lvs.set("version", env!("CARGO_PKG_VERSION"))?;
     super::ipvs::register(lua, &lvs)?;
     super::tables::register(lua, &lvs)?;
+    super::apply::register(lua, &lvs)?;
     let describe = lua.create_function(|_, v: mlua::Value| Ok(super::describe_error(&v)))?;
     lua.load(builtin::WRAP)
         .set_name("=lvs")

@@ -1,6 +1,7 @@
 //! The embedded Lua state: standard libraries, the `lvs` module, the Lua-side prelude and
 //! the helpers the shell needs (traced calls, pretty printing, completion).
 
+mod apply;
 mod args;
 mod convert;
 mod ipvs;
@@ -68,6 +69,11 @@ impl State {
 
     pub fn lua(&self) -> &Lua {
         &self.lua
+    }
+
+    /// Makes the `lvs` functions talk to `backend` (a model, for dry runs) instead of the kernel.
+    pub fn use_backend(&self, backend: Box<dyn crate::model::backend::Ipvs>) -> mlua::Result<()> {
+        ipvs::with_slot(&self.lua, |slot| *slot = Some(backend))
     }
 
     /// Compiles `src` as a chunk named `name` (`@file` or `=label`, as Lua names chunks).

@@ -7,13 +7,20 @@ use nix::libc;
 
 use crate::ipvs::{Daemon, DaemonState, Dest, Error, Op, Service, ServiceKey, Stats, Timeouts};
 
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Table {
     /// Services in insertion order; `index` maps keys to positions.
     services: Vec<(Service, Vec<Dest>)>,
     index: HashMap<ServiceKey, usize>,
     pub timeouts: Timeouts,
     pub daemons: Vec<Daemon>,
+}
+
+impl Default for Table {
+    /// An empty table with the kernel's default timeouts (900, 120, 300).
+    fn default() -> Table {
+        Table::new(Vec::new(), Timeouts { tcp: 900, tcpfin: 120, udp: 300 }, Vec::new())
+    }
 }
 
 impl Table {

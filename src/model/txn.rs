@@ -2,7 +2,8 @@
 //! the current table first, sent in batches, and undone if the kernel refuses one partway.
 
 use super::table::{Table, plan_undo};
-use crate::ipvs::{Client, Error, Op};
+use super::backend::Ipvs;
+use crate::ipvs::{Error, Op};
 
 /// Why a batch failed: the index of the refused operation, and whether what had been done
 /// before it was undone (false only if the undo itself was refused).
@@ -14,12 +15,12 @@ pub struct Failure {
 }
 
 /// The kernel's whole table, as a model to check operations against.
-pub fn read_table(c: &mut Client) -> Result<Table, Error> {
+pub fn read_table(c: &mut dyn Ipvs) -> Result<Table, Error> {
     Ok(Table::new(c.services()?, c.timeouts()?, c.daemons()?))
 }
 
 /// Runs every operation, going on past refusals; true if all were accepted.
-pub fn execute_all(c: &mut Client, ops: &[Op]) -> bool {
+pub fn execute_all(c: &mut dyn Ipvs, ops: &[Op]) -> bool {
     let mut start = 0;
     let mut ok = true;
     while start < ops.len() {
@@ -38,13 +39,14 @@ pub fn execute_all(c: &mut Client, ops: &[Op]) -> bool {
     ok
 }
 
-pub fn execute_atomic(c: &mut Client, ops: &[Op]) -> Result<(), Failure> {
-    let fail = |index, error| Failure {
-        index,
-        error,
-        undone: true,
-    };
-    let mut model = read_table(c).map_err(|e| fail(0, e))?;
+pub fn execute_atomic(c: &mut dyn Ipvs, ops: &[Op]) -> Result<(), Failure> {
+    let model = read_table(c).map_err(|e| Failure { index: 0, error: e, undone: true })?;
+    execute_atomic_from(c, model, ops)
+}
+
+/// As `execute_atomic`, with the current table already read.
+pub fn execute_atomic_from(c: &mut dyn Ipvs, mut model: Table, ops: &[Op]) -> Result<(), Failure> {
+    let fail = |index, error| Failure { index, error, undone: true };
     let undo = plan_undo(&mut model, ops).map_err(|(i, e)| fail(i, e))?;
     let results = c.execute_batch(ops);
     let Some(failed) = results.iter().position(Result::is_err) else {

@@ -1,6 +1,7 @@
 //! The shell: batch execution of scripts and chunks, and the interactive REPL.
 
 mod batch;
+mod dry;
 mod complete;
 mod repl;
 
@@ -33,28 +34,43 @@ pub fn run(inv: Invocation) -> i32 {
         eprintln!("lvsh: {e}");
         return 1;
     }
+    let model = match dry::prepare(&state, &inv) {
+        Ok(m) => m,
+        Err(e) => {
+            eprintln!("lvsh: {e}");
+            return 1;
+        }
+    };
+    let code = run_chunks(&state, &inv);
+    if let Some(m) = model {
+        dry::report(&m, &inv);
+    }
+    code
+}
+
+fn run_chunks(state: &lua::State, inv: &Invocation) -> i32 {
     let interactive_stdin = nix::unistd::isatty(std::io::stdin()).unwrap_or(false);
     for chunk in &inv.chunks {
-        if let Err(code) = batch::run_chunk(&state, chunk, "=(command line)") {
+        if let Err(code) = batch::run_chunk(state, chunk, "=(command line)") {
             return code;
         }
     }
     match &inv.script {
         Some(script) => {
-            if let Err(code) = batch::run_script(&state, script, &inv.args) {
+            if let Err(code) = batch::run_script(state, script, &inv.args) {
                 return code;
             }
         }
         None if inv.chunks.is_empty() && !inv.interactive => {
             return if interactive_stdin {
-                repl::run(&state)
+                repl::run(state)
             } else {
-                batch::run_script(&state, &Script::Stdin, &[]).err().unwrap_or(0)
+                batch::run_script(state, &Script::Stdin, &[]).err().unwrap_or(0)
             };
         }
         None => {}
     }
-    if inv.interactive { repl::run(&state) } else { 0 }
+    if inv.interactive { repl::run(state) } else { 0 }
 }
 
 /// `lvsh ipvsadm ARGS...`: lvsh standing in for ipvsadm, with its output and exit codes.

@@ -1,0 +1,300 @@
+//! `lvs.state`, `lvs.apply` and `lvs.print_plan`: the declarative way to configure a director.
+
+use std::time::{Duration, Instant};
+
+use mlua::{Lua, Table, Value};
+use prettytable::{Cell, Row, format};
+
+use super::args::{Fields, show, spec_err};
+use super::convert::{server_spec, server_table, service_spec, service_table};
+use super::ipvs::with_client;
+use crate::ipvs::{Error, Op, ServiceKey, Timeouts, sockaddr};
+use crate::ipvsadm::rules;
+use crate::model::plan::{Desired, plan};
+use crate::model::table::Table as Model;
+use crate::model::{SpecError, daemon, order, txn};
+
+fn bad(field: &str, v: &Value, reason: &str) -> mlua::Error {
+    spec_err(SpecError { field: field.into(), value: show(v), reason: reason.into() })
+}
+
+/// The desired table from rules text (ipvsadm -R format): what those rules make from nothing.
+fn desired_from_rules(text: &str) -> mlua::Result<Desired> {
+    let ops = rules::parse(text).map_err(mlua::Error::external)?;
+    let mut model = Model::default();
+    let mut timeouts = None;
+    for (line, op) in &ops {
+        if let Op::SetTimeouts(t) = op {
+            timeouts = Some(*t);
+        }
+        model.apply(op).map_err(|e| mlua::Error::runtime(format!("line {line}: {e}")))?;
+    }
+    Ok(Desired { services: model.services().to_vec(), timeouts })
+}
+
+fn desired_from_table(t: Table) -> mlua::Result<Desired> {
+    let mut d = Desired::default();
+    let mut seen = std::collections::HashSet::new();
+    for pair in t.pairs::<Value, Value>() {
+        let (k, v) = pair?;
+        match k {
+            Value::Integer(_) => {
+                let (spec, servers) = service_spec(v)?;
+                let svc = spec.to_service(None).map_err(spec_err)?;
+                if !seen.insert(svc.key.clone()) {
+                    return Err(mlua::Error::runtime(format!("service {} is given twice", svc.key)));
+                }
+                let mut dests = Vec::new();
+                let mut names = std::collections::HashSet::new();
+                if let Some(list) = servers {
+                    for rs in list.sequence_values::<Value>() {
+                        let dest = server_spec(rs?)?.to_dest(&svc.key, None).map_err(spec_err)?;
+                        if !names.insert((dest.addr, dest.port)) {
+                            return Err(mlua::Error::runtime(format!(
+                                "real server {} is given twice in {}",
+                                dest.name(),
+                                svc.key
+                            )));
+                        }
+                        dests.push(dest);
+                    }
+                }
+                d.services.push((svc, dests));
+            }
+            Value::String(s) if s.to_str().is_ok_and(|s| s == "timeouts") => {
+                let Value::Table(tt) = v else { return Err(bad("timeouts", &v, "must be {tcp=, tcpfin=, udp=}")) };
+                let f = Fields::new(tt, "timeouts", &["tcp", "tcpfin", "udp"], &[])?;
+                d.timeouts = Some(daemon::timeouts(f.int("tcp")?, f.int("tcpfin")?, f.int("udp")?).map_err(spec_err)?);
+            }
+            other => return Err(bad("desired", &other, "is a list of services (and an optional timeouts field)")),
+        }
+    }
+    Ok(d)
+}
+
+fn desired(v: Value) -> mlua::Result<Desired> {
+    match v {
+        Value::Table(t) => desired_from_table(t),
+        Value::String(s) => {
+            let s = s.to_string_lossy();
+            if s.contains('\n') || s.trim_start().starts_with('-') {
+                desired_from_rules(&s)
+            } else {
+                let text = std::fs::read_to_string(&s)
+                    .map_err(|e| mlua::Error::runtime(format!("cannot read rules from {s}: {e}")))?;
+                desired_from_rules(&text)
+            }
+        }
+        other => Err(bad("desired", &other, "a list of services, rules text, or a rules file")),
+    }
+}
+
+fn key_name(k: &ServiceKey) -> String {
+    k.to_string()
+}
+
+/// One plan operation as Lua data, with the equivalent ipvsadm command line.
+fn op_table(lua: &Lua, op: &Op) -> mlua::Result<Table> {
+    let t = match op {
+        Op::AddService(s) | Op::EditService(s) => {
+            let t = service_table(lua, s, &[])?;
+            for k in ["stats", "rate", "servers"] {
+                t.set(k, Value::Nil)?;
+            }
+            t.set_metatable(None)?;
+            t.set("op", if matches!(op, Op::AddService(_)) { "add_service" } else { "edit_service" })?;
+            t
+        }
+        Op::DelService(_) => {
+            let t = lua.create_table()?;
+            t.set("op", "del_service")?;
+            t
+        }
+        Op::AddDest(_, d) | Op::EditDest(_, d) => {
+            let t = server_table(lua, d)?;
+            for k in ["stats", "rate", "active", "inactive", "persist"] {
+                t.set(k, Value::Nil)?;
+            }
+            t.set("op", if matches!(op, Op::AddDest(..)) { "add_server" } else { "edit_server" })?;
+            t
+        }
+        Op::DelDest(_, a, p) => {
+            let t = lua.create_table()?;
+            t.set("op", "del_server")?;
+            t.set("addr", sockaddr(a, *p))?;
+            t
+        }
+        Op::SetTimeouts(x) => {
+            let t = lua.create_table()?;
+            t.set("op", "set_timeouts")?;
+            t.set("tcp", x.tcp)?;
+            t.set("tcpfin", x.tcpfin)?;
+            t.set("udp", x.udp)?;
+            t
+        }
+        other => {
+            let t = lua.create_table()?;
+            t.set("op", format!("{other:?}").split('(').next().unwrap_or("op").to_lowercase())?;
+            t
+        }
+    };
+    match op {
+        Op::AddService(s) | Op::EditService(s) => t.set("service", key_name(&s.key))?,
+        Op::DelService(k) | Op::AddDest(k, _) | Op::EditDest(k, _) | Op::DelDest(k, ..) => {
+            t.set("service", key_name(k))?
+        }
+        _ => {}
+    }
+    t.set("ipvsadm", rules::command_line(op))?;
+    Ok(t)
+}
+
+fn plan_list(lua: &Lua, ops: &[Op]) -> mlua::Result<Table> {
+    let list = lua.create_table()?;
+    for op in ops {
+        list.push(op_table(lua, op)?)?;
+    }
+    Ok(list)
+}
+
+struct ApplyOpts {
+    dry_run: bool,
+    prune: bool,
+    drain: bool,
+    drain_timeout: Duration,
+}
+
+fn apply_opts(v: Option<Table>) -> mlua::Result<ApplyOpts> {
+    let mut o = ApplyOpts { dry_run: false, prune: true, drain: false, drain_timeout: Duration::from_secs(300) };
+    let Some(t) = v else { return Ok(o) };
+    let f = Fields::new(t, "apply options", &["dry_run", "prune", "drain", "drain_timeout"], &[])?;
+    o.dry_run = f.bool("dry_run")?.unwrap_or(false);
+    o.prune = f.bool("prune")?.unwrap_or(true);
+    o.drain = f.bool("drain")?.unwrap_or(false);
+    if let Some(s) = f.int("drain_timeout")? {
+        if !(0..=86400).contains(&s) {
+            return Err(bad("drain_timeout", &f.raw("drain_timeout")?, "seconds from 0 to 86400"));
+        }
+        o.drain_timeout = Duration::from_secs(s as u64);
+    }
+    Ok(o)
+}
+
+fn apply(lua: &Lua, (want, opts): (Value, Option<Table>)) -> mlua::Result<Table> {
+    let d = desired(want)?;
+    let o = apply_opts(opts)?;
+    let (mut p, done) = with_client(lua, |c| {
+        let current = c.services()?;
+        let timeouts = c.timeouts()?;
+        let p = plan(&current, timeouts, &d, o.prune, o.drain);
+        if o.dry_run || p.ops.is_empty() {
+            return Ok((p, true));
+        }
+        let model = Model::new(current, timeouts, c.daemons()?);
+        txn::execute_atomic_from(c, model, &p.ops).map_err(|f| Error::Kernel {
+            errno: f.error.errno().unwrap_or(0),
+            message: format!(
+                "apply: {} refused: {} ({})",
+                rules::command_line(&p.ops[f.index]),
+                f.error,
+                if f.undone { "the operations before it were undone" } else { "undoing the operations before it failed too" }
+            ),
+        })?;
+        Ok((p, false))
+    })?;
+    if !done && !p.draining.is_empty() {
+        // graceful removal: weight 0 now, delete once the active connections are gone
+        let deadline = Instant::now() + o.drain_timeout;
+        let mut left = p.draining.clone();
+        while !left.is_empty() {
+            let mut still = Vec::new();
+            for (k, a, port) in left {
+                let active = with_client(lua, |c| {
+                    Ok(c.dests(&k)?.iter().find(|d| d.addr == a && d.port == port).map(|d| d.active))
+                })?;
+                match active {
+                    None => {}
+                    Some(n) if n > 0 && Instant::now() < deadline => still.push((k, a, port)),
+                    Some(_) => {
+                        let op = Op::DelDest(k.clone(), a, port);
+                        with_client(lua, |c| c.execute(&op))?;
+                        p.ops.push(op);
+                    }
+                }
+            }
+            left = still;
+            if !left.is_empty() {
+                std::thread::sleep(Duration::from_millis(500));
+            }
+        }
+    } else if done && o.dry_run {
+        p.ops.extend(p.draining.iter().map(|(k, a, port)| Op::DelDest(k.clone(), *a, *port)));
+    }
+    plan_list(lua, &p.ops)
+}
+
+/// The whole table as plain data that lvs.apply takes back.
+fn state(lua: &Lua, (): ()) -> mlua::Result<Table> {
+    let (mut table, timeouts): (_, Timeouts) = with_client(lua, |c| Ok((c.services()?, c.timeouts()?)))?;
+    order::sort_table(&mut table);
+    let list = lua.create_table()?;
+    for (s, dests) in &table {
+        let t = service_table(lua, s, &[])?;
+        for k in ["stats", "rate", "ip", "port"] {
+            t.set(k, Value::Nil)?;
+        }
+        if s.pe.is_none() {
+            t.set("pe", Value::Nil)?;
+        }
+        t.set_metatable(None)?;
+        let servers = lua.create_table()?;
+        for d in dests {
+            let st = server_table(lua, d)?;
+            for k in ["stats", "rate", "ip", "port", "active", "inactive", "persist"] {
+                st.set(k, Value::Nil)?;
+            }
+            servers.push(st)?;
+        }
+        t.set("servers", servers)?;
+        list.push(t)?;
+    }
+    let t = lua.create_table()?;
+    t.set("tcp", timeouts.tcp)?;
+    t.set("tcpfin", timeouts.tcpfin)?;
+    t.set("udp", timeouts.udp)?;
+    list.set("timeouts", t)?;
+    Ok(list)
+}
+
+fn print_plan(_: &Lua, plan: Table) -> mlua::Result<()> {
+    let mut t = prettytable::Table::new();
+    t.set_format(*format::consts::FORMAT_BOX_CHARS);
+    t.set_titles(Row::new(["#", "operation", "object", "ipvsadm"].map(Cell::new).to_vec()));
+    let mut n = 0;
+    for op in plan.sequence_values::<Table>() {
+        let op = op?;
+        n += 1;
+        let what: String = op.get("op").unwrap_or_default();
+        let service: String = op.get("service").unwrap_or_default();
+        let addr: Option<String> = op.get("addr").ok().flatten();
+        let object = match (what.contains("server"), addr) {
+            (true, Some(a)) => format!("{a} in {service}"),
+            _ => service,
+        };
+        let cmd: String = op.get("ipvsadm").unwrap_or_default();
+        t.add_row(Row::new(vec![Cell::new(&n.to_string()), Cell::new(&what), Cell::new(&object), Cell::new(&cmd)]));
+    }
+    if n == 0 {
+        println!("(no changes)");
+    } else {
+        t.printstd();
+    }
+    Ok(())
+}
+
+pub fn register(lua: &Lua, lvs: &Table) -> mlua::Result<()> {
+    lvs.set("apply", lua.create_function(apply)?)?;
+    lvs.set("state", lua.create_function(state)?)?;
+    lvs.set("print_plan", lua.create_function(print_plan)?)?;
+    Ok(())
+}

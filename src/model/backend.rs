@@ -1,0 +1,179 @@
+//! What lvsh's functions talk to: the kernel (through the netlink client) or, for dry runs, an
+//! in-memory model of IPVS that applies the kernel's rules and records what was done.
+
+use std::cell::RefCell;
+use std::net::IpAddr;
+use std::rc::Rc;
+
+use nix::libc;
+
+use super::table::Table;
+use crate::ipvs::{
+    Client, Daemon, Dest, Error, Family, Forward, Info, Op, Service, ServiceKey, ServiceTable, Timeouts,
+};
+
+/// An IPVS: the kernel's, or a model of it.
+pub trait Ipvs {
+    fn info(&mut self) -> Result<Info, Error>;
+    fn timeouts(&mut self) -> Result<Timeouts, Error>;
+    fn service_list(&mut self) -> Result<Vec<Service>, Error>;
+    fn service(&mut self, key: &ServiceKey) -> Result<Option<Service>, Error>;
+    fn dests(&mut self, key: &ServiceKey) -> Result<Vec<Dest>, Error>;
+    fn daemons(&mut self) -> Result<Vec<Daemon>, Error>;
+    /// One result per operation sent; sending stops after a batch with a refusal.
+    fn execute_batch(&mut self, ops: &[Op]) -> Vec<Result<(), Error>>;
+
+    fn execute(&mut self, op: &Op) -> Result<(), Error> {
+        self.execute_batch(std::slice::from_ref(op)).pop().unwrap_or(Ok(()))
+    }
+
+    fn services(&mut self) -> Result<ServiceTable, Error> {
+        let list = self.service_list()?;
+        let mut out = Vec::with_capacity(list.len());
+        for svc in list {
+            let dests = self.dests(&svc.key)?;
+            out.push((svc, dests));
+        }
+        Ok(out)
+    }
+}
+
+impl Ipvs for Client {
+    fn info(&mut self) -> Result<Info, Error> {
+        Client::info(self)
+    }
+    fn timeouts(&mut self) -> Result<Timeouts, Error> {
+        Client::timeouts(self)
+    }
+    fn service_list(&mut self) -> Result<Vec<Service>, Error> {
+        Client::service_list(self)
+    }
+    fn service(&mut self, key: &ServiceKey) -> Result<Option<Service>, Error> {
+        Client::service(self, key)
+    }
+    fn dests(&mut self, key: &ServiceKey) -> Result<Vec<Dest>, Error> {
+        Client::dests(self, key)
+    }
+    fn daemons(&mut self) -> Result<Vec<Daemon>, Error> {
+        Client::daemons(self)
+    }
+    fn execute_batch(&mut self, ops: &[Op]) -> Vec<Result<(), Error>> {
+        Client::execute_batch(self, ops)
+    }
+}
+
+/// The schedulers of Linux 6.1, and its persistence engine.
+pub const SCHEDULERS: &[&str] = &["rr", "wrr", "lc", "wlc", "lblc", "lblcr", "dh", "sh", "sed", "nq", "fo", "ovf", "mh", "twos"];
+pub const ENGINES: &[&str] = &["sip"];
+
+/// IPVS in memory, for dry runs: the kernel's checks, and a log of every change made.
+#[derive(Debug, Clone, Default)]
+pub struct Model {
+    pub table: Table,
+    pub schedulers: Vec<String>,
+    /// Every accepted change, in order.
+    pub log: Vec<Op>,
+}
+
+impl Model {
+    pub fn new(table: Table) -> Model {
+        Model { table, schedulers: SCHEDULERS.iter().map(|s| s.to_string()).collect(), log: Vec::new() }
+    }
+
+    /// The refusals the kernel makes that the table itself does not know about.
+    fn check(&self, op: &Op) -> Result<(), Error> {
+        let svc_checks = |s: &Service| {
+            if !self.schedulers.iter().any(|x| *x == s.scheduler) {
+                return Err(op.explain(libc::ENOENT));
+            }
+            if s.pe.as_deref().is_some_and(|p| !ENGINES.contains(&p)) {
+                return Err(op.explain(libc::ENOENT));
+            }
+            Ok(())
+        };
+        match op {
+            Op::AddService(s) | Op::EditService(s) => {
+                if matches!(op, Op::EditService(_)) && self.table.get(&s.key).is_none() {
+                    return Err(op.explain(libc::ESRCH));
+                }
+                svc_checks(s)
+            }
+            Op::AddDest(k, d) | Op::EditDest(k, d) => {
+                let unicast = match d.addr {
+                    IpAddr::V4(a) => !(a.is_multicast() || a.is_broadcast() || a.is_unspecified()),
+                    IpAddr::V6(a) => !(a.is_multicast() || a.is_unspecified()),
+                };
+                let family_ok = Family::of(&d.addr) == k.af() || d.fwd == Forward::Tunnel;
+                if self.table.get(k).is_some() && (!unicast || !family_ok) {
+                    return Err(op.explain(libc::EINVAL));
+                }
+                Ok(())
+            }
+            _ => Ok(()),
+        }
+    }
+}
+
+impl Ipvs for Model {
+    fn info(&mut self) -> Result<Info, Error> {
+        Ok(Info { version: 0x010201, conn_tab_size: 4096 })
+    }
+    fn timeouts(&mut self) -> Result<Timeouts, Error> {
+        Ok(self.table.timeouts)
+    }
+    fn service_list(&mut self) -> Result<Vec<Service>, Error> {
+        Ok(self.table.services().iter().map(|(s, _)| s.clone()).collect())
+    }
+    fn service(&mut self, key: &ServiceKey) -> Result<Option<Service>, Error> {
+        Ok(self.table.get(key).map(|(s, _)| s.clone()))
+    }
+    fn dests(&mut self, key: &ServiceKey) -> Result<Vec<Dest>, Error> {
+        Ok(self.table.get(key).map(|(_, d)| d.clone()).unwrap_or_default())
+    }
+    fn daemons(&mut self) -> Result<Vec<Daemon>, Error> {
+        Ok(self.table.daemons.clone())
+    }
+    fn execute_batch(&mut self, ops: &[Op]) -> Vec<Result<(), Error>> {
+        let mut out = Vec::with_capacity(ops.len());
+        for op in ops {
+            let r = self.check(op).and_then(|()| self.table.apply(op).map(drop));
+            let failed = r.is_err();
+            if r.is_ok() && !matches!(op, Op::Zero(_)) {
+                self.log.push(op.clone());
+            }
+            out.push(r);
+            if failed {
+                break;
+            }
+        }
+        out
+    }
+}
+
+/// A model shared between the Lua state that drives it and the shell that reports on it.
+#[derive(Clone, Default)]
+pub struct SharedModel(pub Rc<RefCell<Model>>);
+
+impl Ipvs for SharedModel {
+    fn info(&mut self) -> Result<Info, Error> {
+        self.0.borrow_mut().info()
+    }
+    fn timeouts(&mut self) -> Result<Timeouts, Error> {
+        self.0.borrow_mut().timeouts()
+    }
+    fn service_list(&mut self) -> Result<Vec<Service>, Error> {
+        self.0.borrow_mut().service_list()
+    }
+    fn service(&mut self, key: &ServiceKey) -> Result<Option<Service>, Error> {
+        self.0.borrow_mut().service(key)
+    }
+    fn dests(&mut self, key: &ServiceKey) -> Result<Vec<Dest>, Error> {
+        self.0.borrow_mut().dests(key)
+    }
+    fn daemons(&mut self) -> Result<Vec<Daemon>, Error> {
+        self.0.borrow_mut().daemons()
+    }
+    fn execute_batch(&mut self, ops: &[Op]) -> Vec<Result<(), Error>> {
+        self.0.borrow_mut().execute_batch(ops)
+    }
+}

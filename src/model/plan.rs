@@ -1,0 +1,103 @@
+//! The smallest set of operations that turns the kernel's table into the desired one: changes
+//! in place where a change is enough, never a delete and re-add of what only needs an edit.
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+
+use crate::ipvs::{Dest, Op, Service, ServiceKey, ServiceTable, Timeouts};
+
+/// What apply wants: services with their real servers, and optionally timeouts.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Desired {
+    pub services: ServiceTable,
+    pub timeouts: Option<Timeouts>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Plan {
+    pub ops: Vec<Op>,
+    /// Real servers set to weight 0 by the plan, to be deleted once drained.
+    pub draining: Vec<(ServiceKey, IpAddr, u16)>,
+}
+
+fn same_service(a: &Service, b: &Service) -> bool {
+    a.scheduler == b.scheduler && a.flags == b.flags && a.timeout == b.timeout && a.netmask == b.netmask && a.pe == b.pe
+}
+
+fn same_dest(a: &Dest, b: &Dest) -> bool {
+    a.fwd == b.fwd
+        && a.weight == b.weight
+        && a.upper == b.upper
+        && a.lower == b.lower
+        && a.tun_type == b.tun_type
+        && a.tun_port == b.tun_port
+        && a.tun_flags == b.tun_flags
+}
+
+/// `prune`: remove what `desired` does not name. `drain`: set removed real servers to weight
+/// 0 (listed in `draining`) instead of deleting them at once.
+pub fn plan(current: &[(Service, Vec<Dest>)], current_timeouts: Timeouts, desired: &Desired, prune: bool, drain: bool) -> Plan {
+    let mut p = Plan::default();
+    let cur: HashMap<&ServiceKey, (&Service, &Vec<Dest>)> = current.iter().map(|(s, d)| (&s.key, (s, d))).collect();
+    let wanted: std::collections::HashSet<&ServiceKey> = desired.services.iter().map(|(s, _)| &s.key).collect();
+    if prune {
+        for (s, _) in current {
+            if !wanted.contains(&s.key) {
+                p.ops.push(Op::DelService(s.key.clone()));
+            }
+        }
+    }
+    for (svc, dests) in &desired.services {
+        let key = &svc.key;
+        match cur.get(key) {
+            None => {
+                p.ops.push(Op::AddService(svc.clone()));
+                p.ops.extend(dests.iter().map(|d| Op::AddDest(key.clone(), d.clone())));
+            }
+            Some((have, have_dests)) => {
+                if !same_service(have, svc) {
+                    p.ops.push(Op::EditService(svc.clone()));
+                }
+                let want: HashMap<(IpAddr, u16), &Dest> = dests.iter().map(|d| ((d.addr, d.port), d)).collect();
+                if prune {
+                    for d in have_dests.iter() {
+                        if want.contains_key(&(d.addr, d.port)) {
+                            continue;
+                        }
+                        if drain {
+                            if d.weight != 0 {
+                                p.ops.push(Op::EditDest(key.clone(), Dest { weight: 0, ..d.clone() }));
+                            }
+                            p.draining.push((key.clone(), d.addr, d.port));
+                        } else {
+                            p.ops.push(Op::DelDest(key.clone(), d.addr, d.port));
+                        }
+                    }
+                }
+                let have: HashMap<(IpAddr, u16), &Dest> = have_dests.iter().map(|d| ((d.addr, d.port), d)).collect();
+                for d in dests {
+                    match have.get(&(d.addr, d.port)) {
+                        None => p.ops.push(Op::AddDest(key.clone(), d.clone())),
+                        Some(h) if !same_dest(h, d) => p.ops.push(Op::EditDest(key.clone(), d.clone())),
+                        Some(_) => {}
+                    }
+                }
+            }
+        }
+    }
+    if let Some(t) = desired.timeouts {
+        let pick = |want: u32, have: u32| if want == 0 { have } else { want };
+        let t = Timeouts {
+            tcp: pick(t.tcp, current_timeouts.tcp),
+            tcpfin: pick(t.tcpfin, current_timeouts.tcpfin),
+            udp: pick(t.udp, current_timeouts.udp),
+        };
+        if t != current_timeouts {
+            p.ops.push(Op::SetTimeouts(t));
+        }
+    }
+    p
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,92 @@
+use proptest::prelude::*;
+
+use super::*;
+use crate::ipvs::{Forward, Protocol, TunType};
+use crate::model::table::Table;
+
+fn key(i: u8) -> ServiceKey {
+    ServiceKey::Addr { proto: Protocol::Tcp, addr: IpAddr::from([192, 0, 2, i]), port: 80 }
+}
+
+fn arb_dest() -> impl Strategy<Value = Dest> {
+    (1u8..6, prop_oneof![Just(Forward::Route), Just(Forward::Masq), Just(Forward::Tunnel)], 0u32..4, 0u32..3)
+        .prop_map(|(h, fwd, weight, upper)| Dest {
+            fwd,
+            weight,
+            upper: upper * 10,
+            tun_type: TunType::Ipip,
+            ..Dest::new(IpAddr::from([198, 51, 100, h]), 80)
+        })
+}
+
+fn arb_service() -> impl Strategy<Value = (Service, Vec<Dest>)> {
+    (1u8..6, prop_oneof![Just("rr"), Just("wrr"), Just("sh")], any::<bool>(), proptest::collection::vec(arb_dest(), 0..4))
+        .prop_map(|(k, sched, persist, dests)| {
+            let mut s = Service::new(key(k));
+            s.scheduler = sched.into();
+            if persist {
+                s.flags = crate::ipvs::consts::SVC_F_PERSISTENT;
+                s.timeout = 300;
+            }
+            let mut seen = std::collections::HashSet::new();
+            let dests = dests.into_iter().filter(|d| seen.insert((d.addr, d.port))).collect();
+            (s, dests)
+        })
+}
+
+fn arb_table() -> impl Strategy<Value = ServiceTable> {
+    proptest::collection::vec(arb_service(), 0..5).prop_map(|v| {
+        let mut seen = std::collections::HashSet::new();
+        v.into_iter().filter(|(s, _)| seen.insert(s.key.clone())).collect()
+    })
+}
+
+fn sorted(mut t: ServiceTable) -> ServiceTable {
+    crate::model::order::sort_table(&mut t);
+    t
+}
+
+proptest! {
+    #[test]
+    fn apply_reaches_desired_minimally_and_then_does_nothing(current in arb_table(), desired in arb_table()) {
+        let mut model = Table::new(current.clone(), Timeouts::default(), vec![]);
+        let d = Desired { services: desired.clone(), timeouts: None };
+        let p = plan(&current, Timeouts::default(), &d, true, false);
+        for op in &p.ops {
+            model.apply(op).unwrap();
+        }
+        prop_assert_eq!(sorted(model.services().to_vec()), sorted(desired.clone()));
+        // never delete and re-add the same key
+        for op in &p.ops {
+            if let Op::DelService(k) = op {
+                prop_assert!(!p.ops.iter().any(|o| matches!(o, Op::AddService(s) if &s.key == k)));
+            }
+            if let Op::DelDest(k, a, port) = op {
+                prop_assert!(!p.ops.iter().any(|o| matches!(o, Op::AddDest(k2, d) if k2 == k && d.addr == *a && d.port == *port)));
+            }
+        }
+        let again = plan(model.services(), Timeouts::default(), &d, true, false);
+        prop_assert!(again.ops.is_empty(), "{:?}", again.ops);
+    }
+}
+
+#[test]
+fn no_prune_only_adds_and_edits() {
+    let mut s = Service::new(key(1));
+    s.scheduler = "rr".into();
+    let current = vec![(s.clone(), vec![Dest::new(IpAddr::from([198, 51, 100, 1]), 80)]), (Service::new(key(2)), vec![])];
+    let desired = Desired { services: vec![(Service { scheduler: "wrr".into(), ..s }, vec![])], timeouts: None };
+    let p = plan(&current, Timeouts::default(), &desired, false, false);
+    assert_eq!(p.ops.len(), 1);
+    assert!(matches!(&p.ops[0], Op::EditService(x) if x.scheduler == "wrr"));
+}
+
+#[test]
+fn drain_sets_weight_zero_first() {
+    let d = Dest { weight: 5, ..Dest::new(IpAddr::from([198, 51, 100, 1]), 80) };
+    let current = vec![(Service::new(key(1)), vec![d.clone()])];
+    let desired = Desired { services: vec![(Service::new(key(1)), vec![])], timeouts: None };
+    let p = plan(&current, Timeouts::default(), &desired, true, true);
+    assert_eq!(p.ops, vec![Op::EditDest(key(1), Dest { weight: 0, ..d.clone() })]);
+    assert_eq!(p.draining, vec![(key(1), d.addr, 80)]);
+}

@@ -1,0 +1,50 @@
+//! `--plan` and `--dry-run`: a script runs against a model of IPVS instead of the kernel, and
+//! what it would have changed is printed as ipvsadm commands.
+
+use std::cell::RefCell;
+use std::rc::Rc;
+
+use crate::cli::Invocation;
+use crate::ipvs::Client;
+use crate::ipvsadm::rules;
+use crate::lua::State;
+use crate::model::backend::{Model, SharedModel};
+use crate::model::table::Table;
+
+/// Puts a model in place of the kernel when the command line asks for one.
+pub fn prepare(state: &State, inv: &Invocation) -> Result<Option<SharedModel>, String> {
+    let table = if inv.plan {
+        let mut c = Client::new().map_err(|e| e.to_string())?;
+        crate::model::txn::read_table(&mut c).map_err(|e| e.to_string())?
+    } else if inv.dry_run {
+        match &inv.state {
+            None => Table::default(),
+            Some(path) => {
+                let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read {path}: {e}"))?;
+                let ops = rules::parse(&text).map_err(|e| format!("{path}: {e}"))?;
+                let mut t = Table::default();
+                for (line, op) in ops {
+                    t.apply(&op).map_err(|e| format!("{path}: line {line}: {e}"))?;
+                }
+                t
+            }
+        }
+    } else {
+        return Ok(None);
+    };
+    let model = SharedModel(Rc::new(RefCell::new(Model::new(table))));
+    state.use_backend(Box::new(model.clone())).map_err(|e| e.to_string())?;
+    Ok(Some(model))
+}
+
+pub fn report(model: &SharedModel, inv: &Invocation) {
+    let m = model.0.borrow();
+    if inv.plan {
+        println!("# lvsh --plan: the script would make {} change(s); none was made", m.log.len());
+    } else {
+        println!("# lvsh --dry-run: the script would have run {} ipvsadm command(s)", m.log.len());
+    }
+    for op in &m.log {
+        println!("ipvsadm {}", rules::command_line(op));
+    }
+}
