@@ -183,6 +183,30 @@ function lvs.show_timeouts() end
 ---Prints the sync daemons as `ipvsadm -L --daemon` does.
 function lvs.show_daemons() end
 
+---The whole table (services with their real servers, and timeouts) as plain data that
+---lvs.apply takes back: a list of service specs with `servers`, plus a `timeouts` field.
+---@return table
+function lvs.state() end
+
+---Makes the kernel's table match `desired` with the fewest changes: edits stay edits (a
+---scheduler, weight or threshold change never deletes and re-adds), and an unchanged table
+---writes nothing. `desired` is a list of service specs with `servers` (and optional
+---`timeouts`), rules text in the ipvsadm -R format, or a rules file. If the kernel refuses an
+---operation, the ones before it are undone. Returns the plan: a list of operations, each
+---{op=, service=, ..., ipvsadm="-a -t ..."}.
+---Options: dry_run (plan only), prune (default true: remove what desired does not name),
+---drain (set removed real servers to weight 0 and delete them once their active connections
+---are gone, or after drain_timeout seconds, default 300).
+---Example: lvs.apply({{addr="192.0.2.110:80", scheduler="rr", servers={"192.0.2.101", "192.0.2.102"}}})
+---@param desired table|string
+---@param opts? {dry_run?: boolean, prune?: boolean, drain?: boolean, drain_timeout?: integer}
+---@return table[]
+function lvs.apply(desired, opts) end
+
+---Prints a plan returned by lvs.apply as a table.
+---@param plan table[]
+function lvs.print_plan(plan) end
+
 ---@class Service
 local Service = {}
 

@@ -218,7 +218,11 @@ pub fn restore(c: &mut dyn Ipvs, text: &str) -> Outcome {
 }
 
 /// Runs one ipvsadm command line. `client` is opened on first use; `stdin` supplies -R's input.
-pub fn run(client: &mut Option<Box<dyn Ipvs>>, argv: &[String], stdin: &mut dyn FnMut() -> String) -> Outcome {
+pub fn run(
+    client: &mut Option<Box<dyn Ipvs>>,
+    argv: &[String],
+    stdin: &mut dyn FnMut() -> String,
+) -> Outcome {
     if client.is_none() {
         match Client::new() {
             Ok(c) => *client = Some(Box::new(c)),

@@ -185,14 +185,22 @@ pub fn service_options(svc: &Service) -> String {
         out.push_str(" -o");
     }
     if svc.flags & (SVC_F_SCHED1 | SVC_F_SCHED2 | SVC_F_SCHED3) != 0 {
-        let _ = write!(out, " -b {}", sched_flag_names(svc.flags, &svc.scheduler).join(","));
+        let _ = write!(
+            out,
+            " -b {}",
+            sched_flag_names(svc.flags, &svc.scheduler).join(",")
+        );
     }
     out
 }
 
 /// What follows the real server's address in a rule: ` -m -w 3 [-x U -y L] [tunnel options]`.
 pub fn server_options(d: &Dest, thresholds: bool) -> String {
-    let extra = if thresholds { thresholds_rule(d) } else { String::new() };
+    let extra = if thresholds {
+        thresholds_rule(d)
+    } else {
+        String::new()
+    };
     let flag = TUN_FLAG_OPTS.get(d.tun_flags as usize).copied().unwrap_or("");
     let tunnel = match (d.fwd, d.tun_type) {
         (Forward::Tunnel, TunType::Gre) => format!(" --tun-type gre {flag}"),

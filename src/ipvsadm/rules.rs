@@ -127,6 +127,66 @@ pub fn parse(text: &str) -> Result<Vec<(usize, Op)>, RuleError> {
     Ok(ops)
 }
 
+/// The ipvsadm command line that does what `op` does (numeric, with thresholds).
+pub fn command_line(op: &Op) -> String {
+    use super::listing::{addrport, server_options, service_name, service_options};
+    let f = super::args::Format {
+        numeric: true,
+        rule: true,
+        ..Default::default()
+    };
+    let name = |k: &ServiceKey| service_name(&Service::new(k.clone()), &f);
+    let proto = |k: &ServiceKey| match k {
+        ServiceKey::Addr { proto, .. } => *proto,
+        ServiceKey::Fwmark { .. } => crate::ipvs::Protocol::Tcp,
+    };
+    let server = |k: &ServiceKey, a: &std::net::IpAddr, p: u16| addrport(a, p, proto(k), true);
+    match op {
+        Op::AddService(s) => format!("-A {}{}", name(&s.key), service_options(s)),
+        Op::EditService(s) => format!("-E {}{}", name(&s.key), service_options(s)),
+        Op::DelService(k) => format!("-D {}", name(k)),
+        Op::AddDest(k, d) => format!(
+            "-a {} -r {}{}",
+            name(k),
+            server(k, &d.addr, d.port),
+            server_options(d, true)
+        ),
+        Op::EditDest(k, d) => format!(
+            "-e {} -r {}{}",
+            name(k),
+            server(k, &d.addr, d.port),
+            server_options(d, true)
+        ),
+        Op::DelDest(k, a, p) => format!("-d {} -r {}", name(k), server(k, a, *p)),
+        Op::Zero(Some(k)) => format!("-Z {}", name(k)),
+        Op::Zero(None) => "-Z".into(),
+        Op::Flush => "-C".into(),
+        Op::SetTimeouts(t) => format!("--set {} {} {}", t.tcp, t.tcpfin, t.udp),
+        Op::StartDaemon(d) => {
+            let mut s = format!(
+                "--start-daemon {} --mcast-interface {} --syncid {}",
+                d.state.name(),
+                d.ifname,
+                d.syncid
+            );
+            if d.maxlen != 0 {
+                s += &format!(" --sync-maxlen {}", d.maxlen);
+            }
+            if let Some(g) = d.group {
+                s += &format!(" --mcast-group {g}");
+            }
+            if d.port != 0 {
+                s += &format!(" --mcast-port {}", d.port);
+            }
+            if d.ttl != 0 {
+                s += &format!(" --mcast-ttl {}", d.ttl);
+            }
+            s
+        }
+        Op::StopDaemon(st) => format!("--stop-daemon {}", st.name()),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -166,46 +226,5 @@ mod tests {
         assert_eq!(e.line, 1);
         let e = parse("-A -t 192.0.2.1:80 # trailing\n").unwrap_err();
         assert_eq!(e.message, "unexpected argument #");
-    }
-}
-
-/// The ipvsadm command line that does what `op` does (numeric, with thresholds).
-pub fn command_line(op: &Op) -> String {
-    use super::listing::{addrport, server_options, service_name, service_options};
-    let f = super::args::Format { numeric: true, rule: true, ..Default::default() };
-    let name = |k: &ServiceKey| service_name(&Service::new(k.clone()), &f);
-    let proto = |k: &ServiceKey| match k {
-        ServiceKey::Addr { proto, .. } => *proto,
-        ServiceKey::Fwmark { .. } => crate::ipvs::Protocol::Tcp,
-    };
-    let server = |k: &ServiceKey, a: &std::net::IpAddr, p: u16| addrport(a, p, proto(k), true);
-    match op {
-        Op::AddService(s) => format!("-A {}{}", name(&s.key), service_options(s)),
-        Op::EditService(s) => format!("-E {}{}", name(&s.key), service_options(s)),
-        Op::DelService(k) => format!("-D {}", name(k)),
-        Op::AddDest(k, d) => format!("-a {} -r {}{}", name(k), server(k, &d.addr, d.port), server_options(d, true)),
-        Op::EditDest(k, d) => format!("-e {} -r {}{}", name(k), server(k, &d.addr, d.port), server_options(d, true)),
-        Op::DelDest(k, a, p) => format!("-d {} -r {}", name(k), server(k, a, *p)),
-        Op::Zero(Some(k)) => format!("-Z {}", name(k)),
-        Op::Zero(None) => "-Z".into(),
-        Op::Flush => "-C".into(),
-        Op::SetTimeouts(t) => format!("--set {} {} {}", t.tcp, t.tcpfin, t.udp),
-        Op::StartDaemon(d) => {
-            let mut s = format!("--start-daemon {} --mcast-interface {} --syncid {}", d.state.name(), d.ifname, d.syncid);
-            if d.maxlen != 0 {
-                s += &format!(" --sync-maxlen {}", d.maxlen);
-            }
-            if let Some(g) = d.group {
-                s += &format!(" --mcast-group {g}");
-            }
-            if d.port != 0 {
-                s += &format!(" --mcast-port {}", d.port);
-            }
-            if d.ttl != 0 {
-                s += &format!(" --mcast-ttl {}", d.ttl);
-            }
-            s
-        }
-        Op::StopDaemon(st) => format!("--stop-daemon {}", st.name()),
     }
 }

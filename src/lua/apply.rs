@@ -15,7 +15,11 @@ use crate::model::table::Table as Model;
 use crate::model::{SpecError, daemon, order, txn};
 
 fn bad(field: &str, v: &Value, reason: &str) -> mlua::Error {
-    spec_err(SpecError { field: field.into(), value: show(v), reason: reason.into() })
+    spec_err(SpecError {
+        field: field.into(),
+        value: show(v),
+        reason: reason.into(),
+    })
 }
 
 /// The desired table from rules text (ipvsadm -R format): what those rules make from nothing.
@@ -27,9 +31,14 @@ fn desired_from_rules(text: &str) -> mlua::Result<Desired> {
         if let Op::SetTimeouts(t) = op {
             timeouts = Some(*t);
         }
-        model.apply(op).map_err(|e| mlua::Error::runtime(format!("line {line}: {e}")))?;
+        model
+            .apply(op)
+            .map_err(|e| mlua::Error::runtime(format!("line {line}: {e}")))?;
     }
-    Ok(Desired { services: model.services().to_vec(), timeouts })
+    Ok(Desired {
+        services: model.services().to_vec(),
+        timeouts,
+    })
 }
 
 fn desired_from_table(t: Table) -> mlua::Result<Desired> {
@@ -42,7 +51,10 @@ fn desired_from_table(t: Table) -> mlua::Result<Desired> {
                 let (spec, servers) = service_spec(v)?;
                 let svc = spec.to_service(None).map_err(spec_err)?;
                 if !seen.insert(svc.key.clone()) {
-                    return Err(mlua::Error::runtime(format!("service {} is given twice", svc.key)));
+                    return Err(mlua::Error::runtime(format!(
+                        "service {} is given twice",
+                        svc.key
+                    )));
                 }
                 let mut dests = Vec::new();
                 let mut names = std::collections::HashSet::new();
@@ -62,11 +74,20 @@ fn desired_from_table(t: Table) -> mlua::Result<Desired> {
                 d.services.push((svc, dests));
             }
             Value::String(s) if s.to_str().is_ok_and(|s| s == "timeouts") => {
-                let Value::Table(tt) = v else { return Err(bad("timeouts", &v, "must be {tcp=, tcpfin=, udp=}")) };
+                let Value::Table(tt) = v else {
+                    return Err(bad("timeouts", &v, "must be {tcp=, tcpfin=, udp=}"));
+                };
                 let f = Fields::new(tt, "timeouts", &["tcp", "tcpfin", "udp"], &[])?;
-                d.timeouts = Some(daemon::timeouts(f.int("tcp")?, f.int("tcpfin")?, f.int("udp")?).map_err(spec_err)?);
+                d.timeouts =
+                    Some(daemon::timeouts(f.int("tcp")?, f.int("tcpfin")?, f.int("udp")?).map_err(spec_err)?);
             }
-            other => return Err(bad("desired", &other, "is a list of services (and an optional timeouts field)")),
+            other => {
+                return Err(bad(
+                    "desired",
+                    &other,
+                    "is a list of services (and an optional timeouts field)",
+                ));
+            }
         }
     }
     Ok(d)
@@ -85,7 +106,11 @@ fn desired(v: Value) -> mlua::Result<Desired> {
                 desired_from_rules(&text)
             }
         }
-        other => Err(bad("desired", &other, "a list of services, rules text, or a rules file")),
+        other => Err(bad(
+            "desired",
+            &other,
+            "a list of services, rules text, or a rules file",
+        )),
     }
 }
 
@@ -102,7 +127,14 @@ fn op_table(lua: &Lua, op: &Op) -> mlua::Result<Table> {
                 t.set(k, Value::Nil)?;
             }
             t.set_metatable(None)?;
-            t.set("op", if matches!(op, Op::AddService(_)) { "add_service" } else { "edit_service" })?;
+            t.set(
+                "op",
+                if matches!(op, Op::AddService(_)) {
+                    "add_service"
+                } else {
+                    "edit_service"
+                },
+            )?;
             t
         }
         Op::DelService(_) => {
@@ -115,7 +147,14 @@ fn op_table(lua: &Lua, op: &Op) -> mlua::Result<Table> {
             for k in ["stats", "rate", "active", "inactive", "persist"] {
                 t.set(k, Value::Nil)?;
             }
-            t.set("op", if matches!(op, Op::AddDest(..)) { "add_server" } else { "edit_server" })?;
+            t.set(
+                "op",
+                if matches!(op, Op::AddDest(..)) {
+                    "add_server"
+                } else {
+                    "edit_server"
+                },
+            )?;
             t
         }
         Op::DelDest(_, a, p) => {
@@ -134,7 +173,14 @@ fn op_table(lua: &Lua, op: &Op) -> mlua::Result<Table> {
         }
         other => {
             let t = lua.create_table()?;
-            t.set("op", format!("{other:?}").split('(').next().unwrap_or("op").to_lowercase())?;
+            t.set(
+                "op",
+                format!("{other:?}")
+                    .split('(')
+                    .next()
+                    .unwrap_or("op")
+                    .to_lowercase(),
+            )?;
             t
         }
     };
@@ -165,15 +211,29 @@ struct ApplyOpts {
 }
 
 fn apply_opts(v: Option<Table>) -> mlua::Result<ApplyOpts> {
-    let mut o = ApplyOpts { dry_run: false, prune: true, drain: false, drain_timeout: Duration::from_secs(300) };
+    let mut o = ApplyOpts {
+        dry_run: false,
+        prune: true,
+        drain: false,
+        drain_timeout: Duration::from_secs(300),
+    };
     let Some(t) = v else { return Ok(o) };
-    let f = Fields::new(t, "apply options", &["dry_run", "prune", "drain", "drain_timeout"], &[])?;
+    let f = Fields::new(
+        t,
+        "apply options",
+        &["dry_run", "prune", "drain", "drain_timeout"],
+        &[],
+    )?;
     o.dry_run = f.bool("dry_run")?.unwrap_or(false);
     o.prune = f.bool("prune")?.unwrap_or(true);
     o.drain = f.bool("drain")?.unwrap_or(false);
     if let Some(s) = f.int("drain_timeout")? {
         if !(0..=86400).contains(&s) {
-            return Err(bad("drain_timeout", &f.raw("drain_timeout")?, "seconds from 0 to 86400"));
+            return Err(bad(
+                "drain_timeout",
+                &f.raw("drain_timeout")?,
+                "seconds from 0 to 86400",
+            ));
         }
         o.drain_timeout = Duration::from_secs(s as u64);
     }
@@ -197,7 +257,11 @@ fn apply(lua: &Lua, (want, opts): (Value, Option<Table>)) -> mlua::Result<Table>
                 "apply: {} refused: {} ({})",
                 rules::command_line(&p.ops[f.index]),
                 f.error,
-                if f.undone { "the operations before it were undone" } else { "undoing the operations before it failed too" }
+                if f.undone {
+                    "the operations before it were undone"
+                } else {
+                    "undoing the operations before it failed too"
+                }
             ),
         })?;
         Ok((p, false))
@@ -210,7 +274,10 @@ fn apply(lua: &Lua, (want, opts): (Value, Option<Table>)) -> mlua::Result<Table>
             let mut still = Vec::new();
             for (k, a, port) in left {
                 let active = with_client(lua, |c| {
-                    Ok(c.dests(&k)?.iter().find(|d| d.addr == a && d.port == port).map(|d| d.active))
+                    Ok(c.dests(&k)?
+                        .iter()
+                        .find(|d| d.addr == a && d.port == port)
+                        .map(|d| d.active))
                 })?;
                 match active {
                     None => {}
@@ -228,7 +295,11 @@ fn apply(lua: &Lua, (want, opts): (Value, Option<Table>)) -> mlua::Result<Table>
             }
         }
     } else if done && o.dry_run {
-        p.ops.extend(p.draining.iter().map(|(k, a, port)| Op::DelDest(k.clone(), *a, *port)));
+        p.ops.extend(
+            p.draining
+                .iter()
+                .map(|(k, a, port)| Op::DelDest(k.clone(), *a, *port)),
+        );
     }
     plan_list(lua, &p.ops)
 }
@@ -269,7 +340,9 @@ fn state(lua: &Lua, (): ()) -> mlua::Result<Table> {
 fn print_plan(_: &Lua, plan: Table) -> mlua::Result<()> {
     let mut t = prettytable::Table::new();
     t.set_format(*format::consts::FORMAT_BOX_CHARS);
-    t.set_titles(Row::new(["#", "operation", "object", "ipvsadm"].map(Cell::new).to_vec()));
+    t.set_titles(Row::new(
+        ["#", "operation", "object", "ipvsadm"].map(Cell::new).to_vec(),
+    ));
     let mut n = 0;
     for op in plan.sequence_values::<Table>() {
         let op = op?;
@@ -282,7 +355,12 @@ fn print_plan(_: &Lua, plan: Table) -> mlua::Result<()> {
             _ => service,
         };
         let cmd: String = op.get("ipvsadm").unwrap_or_default();
-        t.add_row(Row::new(vec![Cell::new(&n.to_string()), Cell::new(&what), Cell::new(&object), Cell::new(&cmd)]));
+        t.add_row(Row::new(vec![
+            Cell::new(&n.to_string()),
+            Cell::new(&what),
+            Cell::new(&object),
+            Cell::new(&cmd),
+        ]));
     }
     if n == 0 {
         println!("(no changes)");

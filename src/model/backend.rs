@@ -24,7 +24,9 @@ pub trait Ipvs {
     fn execute_batch(&mut self, ops: &[Op]) -> Vec<Result<(), Error>>;
 
     fn execute(&mut self, op: &Op) -> Result<(), Error> {
-        self.execute_batch(std::slice::from_ref(op)).pop().unwrap_or(Ok(()))
+        self.execute_batch(std::slice::from_ref(op))
+            .pop()
+            .unwrap_or(Ok(()))
     }
 
     fn services(&mut self) -> Result<ServiceTable, Error> {
@@ -63,7 +65,9 @@ impl Ipvs for Client {
 }
 
 /// The schedulers of Linux 6.1, and its persistence engine.
-pub const SCHEDULERS: &[&str] = &["rr", "wrr", "lc", "wlc", "lblc", "lblcr", "dh", "sh", "sed", "nq", "fo", "ovf", "mh", "twos"];
+pub const SCHEDULERS: &[&str] = &[
+    "rr", "wrr", "lc", "wlc", "lblc", "lblcr", "dh", "sh", "sed", "nq", "fo", "ovf", "mh", "twos",
+];
 pub const ENGINES: &[&str] = &["sip"];
 
 /// IPVS in memory, for dry runs: the kernel's checks, and a log of every change made.
@@ -77,13 +81,17 @@ pub struct Model {
 
 impl Model {
     pub fn new(table: Table) -> Model {
-        Model { table, schedulers: SCHEDULERS.iter().map(|s| s.to_string()).collect(), log: Vec::new() }
+        Model {
+            table,
+            schedulers: SCHEDULERS.iter().map(|s| s.to_string()).collect(),
+            log: Vec::new(),
+        }
     }
 
     /// The refusals the kernel makes that the table itself does not know about.
     fn check(&self, op: &Op) -> Result<(), Error> {
         let svc_checks = |s: &Service| {
-            if !self.schedulers.iter().any(|x| *x == s.scheduler) {
+            if !self.schedulers.contains(&s.scheduler) {
                 return Err(op.explain(libc::ENOENT));
             }
             if s.pe.as_deref().is_some_and(|p| !ENGINES.contains(&p)) {
@@ -116,7 +124,10 @@ impl Model {
 
 impl Ipvs for Model {
     fn info(&mut self) -> Result<Info, Error> {
-        Ok(Info { version: 0x010201, conn_tab_size: 4096 })
+        Ok(Info {
+            version: 0x010201,
+            conn_tab_size: 4096,
+        })
     }
     fn timeouts(&mut self) -> Result<Timeouts, Error> {
         Ok(self.table.timeouts)

@@ -21,7 +21,11 @@ pub struct Plan {
 }
 
 fn same_service(a: &Service, b: &Service) -> bool {
-    a.scheduler == b.scheduler && a.flags == b.flags && a.timeout == b.timeout && a.netmask == b.netmask && a.pe == b.pe
+    a.scheduler == b.scheduler
+        && a.flags == b.flags
+        && a.timeout == b.timeout
+        && a.netmask == b.netmask
+        && a.pe == b.pe
 }
 
 fn same_dest(a: &Dest, b: &Dest) -> bool {
@@ -36,10 +40,18 @@ fn same_dest(a: &Dest, b: &Dest) -> bool {
 
 /// `prune`: remove what `desired` does not name. `drain`: set removed real servers to weight
 /// 0 (listed in `draining`) instead of deleting them at once.
-pub fn plan(current: &[(Service, Vec<Dest>)], current_timeouts: Timeouts, desired: &Desired, prune: bool, drain: bool) -> Plan {
+pub fn plan(
+    current: &[(Service, Vec<Dest>)],
+    current_timeouts: Timeouts,
+    desired: &Desired,
+    prune: bool,
+    drain: bool,
+) -> Plan {
     let mut p = Plan::default();
-    let cur: HashMap<&ServiceKey, (&Service, &Vec<Dest>)> = current.iter().map(|(s, d)| (&s.key, (s, d))).collect();
-    let wanted: std::collections::HashSet<&ServiceKey> = desired.services.iter().map(|(s, _)| &s.key).collect();
+    let cur: HashMap<&ServiceKey, (&Service, &Vec<Dest>)> =
+        current.iter().map(|(s, d)| (&s.key, (s, d))).collect();
+    let wanted: std::collections::HashSet<&ServiceKey> =
+        desired.services.iter().map(|(s, _)| &s.key).collect();
     if prune {
         for (s, _) in current {
             if !wanted.contains(&s.key) {
@@ -52,13 +64,15 @@ pub fn plan(current: &[(Service, Vec<Dest>)], current_timeouts: Timeouts, desire
         match cur.get(key) {
             None => {
                 p.ops.push(Op::AddService(svc.clone()));
-                p.ops.extend(dests.iter().map(|d| Op::AddDest(key.clone(), d.clone())));
+                p.ops
+                    .extend(dests.iter().map(|d| Op::AddDest(key.clone(), d.clone())));
             }
             Some((have, have_dests)) => {
                 if !same_service(have, svc) {
                     p.ops.push(Op::EditService(svc.clone()));
                 }
-                let want: HashMap<(IpAddr, u16), &Dest> = dests.iter().map(|d| ((d.addr, d.port), d)).collect();
+                let want: HashMap<(IpAddr, u16), &Dest> =
+                    dests.iter().map(|d| ((d.addr, d.port), d)).collect();
                 if prune {
                     for d in have_dests.iter() {
                         if want.contains_key(&(d.addr, d.port)) {
@@ -66,7 +80,13 @@ pub fn plan(current: &[(Service, Vec<Dest>)], current_timeouts: Timeouts, desire
                         }
                         if drain {
                             if d.weight != 0 {
-                                p.ops.push(Op::EditDest(key.clone(), Dest { weight: 0, ..d.clone() }));
+                                p.ops.push(Op::EditDest(
+                                    key.clone(),
+                                    Dest {
+                                        weight: 0,
+                                        ..d.clone()
+                                    },
+                                ));
                             }
                             p.draining.push((key.clone(), d.addr, d.port));
                         } else {
@@ -74,7 +94,8 @@ pub fn plan(current: &[(Service, Vec<Dest>)], current_timeouts: Timeouts, desire
                         }
                     }
                 }
-                let have: HashMap<(IpAddr, u16), &Dest> = have_dests.iter().map(|d| ((d.addr, d.port), d)).collect();
+                let have: HashMap<(IpAddr, u16), &Dest> =
+                    have_dests.iter().map(|d| ((d.addr, d.port), d)).collect();
                 for d in dests {
                     match have.get(&(d.addr, d.port)) {
                         None => p.ops.push(Op::AddDest(key.clone(), d.clone())),

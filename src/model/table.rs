@@ -19,7 +19,15 @@ pub struct Table {
 impl Default for Table {
     /// An empty table with the kernel's default timeouts (900, 120, 300).
     fn default() -> Table {
-        Table::new(Vec::new(), Timeouts { tcp: 900, tcpfin: 120, udp: 300 }, Vec::new())
+        Table::new(
+            Vec::new(),
+            Timeouts {
+                tcp: 900,
+                tcpfin: 120,
+                udp: 300,
+            },
+            Vec::new(),
+        )
     }
 }
 

@@ -1,8 +1,8 @@
 //! All-or-nothing execution of a list of operations on the kernel: checked against a model of
 //! the current table first, sent in batches, and undone if the kernel refuses one partway.
 
-use super::table::{Table, plan_undo};
 use super::backend::Ipvs;
+use super::table::{Table, plan_undo};
 use crate::ipvs::{Error, Op};
 
 /// Why a batch failed: the index of the refused operation, and whether what had been done
@@ -40,13 +40,21 @@ pub fn execute_all(c: &mut dyn Ipvs, ops: &[Op]) -> bool {
 }
 
 pub fn execute_atomic(c: &mut dyn Ipvs, ops: &[Op]) -> Result<(), Failure> {
-    let model = read_table(c).map_err(|e| Failure { index: 0, error: e, undone: true })?;
+    let model = read_table(c).map_err(|e| Failure {
+        index: 0,
+        error: e,
+        undone: true,
+    })?;
     execute_atomic_from(c, model, ops)
 }
 
 /// As `execute_atomic`, with the current table already read.
 pub fn execute_atomic_from(c: &mut dyn Ipvs, mut model: Table, ops: &[Op]) -> Result<(), Failure> {
-    let fail = |index, error| Failure { index, error, undone: true };
+    let fail = |index, error| Failure {
+        index,
+        error,
+        undone: true,
+    };
     let undo = plan_undo(&mut model, ops).map_err(|(i, e)| fail(i, e))?;
     let results = c.execute_batch(ops);
     let Some(failed) = results.iter().position(Result::is_err) else {

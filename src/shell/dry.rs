@@ -33,16 +33,24 @@ pub fn prepare(state: &State, inv: &Invocation) -> Result<Option<SharedModel>, S
         return Ok(None);
     };
     let model = SharedModel(Rc::new(RefCell::new(Model::new(table))));
-    state.use_backend(Box::new(model.clone())).map_err(|e| e.to_string())?;
+    state
+        .use_backend(Box::new(model.clone()))
+        .map_err(|e| e.to_string())?;
     Ok(Some(model))
 }
 
 pub fn report(model: &SharedModel, inv: &Invocation) {
     let m = model.0.borrow();
     if inv.plan {
-        println!("# lvsh --plan: the script would make {} change(s); none was made", m.log.len());
+        println!(
+            "# lvsh --plan: the script would make {} change(s); none was made",
+            m.log.len()
+        );
     } else {
-        println!("# lvsh --dry-run: the script would have run {} ipvsadm command(s)", m.log.len());
+        println!(
+            "# lvsh --dry-run: the script would have run {} ipvsadm command(s)",
+            m.log.len()
+        );
     }
     for op in &m.log {
         println!("ipvsadm {}", rules::command_line(op));

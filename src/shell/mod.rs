@@ -1,8 +1,8 @@
 //! The shell: batch execution of scripts and chunks, and the interactive REPL.
 
 mod batch;
-mod dry;
 mod complete;
+mod dry;
 mod repl;
 
 use std::path::Path;

@@ -8,6 +8,7 @@
 
 mod support;
 
+mod apply;
 mod examples;
 mod ipvs_api;
 mod ipvs_errors;

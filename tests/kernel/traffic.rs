@@ -7,14 +7,14 @@ use std::time::Duration;
 use crate::support::*;
 
 /// Named network namespaces for one test, removed (with their processes) when dropped.
-struct Lab {
+pub struct Lab {
     names: Vec<String>,
     servers: Vec<Child>,
     dir: tempfile::TempDir,
 }
 
 impl Lab {
-    fn ns(&self, role: &str) -> String {
+    pub fn ns(&self, role: &str) -> String {
         format!("{}-{role}", self.names[0])
     }
 
@@ -23,8 +23,14 @@ impl Lab {
     }
 
     /// A NAT director between a client network (203.0.113.0/24) and two real servers
-    /// (198.51.100.11 and .12) that route back through it.
+    /// (198.51.100.11 and .12) that route back through it, each serving HTTP on port 80.
     fn nat() -> Lab {
+        Lab::nat_with(|_| String::new())
+    }
+
+    /// As `nat`, with `server(role)` as an extra shell command line run in each real server
+    /// (e.g. an echo service) besides HTTP.
+    pub fn nat_with(server: impl Fn(&str) -> String) -> Lab {
         require_sandbox();
         let base = format!("t{}", std::process::id());
         let mut lab = Lab {
@@ -82,6 +88,14 @@ impl Lab {
                 .spawn()
                 .unwrap();
             lab.servers.push(child);
+            let extra = server(rs);
+            if !extra.is_empty() {
+                let child = Command::new("ip")
+                    .args(["netns", "exec", &n(rs), "sh", "-c", &extra])
+                    .spawn()
+                    .unwrap();
+                lab.servers.push(child);
+            }
         }
         std::thread::sleep(Duration::from_millis(300));
         lab

@@ -5,11 +5,20 @@ use crate::ipvs::{Forward, Protocol, TunType};
 use crate::model::table::Table;
 
 fn key(i: u8) -> ServiceKey {
-    ServiceKey::Addr { proto: Protocol::Tcp, addr: IpAddr::from([192, 0, 2, i]), port: 80 }
+    ServiceKey::Addr {
+        proto: Protocol::Tcp,
+        addr: IpAddr::from([192, 0, 2, i]),
+        port: 80,
+    }
 }
 
 fn arb_dest() -> impl Strategy<Value = Dest> {
-    (1u8..6, prop_oneof![Just(Forward::Route), Just(Forward::Masq), Just(Forward::Tunnel)], 0u32..4, 0u32..3)
+    (
+        1u8..6,
+        prop_oneof![Just(Forward::Route), Just(Forward::Masq), Just(Forward::Tunnel)],
+        0u32..4,
+        0u32..3,
+    )
         .prop_map(|(h, fwd, weight, upper)| Dest {
             fwd,
             weight,
@@ -20,7 +29,12 @@ fn arb_dest() -> impl Strategy<Value = Dest> {
 }
 
 fn arb_service() -> impl Strategy<Value = (Service, Vec<Dest>)> {
-    (1u8..6, prop_oneof![Just("rr"), Just("wrr"), Just("sh")], any::<bool>(), proptest::collection::vec(arb_dest(), 0..4))
+    (
+        1u8..6,
+        prop_oneof![Just("rr"), Just("wrr"), Just("sh")],
+        any::<bool>(),
+        proptest::collection::vec(arb_dest(), 0..4),
+    )
         .prop_map(|(k, sched, persist, dests)| {
             let mut s = Service::new(key(k));
             s.scheduler = sched.into();
@@ -29,7 +43,10 @@ fn arb_service() -> impl Strategy<Value = (Service, Vec<Dest>)> {
                 s.timeout = 300;
             }
             let mut seen = std::collections::HashSet::new();
-            let dests = dests.into_iter().filter(|d| seen.insert((d.addr, d.port))).collect();
+            let dests = dests
+                .into_iter()
+                .filter(|d| seen.insert((d.addr, d.port)))
+                .collect();
             (s, dests)
         })
 }
@@ -37,7 +54,9 @@ fn arb_service() -> impl Strategy<Value = (Service, Vec<Dest>)> {
 fn arb_table() -> impl Strategy<Value = ServiceTable> {
     proptest::collection::vec(arb_service(), 0..5).prop_map(|v| {
         let mut seen = std::collections::HashSet::new();
-        v.into_iter().filter(|(s, _)| seen.insert(s.key.clone())).collect()
+        v.into_iter()
+            .filter(|(s, _)| seen.insert(s.key.clone()))
+            .collect()
     })
 }
 
@@ -74,8 +93,20 @@ proptest! {
 fn no_prune_only_adds_and_edits() {
     let mut s = Service::new(key(1));
     s.scheduler = "rr".into();
-    let current = vec![(s.clone(), vec![Dest::new(IpAddr::from([198, 51, 100, 1]), 80)]), (Service::new(key(2)), vec![])];
-    let desired = Desired { services: vec![(Service { scheduler: "wrr".into(), ..s }, vec![])], timeouts: None };
+    let current = vec![
+        (s.clone(), vec![Dest::new(IpAddr::from([198, 51, 100, 1]), 80)]),
+        (Service::new(key(2)), vec![]),
+    ];
+    let desired = Desired {
+        services: vec![(
+            Service {
+                scheduler: "wrr".into(),
+                ..s
+            },
+            vec![],
+        )],
+        timeouts: None,
+    };
     let p = plan(&current, Timeouts::default(), &desired, false, false);
     assert_eq!(p.ops.len(), 1);
     assert!(matches!(&p.ops[0], Op::EditService(x) if x.scheduler == "wrr"));
@@ -83,10 +114,25 @@ fn no_prune_only_adds_and_edits() {
 
 #[test]
 fn drain_sets_weight_zero_first() {
-    let d = Dest { weight: 5, ..Dest::new(IpAddr::from([198, 51, 100, 1]), 80) };
+    let d = Dest {
+        weight: 5,
+        ..Dest::new(IpAddr::from([198, 51, 100, 1]), 80)
+    };
     let current = vec![(Service::new(key(1)), vec![d.clone()])];
-    let desired = Desired { services: vec![(Service::new(key(1)), vec![])], timeouts: None };
+    let desired = Desired {
+        services: vec![(Service::new(key(1)), vec![])],
+        timeouts: None,
+    };
     let p = plan(&current, Timeouts::default(), &desired, true, true);
-    assert_eq!(p.ops, vec![Op::EditDest(key(1), Dest { weight: 0, ..d.clone() })]);
+    assert_eq!(
+        p.ops,
+        vec![Op::EditDest(
+            key(1),
+            Dest {
+                weight: 0,
+                ..d.clone()
+            }
+        )]
+    );
     assert_eq!(p.draining, vec![(key(1), d.addr, 80)]);
 }
