@@ -207,6 +207,92 @@ function lvs.apply(desired, opts) end
 ---@param plan table[]
 function lvs.print_plan(plan) end
 
+lvs.sysctl = {}
+
+---A sysctl by dotted name ("net.ipv4.conf.all.arp_ignore") or /proc/sys path; integers come
+---back as integers. net.* sysctls are those of the current network namespace.
+---@param name string
+---@return integer|string
+function lvs.sysctl.get(name) end
+
+---Sets a sysctl; an unknown name or a value the kernel refuses is an error naming it.
+---@param name string
+---@param value integer|string
+function lvs.sysctl.set(name, value) end
+
+---Every net.ipv4.vs.* setting (IPVS's own sysctls) as a table.
+---@return table
+function lvs.sysctl.vs() end
+
+lvs.addr = {}
+
+---Adds an address (over rtnetlink, as `ip addr add`). Already there is not an error.
+---Example: lvs.addr.add{dev="eth0", addr="192.0.2.110/24", label="eth0:1"}
+---@param a {dev: string, addr: string, label?: string}
+---@return boolean added, string what
+function lvs.addr.add(a) end
+
+---Deletes an address. Not there is not an error.
+---@param a {dev: string, addr: string}
+---@return boolean deleted, string what
+function lvs.addr.del(a) end
+
+---The addresses of one device, or of all: {dev, addr, prefix, family, label, scope}.
+---@param dev? string
+---@return table[]
+function lvs.addr.list(dev) end
+
+lvs.link = {}
+
+---The network devices: {index, name, up, mtu, kind}.
+---@return table[]
+function lvs.link.list() end
+
+---Brings a device up; false if it was up already.
+---@param dev string
+---@return boolean
+function lvs.link.up(dev) end
+
+---Takes a device down; false if it was down already.
+---@param dev string
+---@return boolean
+function lvs.link.down(dev) end
+
+---Creates an ipip tunnel device (LVS-TUN); false if it exists.
+---@param t {name: string, local?: string, remote?: string}
+---@return boolean
+function lvs.link.add_ipip(t) end
+
+---Deletes a device; false if there is none by that name.
+---@param dev string
+---@return boolean
+function lvs.link.del(dev) end
+
+---Makes the following lvs calls (IPVS, addresses, sysctls) act in the network namespace
+---/run/netns/NAME; lvs.netns() returns to the namespace lvsh started in.
+---@param name? string
+function lvs.netns(name) end
+
+---Runs fn in the network namespace NAME and comes back, even if fn raises.
+---@param name string
+---@param fn function
+function lvs.with_netns(name, fn) end
+
+---Sets up an LVS-DR or LVS-TUN real server: arp_ignore=1 and arp_announce=2 on arp_devs
+---(default {"all"}), the VIP as a /32 on dev (lo for DR, tunl0 for TUN, which is brought up,
+---with rp_filter relaxed). {down=true} undoes exactly what was done. Returns the changes.
+---Example: lvs.realserver{vip="192.0.2.110", dev="lo", label="lo:2", arp_devs={"all", "eth0"}}
+---@param spec {vip: string, dev?: string, label?: string, arp_devs?: string[], method?: "dr"|"tun", down?: boolean}
+---@return string[]
+function lvs.realserver(spec) end
+
+---Sets up a director: the VIP on dev (as an alias with label), and for NAT ip_forward=1.
+---{down=true} undoes exactly what was done. Returns the changes.
+---Example: lvs.director{vip="192.0.2.110/24", dev="eth0", label="eth0:1", method="dr"}
+---@param spec {vip: string, dev: string, label?: string, method?: "dr"|"nat"|"tun", down?: boolean}
+---@return string[]
+function lvs.director(spec) end
+
 ---@class Service
 local Service = {}
 

@@ -3,25 +3,28 @@
 -- TCP 192.0.2.110:80", not an error object carrying a Rust-side traceback.
 local lvs, describe = ...
 
-local function wrap(name, f)
+local function wrap(f)
   return function(...)
     local r = table.pack(pcall(f, ...))
     if not r[1] then
       local e = r[2]
-      if type(e) ~= "string" then e = describe(e) end
-      error(e, 2)
+      if type(e) == "string" then error(e, 0) end
+      error(describe(e), 2)
     end
     return table.unpack(r, 2, r.n)
   end
 end
 
-local function wrap_all(t, prefix)
+-- Only the functions written in Rust: the Lua ones raise their errors the Lua way already.
+local function wrap_all(t)
   for k, v in pairs(t) do
-    if type(v) == "function" then
-      t[k] = wrap(prefix .. k, v)
+    if type(v) == "function" and debug.getinfo(v, "S").what == "C" then
+      t[k] = wrap(v)
+    elseif type(v) == "table" and getmetatable(v) == nil then
+      wrap_all(v)
     end
   end
 end
 
-wrap_all(lvs, "lvs.")
+wrap_all(lvs)
 return wrap_all

@@ -4,6 +4,7 @@
 //! `model` (domain types and operations), `lua` (thin bindings), `shell` (REPL and batch).
 
 pub mod cli;
+pub mod host;
 pub mod ipvs;
 pub mod ipvsadm;
 pub mod lua;

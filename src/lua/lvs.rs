@@ -10,6 +10,11 @@ pub fn module(lua: &Lua) -> mlua::Result<Table> {
     super::ipvs::register(lua, &lvs)?;
     super::tables::register(lua, &lvs)?;
     super::apply::register(lua, &lvs)?;
+    super::host::register(lua, &lvs)?;
+    lua.load(builtin::ROLES)
+        .set_name("=lvs/roles.lua")
+        .into_function()?
+        .call::<()>(lvs.clone())?;
     let describe = lua.create_function(|_, v: mlua::Value| Ok(super::describe_error(&v)))?;
     lua.load(builtin::WRAP)
         .set_name("=lvs")

@@ -4,6 +4,7 @@
 mod apply;
 mod args;
 mod convert;
+mod host;
 mod ipvs;
 mod lvs;
 mod tables;
@@ -20,6 +21,7 @@ pub mod builtin {
     pub const META: &str = include_str!("../../lua/lvs.meta.lua");
     pub const SERVICE: &str = include_str!("../../lua/service.lua");
     pub const WRAP: &str = include_str!("../../lua/wrap.lua");
+    pub const ROLES: &str = include_str!("../../lua/roles.lua");
 }
 
 /// Why running a chunk failed; the message is ready to print after `lvsh: `.

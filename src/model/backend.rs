@@ -29,6 +29,11 @@ pub trait Ipvs {
             .unwrap_or(Ok(()))
     }
 
+    /// A model (dry run) rather than the kernel.
+    fn is_model(&self) -> bool {
+        false
+    }
+
     fn services(&mut self) -> Result<ServiceTable, Error> {
         let list = self.service_list()?;
         let mut out = Vec::with_capacity(list.len());
@@ -166,6 +171,9 @@ impl Ipvs for Model {
 pub struct SharedModel(pub Rc<RefCell<Model>>);
 
 impl Ipvs for SharedModel {
+    fn is_model(&self) -> bool {
+        true
+    }
     fn info(&mut self) -> Result<Info, Error> {
         self.0.borrow_mut().info()
     }

@@ -10,6 +10,7 @@ mod support;
 
 mod apply;
 mod examples;
+mod host;
 mod ipvs_api;
 mod ipvs_errors;
 mod ipvsadm_compat;

@@ -1,0 +1,6 @@
+//! The director's and real servers' host setup, without Lua: sysctls, addresses and links over
+//! rtnetlink, and network namespaces.
+
+pub mod netns;
+pub mod rtnl;
+pub mod sysctl;
