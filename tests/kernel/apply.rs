@@ -169,7 +169,8 @@ fn dry_runs_and_the_kernel_agree() {
     let mut scripts: Vec<String> = std::fs::read_dir(dir)
         .unwrap()
         .map(|e| e.unwrap().path().to_string_lossy().into_owned())
-        .filter(|p| p.ends_with(".lua"))
+        // the labs send traffic, which a model cannot carry
+        .filter(|p| p.ends_with(".lua") && !p.contains("/lab"))
         .collect();
     let tmp = tempfile::tempdir().unwrap();
     let failing = [

@@ -1,4 +1,5 @@
-//! Every script in examples/ runs in the sandbox kernel and leaves its namespace clean.
+//! Every script in examples/ runs in the sandbox kernel (the labs assert their own traffic:
+//! both real servers answer, rr alternates, connection entries match).
 
 use crate::support::*;
 
@@ -8,7 +9,7 @@ fn every_example_runs() {
     let mut names: Vec<String> = std::fs::read_dir(dir)
         .unwrap()
         .filter_map(|e| e.ok().map(|e| e.file_name().to_string_lossy().into_owned()))
-        .filter(|n| n.ends_with(".lua"))
+        .filter(|n| n.ends_with(".lua") && n != "lablib.lua")
         .collect();
     names.sort();
     assert!(names.len() >= 5, "{names:?}");
