@@ -57,16 +57,19 @@ function Lab:web(role, addr)
   self:sh(string.format("ip netns exec %s busybox httpd -p 80 -h %s", self:ns(role), root))
 end
 
--- Fetches http://vip/ n times from the client; returns the answers and a count per answer.
+-- Fetches http://vip/ n times from the client; returns the answers, a count per answer, and
+-- the client port each fetch used.
 function Lab:fetch(vip, n, show)
-  local answers, count = {}, {}
+  local answers, count, ports = {}, {}, {}
   for i = 1, n do
-    local out = self:read(string.format("ip netns exec %s curl -s --max-time 5 http://%s/", self:ns("client"), vip)):gsub("%s+$", "")
-    answers[i] = out
-    count[out] = (count[out] or 0) + 1
-    if show then print("client: " .. out) end
+    local out = self:read(string.format("ip netns exec %s curl -s --max-time 5 -w '\\n%%{local_port}' http://%s/",
+      self:ns("client"), vip))
+    local body, port = out:match("^(.-)%s*\n(%d+)$")
+    answers[i], ports[i] = body or out, tonumber(port)
+    count[answers[i]] = (count[answers[i]] or 0) + 1
+    if show then print("client: " .. answers[i]) end
   end
-  return answers, count
+  return answers, count, ports
 end
 
 function Lab:cleanup()

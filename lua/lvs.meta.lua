@@ -165,7 +165,7 @@ function lvs.restore(text_or_path) end
 function lvs.connections(filter) end
 
 ---Prints the connection entries as a table, or as `ipvsadm -L -n -c` (format="ipvsadm").
----Takes the same filter fields as lvs.connections.
+---Takes the same filter fields as lvs.connections; print=false returns the text instead.
 ---@param filter? table
 function lvs.list_connections(filter) end
 

@@ -355,7 +355,7 @@ fn conn_filter(v: Option<Table>) -> mlua::Result<(ConnFilter, Option<String>)> {
     let f = Fields::new(
         t,
         "connection filter",
-        &["proto", "state", "vip", "real", "client", "format"],
+        &["proto", "state", "vip", "real", "client", "format", "print"],
         &[],
     )?;
     cf.proto = f.string("proto")?.map(|s| s.to_ascii_uppercase());
@@ -431,6 +431,10 @@ fn connections(lua: &Lua, filter: Option<Table>) -> mlua::Result<Table> {
 }
 
 fn list_connections(lua: &Lua, filter: Option<Table>) -> mlua::Result<Value> {
+    let print = match &filter {
+        Some(t) => t.raw_get::<Option<bool>>("print")?.unwrap_or(true),
+        None => true,
+    };
     let (cf, style) = conn_filter(filter)?;
     let text = if style.as_deref() == Some("ipvsadm") {
         let mut out = listing::conn_header(false);
@@ -464,7 +468,7 @@ fn list_connections(lua: &Lua, filter: Option<Table>) -> mlua::Result<Value> {
         })?;
         t.to_string()
     };
-    emit(lua, text, true)
+    emit(lua, text, print)
 }
 
 /// Runs an ipvsadm command line; returns (stdout, stderr, exit code).

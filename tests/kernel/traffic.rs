@@ -215,3 +215,22 @@ fn serial_nat_traffic_listings_and_connections_agree_with_ipvsadm() {
     );
     assert_eq!(stats, "6\t3\n");
 }
+
+#[test]
+fn serial_dr_traffic_listings_agree_with_ipvsadm() {
+    in_netns(|| {
+        let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/kernel/lua/dr_compare.lua");
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_lvsh"))
+            .arg(script)
+            .env("LVSH_PATH", concat!(env!("CARGO_MANIFEST_DIR"), "/examples"))
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success(),
+            "{text}\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert_eq!(text.matches("same: ").count(), 6, "{text}");
+    });
+}
