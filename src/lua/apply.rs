@@ -118,87 +118,63 @@ fn key_name(k: &ServiceKey) -> String {
     k.to_string()
 }
 
-/// One plan operation as Lua data, with the equivalent ipvsadm command line.
+/// One plan operation as Lua data, with the equivalent ipvsadm command line. Built field by
+/// field (not through the full service and server objects): plans can hold 20,000 of these.
 fn op_table(lua: &Lua, op: &Op) -> mlua::Result<Table> {
-    let t = match op {
+    let t = lua.create_table_with_capacity(0, 10)?;
+    let name = match op {
+        Op::AddService(_) => "add_service",
+        Op::EditService(_) => "edit_service",
+        Op::DelService(_) => "del_service",
+        Op::AddDest(..) => "add_server",
+        Op::EditDest(..) => "edit_server",
+        Op::DelDest(..) => "del_server",
+        Op::SetTimeouts(_) => "set_timeouts",
+        Op::Zero(_) => "zero",
+        Op::Flush => "clear",
+        Op::StartDaemon(_) => "start_daemon",
+        Op::StopDaemon(_) => "stop_daemon",
+    };
+    t.raw_set("op", name)?;
+    match op {
         Op::AddService(s) | Op::EditService(s) => {
-            let t = service_table(lua, s, &[])?;
-            for k in ["stats", "rate", "servers"] {
-                t.set(k, Value::Nil)?;
+            t.raw_set("service", key_name(&s.key))?;
+            t.raw_set("scheduler", s.scheduler.as_str())?;
+            if s.persistent() {
+                t.raw_set("persistent", s.timeout)?;
             }
-            t.set_metatable(None)?;
-            t.set(
-                "op",
-                if matches!(op, Op::AddService(_)) {
-                    "add_service"
-                } else {
-                    "edit_service"
-                },
-            )?;
-            t
-        }
-        Op::DelService(_) => {
-            let t = lua.create_table()?;
-            t.set("op", "del_service")?;
-            t
-        }
-        Op::AddDest(_, d) | Op::EditDest(_, d) => {
-            let t = server_table(lua, d)?;
-            for k in ["stats", "rate", "active", "inactive", "persist"] {
-                t.set(k, Value::Nil)?;
+            if let Some(pe) = &s.pe {
+                t.raw_set("pe", pe.as_str())?;
             }
-            t.set(
-                "op",
-                if matches!(op, Op::AddDest(..)) {
-                    "add_server"
-                } else {
-                    "edit_server"
-                },
-            )?;
-            t
         }
-        Op::DelDest(_, a, p) => {
-            let t = lua.create_table()?;
-            t.set("op", "del_server")?;
-            t.set("addr", sockaddr(a, *p))?;
-            t
+        Op::DelService(k) => t.raw_set("service", key_name(k))?,
+        Op::AddDest(k, d) | Op::EditDest(k, d) => {
+            t.raw_set("service", key_name(k))?;
+            t.raw_set("addr", d.name())?;
+            t.raw_set("method", d.fwd.name())?;
+            t.raw_set("weight", d.weight as i64)?;
+            t.raw_set("upper", d.upper as i64)?;
+            t.raw_set("lower", d.lower as i64)?;
+        }
+        Op::DelDest(k, a, p) => {
+            t.raw_set("service", key_name(k))?;
+            t.raw_set("addr", sockaddr(a, *p))?;
         }
         Op::SetTimeouts(x) => {
-            let t = lua.create_table()?;
-            t.set("op", "set_timeouts")?;
-            t.set("tcp", x.tcp)?;
-            t.set("tcpfin", x.tcpfin)?;
-            t.set("udp", x.udp)?;
-            t
-        }
-        other => {
-            let t = lua.create_table()?;
-            t.set(
-                "op",
-                format!("{other:?}")
-                    .split('(')
-                    .next()
-                    .unwrap_or("op")
-                    .to_lowercase(),
-            )?;
-            t
-        }
-    };
-    match op {
-        Op::AddService(s) | Op::EditService(s) => t.set("service", key_name(&s.key))?,
-        Op::DelService(k) | Op::AddDest(k, _) | Op::EditDest(k, _) | Op::DelDest(k, ..) => {
-            t.set("service", key_name(k))?
+            t.raw_set("tcp", x.tcp)?;
+            t.raw_set("tcpfin", x.tcpfin)?;
+            t.raw_set("udp", x.udp)?;
         }
         _ => {}
     }
-    t.set("ipvsadm", rules::command_line(op))?;
+    t.raw_set("ipvsadm", rules::command_line(op))?;
     Ok(t)
 }
 
 fn plan_list(lua: &Lua, ops: &[Op]) -> mlua::Result<Table> {
-    let list = lua.create_table()?;
-    for op in ops {
-        list.push(op_table(lua, op)?)?;
+    let list = lua.create_table_with_capacity(ops.len(), 0)?;
+    for (i, op) in ops.iter().enumerate() {
+        list.raw_set(i + 1, op_table(lua, op)?)?;
     }
     Ok(list)
 }
