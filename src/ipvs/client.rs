@@ -307,17 +307,6 @@ impl Client {
             .collect()
     }
 
-    /// Every service with its real servers.
-    pub fn services(&mut self) -> Result<Vec<(Service, Vec<Dest>)>, Error> {
-        let list = self.service_list()?;
-        let mut out = Vec::with_capacity(list.len());
-        for svc in list {
-            let dests = self.dests(&svc.key)?;
-            out.push((svc, dests));
-        }
-        Ok(out)
-    }
-
     pub fn daemons(&mut self) -> Result<Vec<Daemon>, Error> {
         let msgs = self.dump(IpvsMessage::new(CMD_GET_DAEMON, vec![]), "list sync daemons")?;
         msgs.iter()

@@ -410,6 +410,14 @@ pub fn number(s: &str, min: i64, max: i64) -> Option<i64> {
 
 const MAX_TIMEOUT: i64 = 86400 * 31;
 
+/// A number option within [min, max], or ipvsadm's "illegal <what> specified".
+fn ranged(arg: Option<&str>, min: i64, max: i64, what: &str) -> Result<i64, CliError> {
+    number(arg.unwrap_or(""), min, max).ok_or_else(|| CliError {
+        message: format!("illegal {what} specified"),
+        code: 2,
+    })
+}
+
 fn timeout(s: Option<&str>, min: i64, max: i64) -> Result<u32, CliError> {
     match s {
         None => Ok(360),
@@ -754,24 +762,15 @@ pub fn parse(argv: &[String]) -> Result<Parsed, CliError> {
             "w" => {
                 set_option(o, opt::WEIGHT)?;
                 // Debian's 1.31 build takes weights up to INT_MAX (upstream: 65535)
-                p.dest.weight = number(arg.unwrap_or(""), 0, i32::MAX as i64).ok_or(CliError {
-                    message: "illegal weight specified".into(),
-                    code: 2,
-                })? as u32;
+                p.dest.weight = ranged(arg, 0, i32::MAX as i64, "weight")? as u32;
             }
             "x" => {
                 set_option(o, opt::UTHRESHOLD)?;
-                p.dest.upper = number(arg.unwrap_or(""), 0, i32::MAX as i64).ok_or(CliError {
-                    message: "illegal u_threshold specified".into(),
-                    code: 2,
-                })? as u32;
+                p.dest.upper = ranged(arg, 0, i32::MAX as i64, "u_threshold")? as u32;
             }
             "y" => {
                 set_option(o, opt::LTHRESHOLD)?;
-                p.dest.lower = number(arg.unwrap_or(""), 0, i32::MAX as i64).ok_or(CliError {
-                    message: "illegal l_threshold specified".into(),
-                    code: 2,
-                })? as u32;
+                p.dest.lower = ranged(arg, 0, i32::MAX as i64, "l_threshold")? as u32;
             }
             "c" => set_option(o, opt::CONNECTION)?,
             "n" => {
@@ -784,10 +783,7 @@ pub fn parse(argv: &[String]) -> Result<Parsed, CliError> {
             }
             "syncid" => {
                 set_option(o, opt::SYNCID)?;
-                p.daemon.syncid = number(arg.unwrap_or(""), 0, 255).ok_or(CliError {
-                    message: "illegal syncid specified".into(),
-                    code: 2,
-                })? as u32;
+                p.daemon.syncid = ranged(arg, 0, 255, "syncid")? as u32;
             }
             "timeout" => set_option(o, opt::TIMEOUT)?,
             "daemon" => set_option(o, opt::DAEMON)?,
@@ -853,24 +849,15 @@ pub fn parse(argv: &[String]) -> Result<Parsed, CliError> {
             }
             "mcast-port" => {
                 set_option(o, opt::MCAST_PORT)?;
-                p.daemon.port = number(arg.unwrap_or(""), 1, 65535).ok_or(CliError {
-                    message: "illegal mcast-port specified".into(),
-                    code: 2,
-                })? as u16;
+                p.daemon.port = ranged(arg, 1, 65535, "mcast-port")? as u16;
             }
             "mcast-ttl" => {
                 set_option(o, opt::MCAST_TTL)?;
-                p.daemon.ttl = number(arg.unwrap_or(""), 1, 255).ok_or(CliError {
-                    message: "illegal mcast-ttl specified".into(),
-                    code: 2,
-                })? as u8;
+                p.daemon.ttl = ranged(arg, 1, 255, "mcast-ttl")? as u8;
             }
             "sync-maxlen" => {
                 set_option(o, opt::SYNC_MAXLEN)?;
-                p.daemon.maxlen = number(arg.unwrap_or(""), 1, 65535 - 20 - 8).ok_or(CliError {
-                    message: "illegal sync-maxlen specified".into(),
-                    code: 2,
-                })? as u16;
+                p.daemon.maxlen = ranged(arg, 1, 65535 - 20 - 8, "sync-maxlen")? as u16;
             }
             "tun-info" => {
                 set_option(o, opt::TUN_INFO)?;
@@ -887,10 +874,7 @@ pub fn parse(argv: &[String]) -> Result<Parsed, CliError> {
             }
             "tun-port" => {
                 set_option(o, opt::TUN_PORT)?;
-                p.dest.tun_port = number(arg.unwrap_or(""), 1, 65535).ok_or(CliError {
-                    message: "illegal tunnel port specified".into(),
-                    code: 2,
-                })? as u16;
+                p.dest.tun_port = ranged(arg, 1, 65535, "tunnel port")? as u16;
             }
             "tun-nocsum" => set_option(o, opt::TUN_NOCSUM)?,
             "tun-csum" => {

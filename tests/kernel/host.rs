@@ -195,18 +195,7 @@ fn host_errors_are_clear() {
             let msg = lvsh_err(chunk);
             assert!(msg.contains(want), "{chunk}:\n  got  {msg}\n  want {want}");
         }
-        let out = run(
-            "setpriv",
-            &[
-                "--reuid=65534",
-                "--regid=65534",
-                "--clear-groups",
-                "--inh-caps=-all",
-                env!("CARGO_BIN_EXE_lvsh"),
-                "-e",
-                r#"lvs.addr.add{dev="lo", addr="192.0.2.1/32"}"#,
-            ],
-        );
+        let out = lvsh_unprivileged(r#"lvs.addr.add{dev="lo", addr="192.0.2.1/32"}"#);
         let err = String::from_utf8_lossy(&out.stderr);
         assert!(err.contains("permission denied (run as root)"), "{err}");
     });

@@ -214,18 +214,7 @@ fn loopback_down_explains_the_einval() {
 #[test]
 fn no_permission_says_cap_net_admin() {
     in_netns(|| {
-        let out = run(
-            "setpriv",
-            &[
-                "--reuid=65534",
-                "--regid=65534",
-                "--clear-groups",
-                "--inh-caps=-all",
-                env!("CARGO_BIN_EXE_lvsh"),
-                "-e",
-                "lvs.services()",
-            ],
-        );
+        let out = lvsh_unprivileged("lvs.services()");
         let err = String::from_utf8_lossy(&out.stderr);
         assert_eq!(out.status.code(), Some(1), "{err}");
         assert!(

@@ -102,3 +102,19 @@ pub fn assert_same_text(got: &str, want: &str, what: &str) {
         w.get(i)
     );
 }
+
+/// Runs a Lua chunk in lvsh as an unprivileged user (nobody, no capabilities).
+pub fn lvsh_unprivileged(chunk: &str) -> Output {
+    run(
+        "setpriv",
+        &[
+            "--reuid=65534",
+            "--regid=65534",
+            "--clear-groups",
+            "--inh-caps=-all",
+            env!("CARGO_BIN_EXE_lvsh"),
+            "-e",
+            chunk,
+        ],
+    )
+}
