@@ -10,6 +10,7 @@ mod error;
 pub mod message;
 pub mod nla;
 mod ops;
+pub mod proc_table;
 pub mod types;
 
 pub use client::Client;

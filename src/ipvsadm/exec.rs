@@ -170,7 +170,10 @@ pub fn list_all(c: &mut dyn Ipvs, f: &Format) -> Outcome {
         Ok(i) => i,
         Err(e) => return Outcome::err(kernel_err(None, &e), 1),
     };
-    let mut table = match c.services() {
+    // the default format needs no counters or thresholds: one dump and /proc/net/ip_vs will do
+    let brief = !(f.rule || f.stats || f.rate || f.thresholds || f.persistent_conn || f.tun_info);
+    let read = if brief { c.services_brief() } else { c.services() };
+    let mut table = match read {
         Ok(t) => t,
         Err(e) => return Outcome::err(kernel_err(None, &e), 1),
     };

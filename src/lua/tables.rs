@@ -43,6 +43,14 @@ struct ListOpts {
     print: bool,
 }
 
+impl ListOpts {
+    /// Whether the listing shows no more than method, weight and connection counts.
+    fn brief(&self) -> bool {
+        let f = &self.format;
+        self.style != "json" && !(f.stats || f.rate || f.thresholds || f.persistent_conn || f.tun_info)
+    }
+}
+
 fn list_opts(v: Option<Table>) -> mlua::Result<ListOpts> {
     let mut o = ListOpts {
         format: Format {
@@ -113,6 +121,7 @@ fn read_for_list(lua: &Lua, o: &ListOpts) -> mlua::Result<(crate::ipvs::Info, cr
                     });
                 }
             },
+            None if o.brief() => c.services_brief()?,
             None => c.services()?,
         };
         if !o.format.nosort {

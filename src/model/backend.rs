@@ -34,6 +34,12 @@ pub trait Ipvs {
         false
     }
 
+    /// Every service with its real servers' method, weight and active/inactive counts only
+    /// (no counters, thresholds or tunnel settings): enough for ipvsadm -L -n's default format.
+    fn services_brief(&mut self) -> Result<ServiceTable, Error> {
+        self.services()
+    }
+
     fn services(&mut self) -> Result<ServiceTable, Error> {
         let list = self.service_list()?;
         let mut out = Vec::with_capacity(list.len());
@@ -66,6 +72,40 @@ impl Ipvs for Client {
     }
     fn execute_batch(&mut self, ops: &[Op]) -> Vec<Result<(), Error>> {
         Client::execute_batch(self, ops)
+    }
+
+    /// One service dump and one read of /proc/net/ip_vs instead of a dump per service.
+    /// Services the file does not show unambiguously (it may be read a moment apart from the
+    /// dump; it gives fwmark services no family) get their own dump.
+    fn services_brief(&mut self) -> Result<ServiceTable, Error> {
+        use crate::ipvs::proc_table::{PROC_IP_VS, ProcKey, parse};
+        let list = self.service_list()?;
+        let brief = std::fs::read_to_string(PROC_IP_VS)
+            .ok()
+            .and_then(|t| parse(&t))
+            .unwrap_or_default();
+        let mut marks = std::collections::HashMap::new();
+        for s in &list {
+            if let ServiceKey::Fwmark { mark, .. } = s.key {
+                *marks.entry(mark).or_insert(0) += 1;
+            }
+        }
+        let mut out = Vec::with_capacity(list.len());
+        for svc in list {
+            let key = match &svc.key {
+                ServiceKey::Addr { proto, addr, port } => Some(ProcKey::Addr(*proto, *addr, *port)),
+                ServiceKey::Fwmark { mark, .. } if marks.get(mark) == Some(&1) => {
+                    Some(ProcKey::Fwmark(*mark))
+                }
+                ServiceKey::Fwmark { .. } => None,
+            };
+            let dests = match key.and_then(|k| brief.get(&k)) {
+                Some(d) => d.clone(),
+                None => Client::dests(self, &svc.key)?,
+            };
+            out.push((svc, dests));
+        }
+        Ok(out)
     }
 }
 

@@ -1,0 +1,113 @@
+//! /proc/net/ip_vs: every service of the namespace with its real servers' method, weight and
+//! connection counts, in one read. A listing that needs no more than that (ipvsadm -L -n's
+//! default format) is one service dump and this file, instead of one dump per service.
+
+use std::collections::HashMap;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+
+use super::types::{Dest, Forward, Protocol};
+
+/// How the file names a service. Fwmark services carry no family there.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum ProcKey {
+    Addr(Protocol, IpAddr, u16),
+    Fwmark(u32),
+}
+
+pub const PROC_IP_VS: &str = "/proc/thread-self/net/ip_vs";
+
+fn hex_v4(s: &str) -> Option<IpAddr> {
+    u32::from_str_radix(s, 16)
+        .ok()
+        .map(|v| IpAddr::V4(Ipv4Addr::from(v)))
+}
+
+/// `0A000001:0050` or `[2001:0db8:...]:0050`.
+fn endpoint(s: &str) -> Option<(IpAddr, u16)> {
+    let (a, p) = s.rsplit_once(':')?;
+    let port = u16::from_str_radix(p, 16).ok()?;
+    let addr = match a.strip_prefix('[').and_then(|x| x.strip_suffix(']')) {
+        Some(v6) => IpAddr::V6(v6.parse::<Ipv6Addr>().ok()?),
+        None => hex_v4(a)?,
+    };
+    Some((addr, port))
+}
+
+fn forward(name: &str) -> Forward {
+    match name {
+        "Masq" => Forward::Masq,
+        "Local" => Forward::Local,
+        "Tunnel" => Forward::Tunnel,
+        "Route" => Forward::Route,
+        _ => Forward::Other(0xff),
+    }
+}
+
+/// Parses the file's text; `None` if a line is not understood (the caller then dumps).
+pub fn parse(text: &str) -> Option<HashMap<ProcKey, Vec<Dest>>> {
+    let mut out: HashMap<ProcKey, Vec<Dest>> = HashMap::new();
+    let mut current: Option<ProcKey> = None;
+    for line in text.lines().skip(3) {
+        let f: Vec<&str> = line.split_ascii_whitespace().collect();
+        match f.first().copied() {
+            Some("->") => {
+                let key = current.clone()?;
+                let (addr, port) = endpoint(f.get(1)?)?;
+                let mut d = Dest::new(addr, port);
+                d.fwd = forward(f.get(2)?);
+                d.weight = f.get(3)?.parse::<i64>().ok()? as u32;
+                d.active = f.get(4)?.parse().ok()?;
+                d.inactive = f.get(5)?.parse().ok()?;
+                out.entry(key).or_default().push(d);
+            }
+            Some("FWM") => {
+                let key = ProcKey::Fwmark(u32::from_str_radix(f.get(1)?, 16).ok()?);
+                out.entry(key.clone()).or_default();
+                current = Some(key);
+            }
+            Some(proto) => {
+                let proto = match proto {
+                    "TCP" => Protocol::Tcp,
+                    "UDP" => Protocol::Udp,
+                    "SCTP" => Protocol::Sctp,
+                    _ => return None,
+                };
+                let (addr, port) = endpoint(f.get(1)?)?;
+                let key = ProcKey::Addr(proto, addr, port);
+                out.entry(key.clone()).or_default();
+                current = Some(key);
+            }
+            None => {}
+        }
+    }
+    Some(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_the_kernel_table() {
+        let text = "IP Virtual Server version 1.2.1 (size=4096)\n\
+Prot LocalAddress:Port Scheduler Flags\n\
+  -> RemoteAddress:Port Forward Weight ActiveConn InActConn\n\
+TCP  C000026E:0050 rr \n\
+  -> C0000266:0050      Route   1      0          3         \n\
+  -> C0000265:0050      Masq    3      2          0         \n\
+UDP  [2001:0db8:0000:0000:0000:0000:0000:0035]:0035 sh \n\
+  -> [2001:0db8:0000:0000:0000:0000:0000:0005]:0035      Masq    1      0          0         \n\
+FWM  00000064 wlc persistent 300 FFFFFFFF\n";
+        let t = parse(text).unwrap();
+        let d = &t[&ProcKey::Addr(Protocol::Tcp, "192.0.2.110".parse().unwrap(), 80)];
+        assert_eq!(d.len(), 2);
+        assert_eq!(
+            (d[1].addr.to_string().as_str(), d[1].fwd, d[1].weight, d[1].active),
+            ("192.0.2.101", Forward::Masq, 3, 2)
+        );
+        let v6 = &t[&ProcKey::Addr(Protocol::Udp, "2001:db8::35".parse().unwrap(), 53)];
+        assert_eq!(v6[0].addr, "2001:db8::5".parse::<IpAddr>().unwrap());
+        assert!(t[&ProcKey::Fwmark(100)].is_empty());
+        assert!(parse("a\nb\nc\nICMP 00000000:0000 rr\n").is_none());
+    }
+}
