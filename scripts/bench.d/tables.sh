@@ -40,6 +40,8 @@ best() {
         t0=$(now)
         run "$@" >/dev/null
         t1=$(now)
+        # a namespace full of rules keeps the kernel's rate estimator busy: drop it at once
+        [ "$prep" = fresh ] && ip netns del "$ns"
         best=$(echo "$t0 $t1 ${best:-999999}" | awk '{d = $2 - $1; print (d < $3) ? d : $3}')
     done
     echo "$best"

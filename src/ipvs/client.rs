@@ -259,7 +259,7 @@ impl Client {
     }
 
     /// One dump, with the repeats a shifting dump can produce removed.
-    fn service_dump(&mut self) -> Result<Vec<Service>, Error> {
+    pub fn service_dump(&mut self) -> Result<Vec<Service>, Error> {
         let msgs = self.dump(IpvsMessage::new(CMD_GET_SERVICE, vec![]), "list services")?;
         let mut seen = std::collections::HashSet::new();
         let mut out = Vec::new();

@@ -79,11 +79,21 @@ impl Ipvs for Client {
     /// dump; it gives fwmark services no family) get their own dump.
     fn services_brief(&mut self) -> Result<ServiceTable, Error> {
         use crate::ipvs::proc_table::{PROC_IP_VS, ProcKey, parse};
-        let list = self.service_list()?;
+        // one dump is enough when the file (read after it) shows the same services: nothing
+        // changed in between; otherwise the dump is taken until two agree
+        let first = self.service_dump()?;
         let brief = std::fs::read_to_string(PROC_IP_VS)
             .ok()
             .and_then(|t| parse(&t))
             .unwrap_or_default();
+        let same = first.len() == brief.len()
+            && first.iter().all(|s| match &s.key {
+                ServiceKey::Addr { proto, addr, port } => {
+                    brief.contains_key(&ProcKey::Addr(*proto, *addr, *port))
+                }
+                ServiceKey::Fwmark { mark, .. } => brief.contains_key(&ProcKey::Fwmark(*mark)),
+            });
+        let list = if same { first } else { self.service_list()? };
         let mut marks = std::collections::HashMap::new();
         for s in &list {
             if let ServiceKey::Fwmark { mark, .. } = s.key {
