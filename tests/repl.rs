@@ -187,3 +187,23 @@ fn ctrl_d_exits_with_status_0() {
     let t = Term::start(tempfile::tempdir().unwrap());
     t.keys(&["C-d"], "EXITED=0");
 }
+
+#[test]
+fn ipvsadm_lines_run_natively() {
+    // On a host without IPVS the emulation answers as ipvsadm would; the line is not Lua.
+    let t = Term::start(tempfile::tempdir().unwrap());
+    t.line("ipvsadm -L -n", "ipvsadm -L -n");
+    let start = Instant::now();
+    let s = loop {
+        let s = t.screen();
+        if s.contains("Can't initialize ipvs") || s.contains("IP Virtual Server version") {
+            break s;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "no ipvsadm answer:\n{s}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(!s.contains("syntax error"), "{s}");
+}

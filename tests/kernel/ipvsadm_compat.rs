@@ -476,3 +476,23 @@ fn save_to_a_file_is_atomic_and_restorable() {
         assert_eq!(ipvsadm("-S -n"), before);
     });
 }
+
+#[test]
+fn lvs_ipvsadm_runs_command_lines_from_lua() {
+    in_netns(|| {
+        let out = lvsh_ok(
+            r#"lvs.ipvsadm("-A -t 192.0.2.1:80 -s rr")
+               lvs.ipvsadm{"-a", "-t", "192.0.2.1:80", "-r", "192.0.2.2", "-m", "-w", "3"}
+               local text = lvs.ipvsadm("-S -n", {print = false})
+               io.write(text)
+               print(pcall(lvs.ipvsadm, "-A -t 192.0.2.1:80"))
+               print(pcall(lvs.ipvsadm, "-A -t 192.0.2.1:80 -x 5"))"#,
+        );
+        assert_eq!(
+            out,
+            "-A -t 192.0.2.1:80 -s rr\n-a -t 192.0.2.1:80 -r 192.0.2.2:80 -m -w 3\n\
+             false\tipvsadm: Service already exists\n\
+             false\tipvsadm: Illegal 'u-threshold' option with the 'add-service' command\n"
+        );
+    });
+}
