@@ -8,7 +8,7 @@ use mlua::{Function, Lua, MultiValue, Table, Value};
 use super::args::{Fields, show, spec_err};
 use super::ipvs::with_slot;
 use crate::host::netns;
-use crate::host::rtnl::{HostError, Rtnl, parse_cidr};
+use crate::host::rtnl::{Rtnl, parse_cidr};
 use crate::host::sysctl;
 use crate::model::SpecError;
 
@@ -265,14 +265,4 @@ pub fn register(lua: &Lua, lvs: &Table) -> mlua::Result<()> {
     lvs.set("addr", addr_table(lua)?)?;
     lvs.set("link", link_table(lua)?)?;
     register_netns(lua, lvs)
-}
-
-impl From<HostError> for SpecError {
-    fn from(e: HostError) -> Self {
-        SpecError {
-            field: "host".into(),
-            value: String::new(),
-            reason: e.0,
-        }
-    }
 }

@@ -32,13 +32,7 @@ fn random_pairs_reach_desired_and_then_stay_still() {
             let by_apply = kernel_state();
             // the same table made by ipvsadm from nothing
             ipvsadm("-C");
-            let mut child = Command::new("ipvsadm")
-                .arg("-R")
-                .stdin(Stdio::piped())
-                .spawn()
-                .unwrap();
-            child.stdin.take().unwrap().write_all(rules.as_bytes()).unwrap();
-            assert!(child.wait().unwrap().success());
+            ipvsadm_restore(rules);
             assert_same_text(&by_apply, &kernel_state(), &format!("seed {seed}"));
         }
     });

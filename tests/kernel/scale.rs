@@ -1,7 +1,5 @@
 //! Large tables read back complete: 10,000 services with 50,000 real servers.
 
-use std::io::Write;
-use std::process::{Command, Stdio};
 
 use crate::support::*;
 
@@ -20,13 +18,7 @@ fn serial_ten_thousand_services_fifty_thousand_servers_read_back() {
                 ));
             }
         }
-        let mut child = Command::new("ipvsadm")
-            .arg("-R")
-            .stdin(Stdio::piped())
-            .spawn()
-            .unwrap();
-        child.stdin.take().unwrap().write_all(rules.as_bytes()).unwrap();
-        assert!(child.wait().unwrap().success());
+        ipvsadm_restore(&rules);
         let out = lvsh_ok(
             r#"local all = lvs.services()
                local seen, servers, bad = {}, 0, 0

@@ -118,3 +118,15 @@ pub fn lvsh_unprivileged(chunk: &str) -> Output {
         ],
     )
 }
+
+/// Loads rules with the real `ipvsadm -R`, which must succeed.
+pub fn ipvsadm_restore(rules: &str) {
+    use std::io::Write;
+    let mut child = Command::new("ipvsadm")
+        .arg("-R")
+        .stdin(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(rules.as_bytes()).unwrap();
+    assert!(child.wait().unwrap().success(), "ipvsadm -R failed");
+}
