@@ -1,6 +1,5 @@
 //! Large tables read back complete: 10,000 services with 50,000 real servers.
 
-
 use crate::support::*;
 
 #[test]
