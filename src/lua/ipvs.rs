@@ -113,15 +113,25 @@ fn edit_service(lua: &Lua, v: Value) -> mlua::Result<Table> {
     service_table(lua, &s, &d)
 }
 
+/// The real server `addr:port` of a service as the kernel has it, if it is there.
+fn find_dest(
+    c: &mut dyn Ipvs,
+    key: &ServiceKey,
+    addr: std::net::IpAddr,
+    port: u16,
+) -> Result<Option<Dest>, Error> {
+    Ok(c.dests(key)?
+        .into_iter()
+        .find(|d| d.addr == addr && d.port == port))
+}
+
 fn add_server(lua: &Lua, (svc, rs): (Value, Value)) -> mlua::Result<Table> {
     let key = service_key(svc)?;
     let dest = server_spec(rs)?.to_dest(&key, None).map_err(spec_err)?;
     let (addr, port) = (dest.addr, dest.port);
     let found = with_client(lua, |c| {
         c.execute(&Op::AddDest(key.clone(), dest.clone()))?;
-        Ok(c.dests(&key)?
-            .into_iter()
-            .find(|d| d.addr == addr && d.port == port))
+        find_dest(c, &key, addr, port)
     })?;
     server_table(lua, &found.unwrap_or(dest))
 }
@@ -130,29 +140,21 @@ fn edit_server(lua: &Lua, (svc, rs): (Value, Value)) -> mlua::Result<Table> {
     let key = service_key(svc)?;
     let spec = server_spec(rs)?;
     let (addr, port) = server_endpoint(&key, &spec.addr).map_err(spec_err)?;
-    let current = with_client(lua, |c| {
-        match c
-            .dests(&key)?
-            .into_iter()
-            .find(|d| d.addr == addr && d.port == port)
-        {
-            Some(d) => Ok(d),
-            None => {
-                let errno = if c.service(&key)?.is_some() {
-                    nix::libc::ENOENT
-                } else {
-                    nix::libc::ESRCH
-                };
-                Err(Op::EditDest(key.clone(), Dest::new(addr, port)).explain(errno))
-            }
+    let current = with_client(lua, |c| match find_dest(c, &key, addr, port)? {
+        Some(d) => Ok(d),
+        None => {
+            let errno = if c.service(&key)?.is_some() {
+                nix::libc::ENOENT
+            } else {
+                nix::libc::ESRCH
+            };
+            Err(Op::EditDest(key.clone(), Dest::new(addr, port)).explain(errno))
         }
     })?;
     let dest = spec.to_dest(&key, Some(&current)).map_err(spec_err)?;
     let found = with_client(lua, |c| {
         c.execute(&Op::EditDest(key.clone(), dest.clone()))?;
-        Ok(c.dests(&key)?
-            .into_iter()
-            .find(|d| d.addr == addr && d.port == port))
+        find_dest(c, &key, addr, port)
     })?;
     server_table(lua, &found.unwrap_or(dest))
 }

@@ -126,12 +126,18 @@ fn a_refusal_in_a_5000_operation_apply_leaves_the_kernel_as_it_was() {
 /// Runs `script` with --dry-run and for real (each in a fresh namespace); returns both final
 /// tables (the dry run's as ipvsadm replays its commands) and both first error lines.
 fn both_ways(script: &str) -> ((String, String), (String, String)) {
-    let dry = in_netns({
-        let script = script.to_string();
-        move || {
-            let out = run(env!("CARGO_BIN_EXE_lvsh"), &["--dry-run", &script]);
+    /// Runs lvsh with `args` in a fresh namespace; with `replay`, runs the ipvsadm commands
+    /// a dry run printed.
+    fn one(args: Vec<String>, replay: bool) -> (String, String) {
+        in_netns(move || {
+            let argv: Vec<&str> = args.iter().map(String::as_str).collect();
+            let out = run(env!("CARGO_BIN_EXE_lvsh"), &argv);
             let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-            for line in stdout.lines().filter_map(|l| l.strip_prefix("ipvsadm ")) {
+            for line in stdout
+                .lines()
+                .filter_map(|l| l.strip_prefix("ipvsadm "))
+                .filter(|_| replay)
+            {
                 ipvsadm(line);
             }
             let err = String::from_utf8_lossy(&out.stderr)
@@ -140,21 +146,12 @@ fn both_ways(script: &str) -> ((String, String), (String, String)) {
                 .unwrap_or_default()
                 .to_string();
             (ipvsadm("-S -n"), err)
-        }
-    });
-    let real = in_netns({
-        let script = script.to_string();
-        move || {
-            let out = run(env!("CARGO_BIN_EXE_lvsh"), &[&script]);
-            let err = String::from_utf8_lossy(&out.stderr)
-                .lines()
-                .next()
-                .unwrap_or_default()
-                .to_string();
-            (ipvsadm("-S -n"), err)
-        }
-    });
-    (dry, real)
+        })
+    }
+    (
+        one(vec!["--dry-run".into(), script.into()], true),
+        one(vec![script.into()], false),
+    )
 }
 
 #[test]
