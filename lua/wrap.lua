@@ -15,10 +15,16 @@ local function wrap(f)
   end
 end
 
--- Only the functions written in Rust: the Lua ones raise their errors the Lua way already.
+-- Only the functions written in Rust (async ones run through mlua's poll loop, a Lua chunk
+-- of its own): the Lua ones raise their errors the Lua way already.
+local function is_rust(f)
+  local info = debug.getinfo(f, "S")
+  return info.what == "C" or info.source:find("__mlua_async_poll", 1, true) ~= nil
+end
+
 local function wrap_all(t)
   for k, v in pairs(t) do
-    if type(v) == "function" and debug.getinfo(v, "S").what == "C" then
+    if type(v) == "function" and is_rust(v) then
       t[k] = wrap(v)
     elseif type(v) == "table" and getmetatable(v) == nil then
       wrap_all(v)

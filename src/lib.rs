@@ -10,3 +10,5 @@ pub mod ipvsadm;
 pub mod lua;
 pub mod model;
 pub mod shell;
+pub mod check;
+pub mod log;

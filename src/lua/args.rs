@@ -75,6 +75,26 @@ impl Fields {
         to_int(name, self.raw(name)?)
     }
 
+    /// A number of seconds (integer or float), 0 or more.
+    pub fn seconds(&self, name: &str) -> mlua::Result<Option<std::time::Duration>> {
+        match self.raw(name)? {
+            Value::Nil => Ok(None),
+            v @ (Value::Integer(_) | Value::Number(_)) => {
+                let n = match v {
+                    Value::Integer(i) => i as f64,
+                    Value::Number(n) => n,
+                    _ => 0.0,
+                };
+                if n.is_finite() && (0.0..1e9).contains(&n) {
+                    Ok(Some(std::time::Duration::from_secs_f64(n)))
+                } else {
+                    Err(err(name, &v, "must be a number of seconds, 0 or more"))
+                }
+            }
+            other => Err(err(name, &other, "must be a number of seconds")),
+        }
+    }
+
     pub fn bool(&self, name: &str) -> mlua::Result<Option<bool>> {
         match self.raw(name)? {
             Value::Nil => Ok(None),

@@ -11,6 +11,9 @@ pub fn module(lua: &Lua) -> mlua::Result<Table> {
     super::tables::register(lua, &lvs)?;
     super::apply::register(lua, &lvs)?;
     super::host::register(lua, &lvs)?;
+    super::tasks::register(lua, &lvs)?;
+    super::checks::register(lua, &lvs)?;
+    super::monitor::register(lua, &lvs)?;
     lua.load(builtin::ROLES)
         .set_name("=lvs/roles.lua")
         .into_function()?

@@ -3,15 +3,23 @@
 
 mod apply;
 mod args;
+mod checks;
 mod convert;
+pub mod engine;
 mod host;
 mod ipvs;
 mod lvs;
+mod monitor;
+mod net;
+mod probes;
 mod tables;
+mod tasks;
 
 pub use tables::run_ipvsadm;
 
 use std::path::Path;
+use std::rc::Rc;
+use std::sync::atomic::AtomicBool;
 
 use mlua::{Function, Lua, LuaOptions, MultiValue, StdLib, Table, Value};
 
@@ -45,6 +53,7 @@ impl std::fmt::Display for Failure {
 pub struct State {
     lua: Lua,
     internal: Table,
+    engine: Rc<engine::Engine>,
 }
 
 impl State {
@@ -66,7 +75,9 @@ impl State {
         internal.set("meta", builtin::META)?;
         let prelude: Function = lua.load(builtin::PRELUDE).set_name("=prelude").into_function()?;
         prelude.call::<()>(internal.clone())?;
-        Ok(State { lua, internal })
+        lua.set_named_registry_value("lvsh.call", internal.get::<Function>("call")?)?;
+        let engine = Rc::new(engine::Engine::new().map_err(mlua::Error::external)?);
+        Ok(State { lua, internal, engine })
     }
 
     pub fn lua(&self) -> &Lua {
@@ -99,13 +110,32 @@ impl State {
             })
     }
 
-    /// Calls `f` with a message handler that adds the error position and a traceback.
+    pub fn engine(&self) -> &engine::Engine {
+        &self.engine
+    }
+
+    /// Calls `f` with a message handler that adds the error position and a traceback. It
+    /// runs as a coroutine on the event loop, so it may wait (`lvs.sleep`, checks).
     pub fn call_traced(&self, f: Function, args: MultiValue) -> Result<MultiValue, Failure> {
+        self.call_traced_until(f, args, None)
+    }
+
+    /// As `call_traced`, given up when `interrupt` is raised (Ctrl-C at the REPL).
+    pub fn call_traced_until(
+        &self,
+        f: Function,
+        args: MultiValue,
+        interrupt: Option<&AtomicBool>,
+    ) -> Result<MultiValue, Failure> {
         let call: Function = self.internal.get("call").map_err(runtime)?;
         let mut argv = MultiValue::new();
         argv.push_back(Value::Function(f));
         argv.extend(args);
-        let mut out = call.call::<MultiValue>(argv).map_err(runtime)?;
+        let fut = call.call_async::<MultiValue>(argv);
+        let mut out = match self.engine.block_on(fut, interrupt) {
+            Some(r) => r.map_err(runtime)?,
+            None => return Err(Failure::Runtime("interrupted".into())),
+        };
         match out.pop_front() {
             Some(Value::Boolean(true)) => Ok(out),
             _ => {

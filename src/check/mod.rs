@@ -1,0 +1,130 @@
+//! Health checks of real servers, run asynchronously on the event loop: TCP connect, HTTP(S),
+//! UDP request/reply, DNS and external programs. No Lua here: a check is a value that says what
+//! to probe, and running it gives an [`Outcome`].
+
+mod dns;
+mod exec;
+pub mod http;
+pub mod state;
+pub mod tcp;
+mod udp;
+
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+pub use dns::Dns;
+pub use exec::Exec;
+pub use http::Http;
+pub use tcp::Tcp;
+pub use udp::Udp;
+
+/// What one probe found.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Outcome {
+    pub ok: bool,
+    pub detail: String,
+    pub latency: Duration,
+    /// A weight the check asks for (an exec check exiting with 2+N asks for N).
+    pub weight: Option<u32>,
+}
+
+impl Outcome {
+    pub fn up(detail: impl Into<String>, started: Instant) -> Outcome {
+        Outcome {
+            ok: true,
+            detail: detail.into(),
+            latency: started.elapsed(),
+            weight: None,
+        }
+    }
+
+    pub fn down(detail: impl Into<String>, started: Instant) -> Outcome {
+        Outcome {
+            ok: false,
+            detail: detail.into(),
+            latency: started.elapsed(),
+            weight: None,
+        }
+    }
+
+    pub fn latency_ms(&self) -> f64 {
+        self.latency.as_secs_f64() * 1000.0
+    }
+}
+
+/// Matching a response body against a pattern is the caller's business (lvsh uses Lua
+/// patterns), so checks take a matcher.
+pub trait Matcher {
+    fn matches(&self, pattern: &str, subject: &[u8]) -> Result<bool, String>;
+}
+
+/// A matcher for callers without patterns: plain substring search.
+pub struct Substring;
+
+impl Matcher for Substring {
+    fn matches(&self, pattern: &str, subject: &[u8]) -> Result<bool, String> {
+        let p = pattern.as_bytes();
+        Ok(p.is_empty() || subject.windows(p.len()).any(|w| w == p))
+    }
+}
+
+/// One check, complete with its target.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum Check {
+    Tcp(Tcp),
+    Http(Http),
+    Udp(Udp),
+    Dns(Dns),
+    Exec(Exec),
+}
+
+impl Check {
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Check::Tcp(_) => "tcp",
+            Check::Http(_) => "http",
+            Check::Udp(_) => "udp",
+            Check::Dns(_) => "dns",
+            Check::Exec(_) => "exec",
+        }
+    }
+
+    pub fn timeout(&self) -> Duration {
+        match self {
+            Check::Tcp(c) => c.timeout,
+            Check::Http(c) => c.timeout,
+            Check::Udp(c) => c.timeout,
+            Check::Dns(c) => c.timeout,
+            Check::Exec(c) => c.timeout,
+        }
+    }
+
+    pub async fn run(&self, matcher: &dyn Matcher) -> Outcome {
+        match self {
+            Check::Tcp(c) => c.run().await,
+            Check::Http(c) => c.run(matcher).await,
+            Check::Udp(c) => c.run(matcher).await,
+            Check::Dns(c) => c.run().await,
+            Check::Exec(c) => c.run().await,
+        }
+    }
+}
+
+/// The address a check of real server `server` probes: the check's own port if it names
+/// one (checking a health port beside the service port), else the server's.
+pub fn target(server: SocketAddr, port: Option<u16>) -> SocketAddr {
+    SocketAddr::new(server.ip(), port.unwrap_or(server.port()))
+}
+
+/// Runs `fut` for at most `limit`; past it, the outcome is a failure that says so.
+pub async fn within<F: std::future::Future<Output = Outcome>>(limit: Duration, started: Instant, fut: F) -> Outcome {
+    match tokio::time::timeout(limit, fut).await {
+        Ok(o) => o,
+        Err(_) => Outcome::down(format!("timed out after {}", secs(limit)), started),
+    }
+}
+
+pub fn secs(d: Duration) -> String {
+    let s = d.as_secs_f64();
+    if s.fract() == 0.0 { format!("{s:.0}s") } else { format!("{s}s") }
+}

@@ -1,0 +1,362 @@
+//! The health of a monitored service's real servers: rise/fall per check, a server up only
+//! while all its checks are, and the service-wide policies (inhibit or remove, sorry server,
+//! quorum with hysteresis, the max_down guard rail). Pure: it is told what checks found and
+//! answers with the effects to carry out, so every rule is testable without a kernel.
+
+use std::collections::BTreeMap;
+use std::fmt::Debug;
+
+use super::Outcome;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Action {
+    /// Weight 0: established connections drain, new ones go elsewhere.
+    Inhibit,
+    /// Deleted from the service, put back when it recovers.
+    Remove,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum MaxDown {
+    Count(usize),
+    /// A share of the servers, 0.0 to 1.0.
+    Share(f64),
+}
+
+impl MaxDown {
+    pub fn parse(s: &str) -> Result<MaxDown, String> {
+        let t = s.trim();
+        if let Some(p) = t.strip_suffix('%') {
+            match p.trim().parse::<f64>() {
+                Ok(v) if (0.0..=100.0).contains(&v) => Ok(MaxDown::Share(v / 100.0)),
+                _ => Err(format!("{s:?} is not a share from 0% to 100%")),
+            }
+        } else {
+            t.parse::<usize>()
+                .map(MaxDown::Count)
+                .map_err(|_| format!("{s:?} is not a count or a share such as \"50%\""))
+        }
+    }
+
+    fn limit(self, total: usize) -> usize {
+        match self {
+            MaxDown::Count(n) => n,
+            MaxDown::Share(p) => (p * total as f64).floor() as usize,
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Policy {
+    pub rise: u32,
+    pub fall: u32,
+    pub action: Action,
+    pub alpha: bool,
+    pub quorum: Option<u64>,
+    pub hysteresis: u64,
+    pub max_down: Option<MaxDown>,
+    pub sorry: bool,
+}
+
+impl Default for Policy {
+    fn default() -> Policy {
+        Policy {
+            rise: 2,
+            fall: 3,
+            action: Action::Inhibit,
+            alpha: false,
+            quorum: None,
+            hysteresis: 0,
+            max_down: None,
+            sorry: false,
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Health {
+    Up,
+    Down,
+}
+
+impl Health {
+    pub fn name(self) -> &'static str {
+        match self {
+            Health::Up => "up",
+            Health::Down => "down",
+        }
+    }
+}
+
+/// One check of one server.
+#[derive(Clone, Debug)]
+pub struct CheckState {
+    pub health: Health,
+    successes: u32,
+    failures: u32,
+    pub last: Option<Outcome>,
+}
+
+#[derive(Clone, Debug)]
+pub struct Server {
+    /// The weight it gets while up.
+    pub weight: u32,
+    pub health: Health,
+    /// Taken out of the table by this monitor (weight 0, or deleted).
+    pub out: bool,
+    /// Failed, but left in because taking it out would pass max_down.
+    pub kept: bool,
+    pub checks: Vec<CheckState>,
+    pub last_detail: String,
+}
+
+impl Server {
+    fn combined_detail(&self) -> String {
+        self.checks
+            .iter()
+            .filter_map(|c| c.last.as_ref())
+            .find(|o| !o.ok)
+            .or_else(|| self.checks.iter().filter_map(|c| c.last.as_ref()).last())
+            .map(|o| o.detail.clone())
+            .unwrap_or_default()
+    }
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum Effect<K> {
+    SetWeight(K, u32),
+    Remove(K),
+    /// Put a removed server back with this weight.
+    Restore(K, u32),
+    SorryIn,
+    SorryOut,
+    Changed { server: K, from: Health, to: Health, reason: String, detail: String },
+    Quorum { up: bool, sum: u64 },
+    Panic { server: K, out: usize, limit: usize },
+}
+
+pub struct Board<K: Ord + Clone + Debug> {
+    pub policy: Policy,
+    pub servers: BTreeMap<K, Server>,
+    pub sorry_in: bool,
+    pub quorum_met: bool,
+    pub panicking: bool,
+}
+
+impl<K: Ord + Clone + Debug> Board<K> {
+    pub fn new(policy: Policy) -> Board<K> {
+        Board { policy, servers: BTreeMap::new(), sorry_in: false, quorum_met: true, panicking: false }
+    }
+
+    /// Starts watching a server the kernel has at `kernel_weight`, with `checks` checks.
+    /// `weight` is the weight to give it while up when the kernel's is 0 (or unknown).
+    pub fn add(&mut self, key: K, kernel_weight: u32, weight: Option<u32>, checks: usize) -> Vec<Effect<K>> {
+        if self.servers.contains_key(&key) {
+            return Vec::new();
+        }
+        let alpha = self.policy.alpha;
+        let health = if alpha { Health::Down } else { Health::Up };
+        let weight = match (weight, kernel_weight) {
+            (Some(w), _) => w,
+            (None, 0) => 1,
+            (None, w) => w,
+        };
+        let check = CheckState { health, successes: 0, failures: 0, last: None };
+        self.servers.insert(
+            key.clone(),
+            Server {
+                weight,
+                health,
+                out: false,
+                kept: false,
+                checks: vec![check; checks.max(1)],
+                last_detail: String::new(),
+            },
+        );
+        let mut fx = Vec::new();
+        if alpha {
+            fx.push(Effect::Changed {
+                server: key.clone(),
+                from: Health::Up,
+                to: Health::Down,
+                reason: "alpha: down until its checks pass".into(),
+                detail: String::new(),
+            });
+            self.take_out(&key, &mut fx);
+        }
+        self.settle(&mut fx);
+        fx
+    }
+
+    /// The kernel no longer has the server and this monitor did not take it out: stop
+    /// watching it (it is not put back).
+    pub fn forget(&mut self, key: &K) -> Vec<Effect<K>> {
+        let mut fx = Vec::new();
+        if self.servers.remove(key).is_some() {
+            self.settle(&mut fx);
+        }
+        fx
+    }
+
+    /// Someone else set the weight of a server this monitor keeps in: that is its weight now.
+    pub fn weight_changed(&mut self, key: &K, kernel_weight: u32) -> Vec<Effect<K>> {
+        let mut fx = Vec::new();
+        let Some(s) = self.servers.get_mut(key) else { return fx };
+        if s.out && self.policy.action == Action::Inhibit && kernel_weight > 0 {
+            // An inhibited server stays at 0 until it passes; remember what it should get.
+            s.weight = kernel_weight;
+            fx.push(Effect::SetWeight(key.clone(), 0));
+        } else if !s.out && kernel_weight > 0 {
+            s.weight = kernel_weight;
+        }
+        self.settle(&mut fx);
+        fx
+    }
+
+    /// What check `index` of server `key` found.
+    pub fn observe(&mut self, key: &K, index: usize, outcome: Outcome) -> Vec<Effect<K>> {
+        let mut fx = Vec::new();
+        let (rise, fall) = (self.policy.rise.max(1), self.policy.fall.max(1));
+        let Some(s) = self.servers.get_mut(key) else { return fx };
+        let Some(c) = s.checks.get_mut(index) else { return fx };
+        let mut reason = String::new();
+        if outcome.ok {
+            c.failures = 0;
+            c.successes = c.successes.saturating_add(1);
+            if c.health == Health::Down && c.successes >= rise {
+                c.health = Health::Up;
+                reason = format!("{} consecutive successes", c.successes);
+            }
+        } else {
+            c.successes = 0;
+            c.failures = c.failures.saturating_add(1);
+            if c.health == Health::Up && c.failures >= fall {
+                c.health = Health::Down;
+                reason = format!("{} consecutive failures", c.failures);
+            }
+        }
+        let dynamic = outcome.weight.filter(|_| outcome.ok);
+        c.last = Some(outcome);
+        let was = s.health;
+        let now = if s.checks.iter().all(|c| c.health == Health::Up) { Health::Up } else { Health::Down };
+        s.last_detail = s.combined_detail();
+        if let Some(w) = dynamic.filter(|&w| w != s.weight) {
+            s.weight = w;
+            if now == Health::Up && !s.out {
+                fx.push(Effect::SetWeight(key.clone(), w));
+            }
+        }
+        if was != now {
+            let n = s.checks.len();
+            let reason = if n > 1 { format!("check {} of {n}: {reason}", index + 1) } else { reason };
+            s.health = now;
+            fx.push(Effect::Changed {
+                server: key.clone(),
+                from: was,
+                to: now,
+                reason,
+                detail: s.last_detail.clone(),
+            });
+            match now {
+                Health::Down => self.take_out(key, &mut fx),
+                Health::Up => self.put_back(key, &mut fx),
+            }
+        }
+        self.settle(&mut fx);
+        fx
+    }
+
+    fn out_count(&self) -> usize {
+        self.servers.values().filter(|s| s.out).count()
+    }
+
+    fn limit(&self) -> usize {
+        match self.policy.max_down {
+            Some(m) => m.limit(self.servers.len()),
+            None => usize::MAX,
+        }
+    }
+
+    fn take_out(&mut self, key: &K, fx: &mut Vec<Effect<K>>) {
+        let (out, limit) = (self.out_count(), self.limit());
+        let action = self.policy.action;
+        let Some(s) = self.servers.get_mut(key) else { return };
+        if s.out {
+            return;
+        }
+        if out + 1 > limit {
+            s.kept = true;
+            if !self.panicking {
+                self.panicking = true;
+                fx.push(Effect::Panic { server: key.clone(), out, limit });
+            }
+            return;
+        }
+        s.kept = false;
+        s.out = true;
+        fx.push(match action {
+            Action::Inhibit => Effect::SetWeight(key.clone(), 0),
+            Action::Remove => Effect::Remove(key.clone()),
+        });
+    }
+
+    fn put_back(&mut self, key: &K, fx: &mut Vec<Effect<K>>) {
+        let action = self.policy.action;
+        let Some(s) = self.servers.get_mut(key) else { return };
+        s.kept = false;
+        if !s.out {
+            return;
+        }
+        s.out = false;
+        fx.push(match action {
+            Action::Inhibit => Effect::SetWeight(key.clone(), s.weight),
+            Action::Remove => Effect::Restore(key.clone(), s.weight),
+        });
+    }
+
+    /// Service-wide consequences of the servers' states: servers kept in by max_down go out
+    /// when there is room, the sorry server, quorum.
+    fn settle(&mut self, fx: &mut Vec<Effect<K>>) {
+        let kept: Vec<K> = self.servers.iter().filter(|(_, s)| s.kept).map(|(k, _)| k.clone()).collect();
+        for k in kept {
+            if self.out_count() < self.limit() {
+                if let Some(s) = self.servers.get_mut(&k) {
+                    s.kept = false;
+                }
+                self.take_out(&k, fx);
+            }
+        }
+        if self.panicking && !self.servers.values().any(|s| s.kept) {
+            self.panicking = false;
+        }
+        if self.policy.sorry {
+            let serving = self.servers.values().any(|s| !s.out);
+            if !serving && !self.sorry_in {
+                self.sorry_in = true;
+                fx.push(Effect::SorryIn);
+            } else if serving && self.sorry_in {
+                self.sorry_in = false;
+                fx.push(Effect::SorryOut);
+            }
+        }
+        if let Some(q) = self.policy.quorum {
+            let sum = self.live_weight();
+            let h = self.policy.hysteresis;
+            if self.quorum_met && sum < q.saturating_sub(h) {
+                self.quorum_met = false;
+                fx.push(Effect::Quorum { up: false, sum });
+            } else if !self.quorum_met && sum >= q.saturating_add(h) {
+                self.quorum_met = true;
+                fx.push(Effect::Quorum { up: true, sum });
+            }
+        }
+    }
+
+    /// The sum of the weights of the servers that are up.
+    pub fn live_weight(&self) -> u64 {
+        self.servers.values().filter(|s| s.health == Health::Up).map(|s| u64::from(s.weight)).sum()
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,169 @@
+use std::time::{Duration, Instant};
+
+use super::*;
+
+fn ok() -> Outcome {
+    Outcome::up("ok", Instant::now())
+}
+fn fail() -> Outcome {
+    Outcome::down("connection refused", Instant::now())
+}
+fn weighted(w: u32) -> Outcome {
+    let mut o = ok();
+    o.weight = Some(w);
+    o
+}
+
+fn board(policy: Policy, servers: &[(&'static str, u32)]) -> Board<&'static str> {
+    let mut b = Board::new(policy);
+    for (k, w) in servers {
+        b.add(*k, *w, None, 1);
+    }
+    b
+}
+
+fn weights(fx: &[Effect<&'static str>]) -> Vec<Effect<&'static str>> {
+    fx.iter().filter(|e| !matches!(e, Effect::Changed { .. })).cloned().collect()
+}
+
+#[test]
+fn fall_then_rise_inhibits_and_restores_the_weight() {
+    let mut b = board(Policy::default(), &[("a", 5), ("b", 1)]);
+    assert!(b.observe(&"a", 0, fail()).is_empty());
+    assert!(b.observe(&"a", 0, fail()).is_empty());
+    let fx = b.observe(&"a", 0, fail());
+    assert_eq!(weights(&fx), [Effect::SetWeight("a", 0)]);
+    match &fx[0] {
+        Effect::Changed { from, to, reason, detail, .. } => {
+            assert_eq!((*from, *to), (Health::Up, Health::Down));
+            assert_eq!(reason, "3 consecutive failures");
+            assert_eq!(detail, "connection refused");
+        }
+        other => panic!("{other:?}"),
+    }
+    assert!(b.observe(&"a", 0, fail()).is_empty(), "no repeat while down");
+    assert!(b.observe(&"a", 0, ok()).is_empty());
+    assert_eq!(weights(&b.observe(&"a", 0, ok())), [Effect::SetWeight("a", 5)]);
+}
+
+#[test]
+fn a_success_resets_the_failure_count() {
+    let mut b = board(Policy::default(), &[("a", 1)]);
+    for _ in 0..5 {
+        b.observe(&"a", 0, fail());
+        b.observe(&"a", 0, fail());
+        assert!(b.observe(&"a", 0, ok()).is_empty());
+    }
+    assert_eq!(b.servers["a"].health, Health::Up);
+}
+
+#[test]
+fn remove_action_deletes_and_restores() {
+    let p = Policy { action: Action::Remove, fall: 1, rise: 1, ..Policy::default() };
+    let mut b = board(p, &[("a", 3), ("b", 1)]);
+    assert_eq!(weights(&b.observe(&"a", 0, fail())), [Effect::Remove("a")]);
+    assert_eq!(weights(&b.observe(&"a", 0, ok())), [Effect::Restore("a", 3)]);
+}
+
+#[test]
+fn alpha_starts_down_and_comes_up_after_rise() {
+    let p = Policy { alpha: true, ..Policy::default() };
+    let mut b: Board<&str> = Board::new(p);
+    let fx = b.add("a", 4, None, 1);
+    assert_eq!(weights(&fx), [Effect::SetWeight("a", 0)]);
+    b.observe(&"a", 0, ok());
+    assert_eq!(weights(&b.observe(&"a", 0, ok())), [Effect::SetWeight("a", 4)]);
+}
+
+#[test]
+fn every_check_must_pass() {
+    let p = Policy { fall: 1, rise: 1, ..Policy::default() };
+    let mut b: Board<&str> = Board::new(p);
+    b.add("a", 1, None, 2);
+    b.add("b", 1, None, 1);
+    assert!(b.observe(&"a", 0, ok()).is_empty());
+    let fx = b.observe(&"a", 1, fail());
+    assert_eq!(weights(&fx), [Effect::SetWeight("a", 0)]);
+    assert!(matches!(&fx[0], Effect::Changed { reason, .. } if reason.starts_with("check 2 of 2")));
+    assert!(b.observe(&"a", 0, ok()).is_empty(), "still down: check 2 fails");
+    assert_eq!(weights(&b.observe(&"a", 1, ok())), [Effect::SetWeight("a", 1)]);
+}
+
+#[test]
+fn sorry_server_comes_in_when_nothing_serves() {
+    let p = Policy { fall: 1, rise: 1, sorry: true, ..Policy::default() };
+    let mut b = board(p, &[("a", 1), ("b", 1)]);
+    b.observe(&"a", 0, fail());
+    let fx = b.observe(&"b", 0, fail());
+    assert_eq!(weights(&fx), [Effect::SetWeight("b", 0), Effect::SorryIn]);
+    let fx = b.observe(&"b", 0, ok());
+    assert_eq!(weights(&fx), [Effect::SetWeight("b", 1), Effect::SorryOut]);
+}
+
+#[test]
+fn quorum_fires_once_per_crossing_with_hysteresis() {
+    let p = Policy { fall: 1, rise: 1, quorum: Some(3), hysteresis: 1, ..Policy::default() };
+    let mut b = board(p, &[("a", 1), ("b", 1), ("c", 1), ("d", 1)]);
+    fn quorum(fx: Vec<Effect<&'static str>>) -> Vec<Effect<&'static str>> {
+        fx.into_iter().filter(|e| matches!(e, Effect::Quorum { .. })).collect()
+    }
+    assert!(quorum(b.observe(&"a", 0, fail())).is_empty(), "3 >= 3-1");
+    assert!(quorum(b.observe(&"b", 0, fail())).is_empty(), "2 >= 2");
+    assert_eq!(quorum(b.observe(&"c", 0, fail())), [Effect::Quorum { up: false, sum: 1 }]);
+    assert!(quorum(b.observe(&"d", 0, fail())).is_empty(), "already lost");
+    assert!(quorum(b.observe(&"a", 0, ok())).is_empty());
+    assert!(quorum(b.observe(&"b", 0, ok())).is_empty());
+    assert!(quorum(b.observe(&"c", 0, ok())).is_empty(), "3 < 3+1");
+    assert_eq!(quorum(b.observe(&"d", 0, ok())), [Effect::Quorum { up: true, sum: 4 }]);
+}
+
+#[test]
+fn max_down_keeps_servers_in_and_panics_once() {
+    let p = Policy { fall: 1, rise: 1, max_down: Some(MaxDown::parse("50%").unwrap()), ..Policy::default() };
+    let mut b = board(p, &[("a", 1), ("b", 1), ("c", 1), ("d", 1)]);
+    assert_eq!(weights(&b.observe(&"a", 0, fail())), [Effect::SetWeight("a", 0)]);
+    assert_eq!(weights(&b.observe(&"b", 0, fail())), [Effect::SetWeight("b", 0)]);
+    let fx = weights(&b.observe(&"c", 0, fail()));
+    assert_eq!(fx, [Effect::Panic { server: "c", out: 2, limit: 2 }]);
+    assert!(weights(&b.observe(&"d", 0, fail())).is_empty(), "one panic per episode");
+    assert!(b.servers["c"].kept && b.servers["d"].kept);
+    // a comes back: room for one of the kept ones to go out
+    let fx = weights(&b.observe(&"a", 0, ok()));
+    assert_eq!(fx, [Effect::SetWeight("a", 1), Effect::SetWeight("c", 0)]);
+    assert!(b.panicking);
+    b.observe(&"b", 0, ok());
+    assert!(!b.panicking);
+}
+
+#[test]
+fn dynamic_weight_follows_the_check() {
+    let mut b = board(Policy::default(), &[("a", 1)]);
+    assert_eq!(b.observe(&"a", 0, weighted(7)), [Effect::SetWeight("a", 7)]);
+    assert!(b.observe(&"a", 0, weighted(7)).is_empty());
+    for _ in 0..3 {
+        b.observe(&"a", 0, fail());
+    }
+    b.observe(&"a", 0, ok());
+    assert_eq!(weights(&b.observe(&"a", 0, ok())), [Effect::SetWeight("a", 7)]);
+}
+
+#[test]
+fn weight_set_by_an_operator_is_adopted() {
+    let p = Policy { fall: 1, rise: 1, ..Policy::default() };
+    let mut b = board(p, &[("a", 1), ("b", 1)]);
+    assert!(b.weight_changed(&"a", 9).is_empty());
+    b.observe(&"a", 0, fail());
+    assert_eq!(b.weight_changed(&"a", 4), [Effect::SetWeight("a", 0)]);
+    assert_eq!(weights(&b.observe(&"a", 0, ok())), [Effect::SetWeight("a", 4)]);
+    assert!(b.forget(&"a").is_empty());
+    assert!(b.observe(&"a", 0, fail()).is_empty());
+}
+
+#[test]
+fn max_down_parses_counts_and_shares() {
+    assert_eq!(MaxDown::parse("3"), Ok(MaxDown::Count(3)));
+    assert_eq!(MaxDown::parse("25%").map(|m| m.limit(8)), Ok(2));
+    assert!(MaxDown::parse("150%").is_err());
+    assert!(MaxDown::parse("x").unwrap_err().contains("\"x\""));
+    let _ = Duration::ZERO;
+}

@@ -1,0 +1,104 @@
+//! The event loop that owns the Lua state: a current-thread tokio runtime and a LocalSet, so
+//! Lua coroutines (driven by mlua's async support) wait on timers, sockets and child
+//! processes without blocking each other. Every chunk lvsh runs is driven by it; tasks that
+//! Lua spawns (checks, monitors, `lvs.every`) make progress whenever a chunk runs, and for
+//! as long as `lvs.run()` waits.
+
+use std::cell::{Cell, RefCell};
+use std::collections::BTreeSet;
+use std::future::Future;
+use std::rc::Rc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use mlua::{Function, Lua, MultiValue, Value};
+use tokio::sync::Notify;
+
+pub struct Engine {
+    rt: tokio::runtime::Runtime,
+    local: tokio::task::LocalSet,
+}
+
+impl Engine {
+    pub fn new() -> std::io::Result<Engine> {
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+        Ok(Engine { rt, local: tokio::task::LocalSet::new() })
+    }
+
+    /// Drives the loop until `fut` is done, or, when `interrupt` is given, until that flag is
+    /// raised (the future is then dropped, which cancels what it was waiting for).
+    pub fn block_on<F: Future>(&self, fut: F, interrupt: Option<&AtomicBool>) -> Option<F::Output> {
+        self.rt.block_on(self.local.run_until(async {
+            match interrupt {
+                None => Some(fut.await),
+                Some(flag) => {
+                    let watch = async {
+                        loop {
+                            if flag.load(Ordering::SeqCst) {
+                                return;
+                            }
+                            tokio::time::sleep(Duration::from_millis(50)).await;
+                        }
+                    };
+                    tokio::select! {
+                        out = fut => Some(out),
+                        _ = watch => None,
+                    }
+                }
+            }
+        }))
+    }
+
+    /// Lets the tasks run for a moment without a chunk: the REPL calls it while it waits.
+    pub fn turn(&self, until: impl Future<Output = ()>) {
+        self.rt.block_on(self.local.run_until(until))
+    }
+}
+
+/// What `lvs.run`/`lvs.stop`/`lvs.on_signal` share.
+#[derive(Default)]
+pub struct Control {
+    pub stop: Rc<Notify>,
+    pub stopping: Cell<bool>,
+    /// Signals a script handles itself: `lvs.run` does not end on them.
+    pub handled: RefCell<BTreeSet<i32>>,
+}
+
+pub fn control(lua: &Lua) -> Rc<Control> {
+    if let Some(c) = lua.app_data_ref::<Rc<Control>>() {
+        return c.clone();
+    }
+    let c = Rc::new(Control::default());
+    lua.set_app_data(c.clone());
+    c
+}
+
+/// Calls `f` in its own coroutine with the shell's traceback handler; an error is logged
+/// (with `what` saying whose) rather than raised: background work must not die silently,
+/// and must not take the loop down either.
+pub async fn call_logged(lua: &Lua, what: &str, f: &Function, args: MultiValue) -> Option<MultiValue> {
+    let call: Function = match lua.named_registry_value("lvsh.call") {
+        Ok(c) => c,
+        Err(e) => {
+            crate::log::error(&format!("{what}: {e}"));
+            return None;
+        }
+    };
+    let mut argv = MultiValue::new();
+    argv.push_back(Value::Function(f.clone()));
+    argv.extend(args);
+    match call.call_async::<MultiValue>(argv).await {
+        Ok(mut out) => match out.pop_front() {
+            Some(Value::Boolean(true)) => Some(out),
+            _ => {
+                let msg = out.pop_front().map(|v| super::describe_error(&v)).unwrap_or_default();
+                crate::log::error(&format!("{what}: {msg}"));
+                None
+            }
+        },
+        Err(e) => {
+            crate::log::error(&format!("{what}: {}", super::describe_error(&Value::Error(Box::new(e)))));
+            None
+        }
+    }
+}

@@ -1,0 +1,118 @@
+//! Shared probes: a server checked the same way by several monitors (or for several
+//! services) is probed once per interval, and the result goes to every monitor watching it.
+
+use std::cell::{Cell, RefCell};
+use std::collections::HashMap;
+use std::hash::{Hash, Hasher};
+use std::net::SocketAddr;
+use std::rc::{Rc, Weak};
+use std::time::Duration;
+
+use mlua::Lua;
+
+use super::checks::{Probe, run_probe};
+use crate::check::{Check, Outcome};
+
+/// What makes two probes the same: the whole check with its target, or for a Lua check the
+/// function, the server and the timeout.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum ProbeKey {
+    Builtin(Check),
+    Lua(usize, SocketAddr, Duration),
+}
+
+/// Who gets a probe's results: check `index` of `server` in a monitor.
+pub trait Subscriber {
+    fn id(&self) -> u64;
+    fn deliver(this: &Rc<RefCell<Self>>, lua: &Lua, server: SocketAddr, index: usize, outcome: Outcome);
+}
+
+struct Sub<S> {
+    monitor: Weak<RefCell<S>>,
+    id: u64,
+    server: SocketAddr,
+    index: usize,
+    interval: Duration,
+}
+
+struct Entry<S> {
+    subs: RefCell<Vec<Sub<S>>>,
+}
+
+pub struct Registry<S> {
+    entries: RefCell<HashMap<ProbeKey, Rc<Entry<S>>>>,
+    /// Probes run since start: the benchmark's numerator.
+    pub runs: Cell<u64>,
+}
+
+impl<S> Default for Registry<S> {
+    fn default() -> Self {
+        Registry { entries: RefCell::new(HashMap::new()), runs: Cell::new(0) }
+    }
+}
+
+pub struct Plan {
+    pub key: ProbeKey,
+    pub probe: Probe,
+    pub server: SocketAddr,
+    pub weight: u32,
+    pub timeout: Duration,
+    pub interval: Duration,
+    /// Seconds before the first run (warmup), on top of the spread over the interval.
+    pub delay: Duration,
+}
+
+impl<S: Subscriber + 'static> Registry<S> {
+    pub fn subscribe(self: &Rc<Self>, lua: &Lua, plan: Plan, monitor: &Rc<RefCell<S>>, server: SocketAddr, index: usize) {
+        let id = monitor.borrow().id();
+        let sub = Sub { monitor: Rc::downgrade(monitor), id, server, index, interval: plan.interval };
+        if let Some(e) = self.entries.borrow().get(&plan.key) {
+            e.subs.borrow_mut().push(sub);
+            return;
+        }
+        let entry = Rc::new(Entry { subs: RefCell::new(vec![sub]) });
+        self.entries.borrow_mut().insert(plan.key.clone(), entry.clone());
+        let reg = self.clone();
+        let lua = lua.clone();
+        tokio::task::spawn_local(async move { reg.drive(lua, plan, entry).await });
+    }
+
+    pub fn unsubscribe(&self, key: &ProbeKey, id: u64, server: SocketAddr) {
+        if let Some(e) = self.entries.borrow().get(key) {
+            e.subs.borrow_mut().retain(|s| !(s.id == id && s.server == server));
+        }
+    }
+
+    async fn drive(self: Rc<Self>, lua: Lua, plan: Plan, entry: Rc<Entry<S>>) {
+        tokio::time::sleep(plan.delay + spread(&plan.key, plan.interval)).await;
+        loop {
+            let interval = entry.subs.borrow().iter().map(|s| s.interval).min();
+            let Some(interval) = interval else { break };
+            let started = tokio::time::Instant::now();
+            let outcome = run_probe(&lua, &plan.probe, plan.server, plan.weight, plan.timeout).await;
+            self.runs.set(self.runs.get() + 1);
+            let subs: Vec<(Weak<RefCell<S>>, SocketAddr, usize)> =
+                entry.subs.borrow().iter().map(|s| (s.monitor.clone(), s.server, s.index)).collect();
+            for (m, server, index) in subs {
+                if let Some(m) = m.upgrade() {
+                    S::deliver(&m, &lua, server, index, outcome.clone());
+                }
+            }
+            entry.subs.borrow_mut().retain(|s| s.monitor.strong_count() > 0);
+            tokio::time::sleep_until(started + interval).await;
+        }
+        let mut entries = self.entries.borrow_mut();
+        if entries.get(&plan.key).is_some_and(|e| Rc::ptr_eq(e, &entry)) {
+            entries.remove(&plan.key);
+        }
+    }
+}
+
+/// Where in the interval a probe first runs: fixed per probe, so 10,000 probes spread over
+/// the interval instead of all firing at once.
+fn spread(key: &ProbeKey, interval: Duration) -> Duration {
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    key.hash(&mut h);
+    let nanos = interval.as_nanos().max(1) as u64;
+    Duration::from_nanos(h.finish() % nanos)
+}

@@ -1,0 +1,196 @@
+//! `lvs.spawn`, `lvs.sleep`, `lvs.every`, `lvs.after`, `lvs.run`, `lvs.stop`, `lvs.on_signal`
+//! and `lvs.log`: the Lua face of the event loop.
+
+use std::cell::Cell;
+use std::rc::Rc;
+use std::str::FromStr;
+use std::time::Duration;
+
+use mlua::{Function, Lua, MultiValue, Table, UserData, UserDataMethods, Value, Variadic};
+use tokio::task::AbortHandle;
+
+use super::engine::{call_logged, control};
+use crate::log;
+
+/// A handle on a spawned task.
+pub struct Task {
+    abort: AbortHandle,
+    done: Rc<Cell<bool>>,
+}
+
+impl UserData for Task {
+    fn add_methods<M: UserDataMethods<Self>>(m: &mut M) {
+        m.add_method("cancel", |_, t, ()| {
+            t.abort.abort();
+            t.done.set(true);
+            Ok(())
+        });
+        m.add_method("done", |_, t, ()| Ok(t.done.get() || t.abort.is_finished()));
+        m.add_meta_method(mlua::MetaMethod::ToString, |_, t, ()| {
+            Ok(if t.done.get() || t.abort.is_finished() { "task (done)" } else { "task (running)" })
+        });
+    }
+}
+
+/// Seconds as a duration, or an error naming the field and the value.
+pub fn seconds(field: &str, v: f64) -> mlua::Result<Duration> {
+    if v.is_finite() && v >= 0.0 && v < 1e9 {
+        Ok(Duration::from_secs_f64(v))
+    } else {
+        Err(mlua::Error::runtime(format!("{field}: {v} is not a number of seconds (0 or more)")))
+    }
+}
+
+fn spawn_task<F: std::future::Future<Output = ()> + 'static>(fut: F) -> Task {
+    let done = Rc::new(Cell::new(false));
+    let flag = done.clone();
+    let handle = tokio::task::spawn_local(async move {
+        fut.await;
+        flag.set(true);
+    });
+    Task { abort: handle.abort_handle(), done }
+}
+
+fn spawn(lua: &Lua, (f, args): (Function, Variadic<Value>)) -> mlua::Result<Task> {
+    let lua = lua.clone();
+    let what = describe_fn(&f, "lvs.spawn");
+    Ok(spawn_task(async move {
+        call_logged(&lua, &what, &f, args.into_iter().collect()).await;
+    }))
+}
+
+/// Names background work in log lines: where its function was defined.
+fn describe_fn(f: &Function, kind: &str) -> String {
+    let info = f.info();
+    match (info.short_src, info.line_defined) {
+        (Some(src), Some(line)) => format!("{kind} (function at {src}:{line})"),
+        _ => kind.to_string(),
+    }
+}
+
+fn every(lua: &Lua, (secs, f): (f64, Function)) -> mlua::Result<Task> {
+    let period = seconds("every", secs)?;
+    if period.is_zero() {
+        return Err(mlua::Error::runtime("every: the period must be more than 0 seconds"));
+    }
+    let lua = lua.clone();
+    let what = describe_fn(&f, "lvs.every");
+    Ok(spawn_task(async move {
+        let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            call_logged(&lua, &what, &f, MultiValue::new()).await;
+        }
+    }))
+}
+
+fn after(lua: &Lua, (secs, f): (f64, Function)) -> mlua::Result<Task> {
+    let delay = seconds("after", secs)?;
+    let lua = lua.clone();
+    let what = describe_fn(&f, "lvs.after");
+    Ok(spawn_task(async move {
+        tokio::time::sleep(delay).await;
+        call_logged(&lua, &what, &f, MultiValue::new()).await;
+    }))
+}
+
+/// A signal by name: "HUP", "SIGHUP", "usr1".
+pub fn signal_number(name: &str) -> mlua::Result<i32> {
+    let upper = name.to_ascii_uppercase();
+    let full = if upper.starts_with("SIG") { upper } else { format!("SIG{upper}") };
+    let sig = nix::sys::signal::Signal::from_str(&full)
+        .map_err(|_| mlua::Error::runtime(format!("signal: {name:?} is not a signal name (HUP, USR1, TERM...)")))?;
+    use nix::sys::signal::Signal::*;
+    if matches!(sig, SIGKILL | SIGSTOP | SIGSEGV | SIGBUS | SIGILL | SIGFPE | SIGTRAP) {
+        return Err(mlua::Error::runtime(format!("signal: {name:?} cannot be handled")));
+    }
+    Ok(sig as i32)
+}
+
+fn on_signal(lua: &Lua, (name, f): (String, Function)) -> mlua::Result<Task> {
+    let num = signal_number(&name)?;
+    let mut stream = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::from_raw(num))
+        .map_err(|e| mlua::Error::runtime(format!("signal {name}: {e}")))?;
+    control(lua).handled.borrow_mut().insert(num);
+    let lua = lua.clone();
+    let what = format!("on_signal {name}");
+    Ok(spawn_task(async move {
+        while stream.recv().await.is_some() {
+            let sig = lua.create_string(&name).map(Value::String).unwrap_or(Value::Nil);
+            call_logged(&lua, &what, &f, MultiValue::from_iter([sig])).await;
+        }
+    }))
+}
+
+/// Waits until `lvs.stop()` or SIGINT/SIGTERM (unless the script handles those itself).
+async fn recv(s: &mut Option<tokio::signal::unix::Signal>) {
+    match s {
+        Some(s) => {
+            s.recv().await;
+        }
+        None => std::future::pending().await,
+    }
+}
+
+async fn run(lua: Lua, (): ()) -> mlua::Result<Option<String>> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let ctl = control(&lua);
+    if ctl.stopping.replace(false) {
+        return Ok(Some("stop".into()));
+    }
+    let handled = ctl.handled.borrow().clone();
+    let mut int = if handled.contains(&nix::libc::SIGINT) { None } else { signal(SignalKind::interrupt()).ok() };
+    let mut term = if handled.contains(&nix::libc::SIGTERM) { None } else { signal(SignalKind::terminate()).ok() };
+    let why = tokio::select! {
+        _ = ctl.stop.notified() => "stop",
+        _ = recv(&mut int) => "SIGINT",
+        _ = recv(&mut term) => "SIGTERM",
+    };
+    ctl.stopping.set(false);
+    Ok(Some(why.to_string()))
+}
+
+fn stop(lua: &Lua, (): ()) -> mlua::Result<()> {
+    let ctl = control(lua);
+    ctl.stopping.set(true);
+    ctl.stop.notify_waiters();
+    Ok(())
+}
+
+fn log_fn(lua: &Lua, level: log::Level) -> mlua::Result<Function> {
+    lua.create_function(move |_, parts: Variadic<Value>| {
+        let text: Vec<String> = parts
+            .iter()
+            .map(|v| match v {
+                Value::String(s) => s.to_string_lossy(),
+                other => other.to_string().unwrap_or_else(|_| other.type_name().to_string()),
+            })
+            .collect();
+        log::log(level, &text.join(" "));
+        Ok(())
+    })
+}
+
+pub fn register(lua: &Lua, lvs: &Table) -> mlua::Result<()> {
+    lvs.set("spawn", lua.create_function(spawn)?)?;
+    lvs.set(
+        "sleep",
+        lua.create_async_function(|_, secs: f64| async move {
+            let d = seconds("sleep", secs)?;
+            tokio::time::sleep(d).await;
+            Ok(())
+        })?,
+    )?;
+    lvs.set("every", lua.create_function(every)?)?;
+    lvs.set("after", lua.create_function(after)?)?;
+    lvs.set("on_signal", lua.create_function(on_signal)?)?;
+    lvs.set("run", lua.create_async_function(run)?)?;
+    lvs.set("stop", lua.create_function(stop)?)?;
+    let logt = lua.create_table()?;
+    logt.set("info", log_fn(lua, log::Level::Info)?)?;
+    logt.set("warn", log_fn(lua, log::Level::Warn)?)?;
+    logt.set("error", log_fn(lua, log::Level::Error)?)?;
+    lvs.set("log", logt)?;
+    Ok(())
+}
