@@ -50,6 +50,20 @@ pub fn set_printer(p: Option<Printer>) {
     }
 }
 
+/// Prints `text` above the REPL's prompt if it is waiting; false when it is not.
+pub fn above_prompt(text: &str) -> bool {
+    match PRINTER.lock() {
+        Ok(mut slot) => match slot.as_mut() {
+            Some(p) => {
+                p(text.to_string());
+                true
+            }
+            None => false,
+        },
+        Err(_) => false,
+    }
+}
+
 pub fn line(level: Level, msg: &str) -> String {
     let now = humantime::format_rfc3339_millis(std::time::SystemTime::now());
     format!("{now} {:<5} {msg}", level.name())
@@ -57,17 +71,7 @@ pub fn line(level: Level, msg: &str) -> String {
 
 pub fn log(level: Level, msg: &str) {
     let text = line(level, msg);
-    let printed = match PRINTER.lock() {
-        Ok(mut slot) => match slot.as_mut() {
-            Some(p) => {
-                p(text.clone());
-                true
-            }
-            None => false,
-        },
-        Err(_) => false,
-    };
-    if !printed {
+    if !above_prompt(&text) {
         eprintln!("{text}");
     }
     if SYSLOG.load(Ordering::SeqCst) {

@@ -207,3 +207,27 @@ fn ipvsadm_lines_run_natively() {
     };
     assert!(!s.contains("syntax error"), "{s}");
 }
+
+#[test]
+fn background_tasks_print_above_the_line_being_typed() {
+    let t = Term::start(tempfile::tempdir().unwrap());
+    t.line("n = 0; t = lvs.every(0.2, function() n = n + 1; lvs.log.info('tick ' .. n) end)", "> ");
+    t.keys(&["-l", "x = 40 + 2"], "x = 40 + 2");
+    // ticks keep coming while the prompt waits, and the typed line is redrawn below them
+    t.wait_for("info  tick 3");
+    std::thread::sleep(Duration::from_millis(100));
+    let s = t.screen();
+    let last = s.lines().rev().find(|l| !l.trim().is_empty()).unwrap_or("");
+    assert_eq!(last.trim_end(), "> x = 40 + 2", "{s}");
+    t.keys(&["Enter"], "> ");
+    t.line("t:cancel(); return x", "\n42\n> ");
+    // a chunk may wait: the monitors and tasks run meanwhile
+    let s = t.line("lvs.sleep(0.3); return 'slept'", "\"slept\"\n> ");
+    assert!(!s.contains("stdin:1:"), "{s}");
+    // Ctrl-C gives up a chunk that is waiting
+    t.keys(&["-l", "lvs.sleep(60)"], "lvs.sleep(60)");
+    t.keys(&["Enter"], "lvs.sleep(60)\n");
+    std::thread::sleep(Duration::from_millis(300));
+    t.keys(&["C-c"], "interrupted");
+    t.line("'after'", "\"after\"\n> ");
+}

@@ -14,6 +14,41 @@ use std::time::Duration;
 use mlua::{Function, Lua, MultiValue, Value};
 use tokio::sync::Notify;
 
+/// Raised by the REPL's SIGINT handler: running Lua stops at its next hook, a waiting chunk
+/// is dropped.
+pub static INTERRUPT: AtomicBool = AtomicBool::new(false);
+
+/// A count hook in every coroutine lvsh creates, so a busy loop can be interrupted too.
+pub fn install_interrupt_hook(lua: &Lua) -> mlua::Result<()> {
+    lua.set_global_hook(mlua::HookTriggers::new().every_nth_instruction(1000), |_, _| {
+        if INTERRUPT.swap(false, Ordering::SeqCst) {
+            Err(mlua::Error::runtime("interrupted"))
+        } else {
+            Ok(mlua::VmState::Continue)
+        }
+    })
+}
+
+/// At the REPL, `print` from background tasks goes above the prompt instead of through it.
+pub fn print_above_prompt(lua: &Lua) -> mlua::Result<()> {
+    let tostring: Function = lua.globals().get("tostring")?;
+    let print = lua.create_function(move |_, args: mlua::Variadic<Value>| {
+        let mut parts = Vec::with_capacity(args.len());
+        for a in args {
+            parts.push(tostring.call::<mlua::LuaString>(a)?.to_string_lossy());
+        }
+        let text = parts.join("\t");
+        if !crate::log::above_prompt(&text) {
+            use std::io::Write;
+            let mut out = std::io::stdout();
+            let _ = writeln!(out, "{text}");
+            let _ = out.flush();
+        }
+        Ok(())
+    })?;
+    lua.globals().set("print", print)
+}
+
 pub struct Engine {
     rt: tokio::runtime::Runtime,
     local: tokio::task::LocalSet,

@@ -1,4 +1,9 @@
-//! Tab completion of globals and table fields, asked of the Lua state itself.
+//! Tab completion of globals and table fields, asked of the Lua state itself. The line editor
+//! runs on its own thread and the Lua state belongs to the event loop's, so a completion is a
+//! request sent to the shell and answered from there.
+
+use std::sync::mpsc;
+use std::time::Duration;
 
 use rustyline::completion::{Completer, Pair};
 use rustyline::highlight::Highlighter;
@@ -6,10 +11,35 @@ use rustyline::hint::Hinter;
 use rustyline::validate::Validator;
 use rustyline::{Context, Helper};
 
-use crate::lua::State;
+pub struct CompletionRequest {
+    pub word: String,
+    reply: mpsc::Sender<Vec<String>>,
+}
+
+impl CompletionRequest {
+    pub fn answer(self, candidates: Vec<String>) {
+        let _ = self.reply.send(candidates);
+    }
+}
+
+type Ask = Box<dyn Fn(CompletionRequest) -> bool + Send>;
 
 pub struct LuaHelper {
-    pub state: State,
+    ask: Ask,
+}
+
+impl LuaHelper {
+    pub fn new(ask: impl Fn(CompletionRequest) -> bool + Send + 'static) -> LuaHelper {
+        LuaHelper { ask: Box::new(ask) }
+    }
+
+    fn candidates(&self, word: &str) -> Vec<String> {
+        let (reply, answer) = mpsc::channel();
+        if !(self.ask)(CompletionRequest { word: word.to_string(), reply }) {
+            return Vec::new();
+        }
+        answer.recv_timeout(Duration::from_secs(2)).unwrap_or_default()
+    }
 }
 
 /// Start of the dotted/colon path that ends at `pos` (e.g. `lvs.add_s` in `x = lvs.add_s`).
@@ -30,8 +60,7 @@ impl Completer for LuaHelper {
         let word = &line[start..pos];
         let cut = word.rfind(['.', ':']).map_or(0, |i| i + 1);
         let pairs = self
-            .state
-            .complete(word)
+            .candidates(word)
             .into_iter()
             .map(|c| Pair {
                 display: c[cut.min(c.len())..].to_string(),

@@ -1,23 +1,28 @@
 //! The interactive shell: rustyline with history, multi-line chunks, completion and Ctrl-C.
+//!
+//! The line editor runs on a thread of its own so that the event loop (and with it every
+//! monitor and task) keeps running while the prompt waits; log lines and `print` output of
+//! background tasks go above the prompt, which rustyline redraws with the line being typed.
 
 use std::fs::OpenOptions;
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex, mpsc};
 
-use mlua::{HookTriggers, MultiValue, VmState};
+use mlua::MultiValue;
 use nix::sys::signal::{SaFlags, SigAction, SigHandler, SigSet, Signal, sigaction};
 use rustyline::error::ReadlineError;
 use rustyline::history::FileHistory;
-use rustyline::{CompletionType, Config, Editor};
+use rustyline::{CompletionType, Config, Editor, ExternalPrinter};
+use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender, unbounded_channel};
 
-use super::complete::LuaHelper;
+use super::complete::{CompletionRequest, LuaHelper};
+use crate::lua::engine::INTERRUPT;
 use crate::lua::{Failure, State};
 
-static INTERRUPTED: AtomicBool = AtomicBool::new(false);
-
 extern "C" fn on_sigint(_: nix::libc::c_int) {
-    INTERRUPTED.store(true, Ordering::SeqCst);
+    INTERRUPT.store(true, Ordering::SeqCst);
 }
 
 fn history_path() -> Option<PathBuf> {
@@ -29,11 +34,7 @@ fn history_path() -> Option<PathBuf> {
 
 /// The history file holds what an operator typed as root: it is created, and kept, 0600.
 fn secure_history(path: &PathBuf) {
-    let _ = OpenOptions::new()
-        .create(true)
-        .append(true)
-        .mode(0o600)
-        .open(path);
+    let _ = OpenOptions::new().create(true).append(true).mode(0o600).open(path);
     let _ = std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600));
 }
 
@@ -65,19 +66,9 @@ fn parse(state: &State, input: &str) -> Parsed {
 }
 
 fn eval(state: &State, f: mlua::Function) {
-    INTERRUPTED.store(false, Ordering::SeqCst);
-    let lua = state.lua();
-    let hooked = lua.set_hook(HookTriggers::new().every_nth_instruction(1000), |_, _| {
-        if INTERRUPTED.swap(false, Ordering::SeqCst) {
-            Err(mlua::Error::runtime("interrupted"))
-        } else {
-            Ok(VmState::Continue)
-        }
-    });
-    let result = state.call_traced(f, MultiValue::new());
-    if hooked.is_ok() {
-        lua.remove_hook();
-    }
+    INTERRUPT.store(false, Ordering::SeqCst);
+    let result = state.call_traced_until(f, MultiValue::new(), Some(&INTERRUPT));
+    INTERRUPT.store(false, Ordering::SeqCst);
     match result {
         Ok(values) if !values.is_empty() => println!("{}", state.pretty(values)),
         Ok(_) => {}
@@ -103,7 +94,26 @@ fn run_ipvsadm_line(state: &State, line: &str) {
     }
 }
 
-pub fn run(state: &State) -> i32 {
+/// What the shell asks of the line-editor thread.
+enum ToReader {
+    Read(String),
+    History(String),
+}
+
+/// What the line-editor thread tells the shell.
+enum FromReader {
+    Line(Result<String, ReadlineError>),
+    Complete(CompletionRequest),
+}
+
+type Printer = Arc<Mutex<Box<dyn ExternalPrinter + Send>>>;
+
+/// The line editor's thread: reads a line when asked, keeps the history file.
+fn reader(
+    requests: mpsc::Receiver<ToReader>,
+    events: UnboundedSender<FromReader>,
+    ready: mpsc::Sender<Result<Printer, String>>,
+) {
     let config = Config::builder()
         .auto_add_history(false)
         .completion_type(CompletionType::List)
@@ -113,36 +123,123 @@ pub fn run(state: &State) -> i32 {
     let mut rl: Editor<LuaHelper, FileHistory> = match Editor::with_config(config) {
         Ok(rl) => rl,
         Err(e) => {
-            eprintln!("lvsh: cannot start the line editor: {e}");
-            return 1;
+            let _ = ready.send(Err(e.to_string()));
+            return;
         }
     };
-    rl.set_helper(Some(LuaHelper { state: state.clone() }));
+    let completions = events.clone();
+    rl.set_helper(Some(LuaHelper::new(move |req| {
+        completions.send(FromReader::Complete(req)).is_ok()
+    })));
     let history = history_path();
     if let Some(path) = &history {
         secure_history(path);
         let _ = rl.load_history(path);
     }
+    match rl.create_external_printer() {
+        Ok(p) => {
+            let boxed: Box<dyn ExternalPrinter + Send> = Box::new(p);
+            let _ = ready.send(Ok(Arc::new(Mutex::new(boxed))));
+        }
+        Err(e) => {
+            let _ = ready.send(Err(e.to_string()));
+            return;
+        }
+    }
+    while let Ok(req) = requests.recv() {
+        match req {
+            ToReader::Read(prompt) => {
+                let line = rl.readline(&prompt);
+                if events.send(FromReader::Line(line)).is_err() {
+                    return;
+                }
+            }
+            ToReader::History(entry) => {
+                let _ = rl.add_history_entry(entry.as_str());
+                if let Some(path) = &history {
+                    let _ = rl.append_history(path);
+                    secure_history(path);
+                }
+            }
+        }
+    }
+}
+
+/// Waits for the next line while the event loop runs; answers completion requests meanwhile.
+fn next_line(state: &State, events: &mut UnboundedReceiver<FromReader>) -> Option<Result<String, ReadlineError>> {
+    let mut line = None;
+    state.engine().turn(async {
+        while let Some(ev) = events.recv().await {
+            match ev {
+                FromReader::Complete(req) => {
+                    let found = state.complete(&req.word);
+                    req.answer(found);
+                }
+                FromReader::Line(l) => {
+                    line = Some(l);
+                    return;
+                }
+            }
+        }
+    });
+    line
+}
+
+pub fn run(state: &State) -> i32 {
+    let (to_reader, requests) = mpsc::channel();
+    let (events_tx, mut events) = unbounded_channel();
+    let (ready_tx, ready) = mpsc::channel();
+    let thread = std::thread::Builder::new()
+        .name("lvsh-readline".into())
+        .spawn(move || reader(requests, events_tx, ready_tx));
+    if let Err(e) = thread {
+        eprintln!("lvsh: cannot start the line editor: {e}");
+        return 1;
+    }
+    let printer = match ready.recv() {
+        Ok(Ok(p)) => p,
+        Ok(Err(e)) => {
+            eprintln!("lvsh: cannot start the line editor: {e}");
+            return 1;
+        }
+        Err(_) => {
+            eprintln!("lvsh: cannot start the line editor");
+            return 1;
+        }
+    };
     // Ctrl-C while Lua runs interrupts the chunk, not the shell.
     let action = SigAction::new(SigHandler::Handler(on_sigint), SaFlags::empty(), SigSet::empty());
     // SAFETY: the handler only stores to an atomic.
     let _ = unsafe { sigaction(Signal::SIGINT, &action) };
+    if let Err(e) = crate::lua::engine::print_above_prompt(state.lua()) {
+        eprintln!("lvsh: {e}");
+    }
 
     println!("{} -- help() for help, Ctrl-D to exit", super::version_line());
     let mut pending = String::new();
     loop {
         let prompt = if pending.is_empty() { "> " } else { ">> " };
-        match rl.readline(prompt) {
-            Ok(line) => {
+        if to_reader.send(ToReader::Read(prompt.to_string())).is_err() {
+            return 1;
+        }
+        let p = printer.clone();
+        crate::log::set_printer(Some(Box::new(move |text: String| {
+            if let Ok(mut p) = p.lock() {
+                let _ = p.print(text);
+            }
+        })));
+        let line = next_line(state, &mut events);
+        crate::log::set_printer(None);
+        let add_history = |entry: &str| {
+            let _ = to_reader.send(ToReader::History(entry.to_string()));
+        };
+        match line {
+            Some(Ok(line)) => {
                 if pending.is_empty() && line.trim().is_empty() {
                     continue;
                 }
                 if pending.is_empty() && is_ipvsadm_line(&line) {
-                    let _ = rl.add_history_entry(line.as_str());
-                    if let Some(path) = &history {
-                        let _ = rl.append_history(path);
-                        secure_history(path);
-                    }
+                    add_history(&line);
                     run_ipvsadm_line(state, &line);
                     continue;
                 }
@@ -155,29 +252,26 @@ pub fn run(state: &State) -> i32 {
                     continue;
                 }
                 let entry = std::mem::take(&mut pending);
-                let _ = rl.add_history_entry(entry.as_str());
-                if let Some(path) = &history {
-                    let _ = rl.append_history(path);
-                    secure_history(path);
-                }
+                add_history(&entry);
                 match parsed {
                     Parsed::Ready(f) => eval(state, f),
                     Parsed::Error(msg) => eprintln!("{msg}"),
                     Parsed::Incomplete => {}
                 }
             }
-            Err(ReadlineError::Interrupted) => {
+            Some(Err(ReadlineError::Interrupted)) => {
                 pending.clear();
                 println!("^C");
             }
-            Err(ReadlineError::Eof) => {
+            Some(Err(ReadlineError::Eof)) => {
                 println!();
                 return 0;
             }
-            Err(e) => {
+            Some(Err(e)) => {
                 eprintln!("lvsh: {e}");
                 return 1;
             }
+            None => return 1,
         }
     }
 }
