@@ -293,6 +293,152 @@ function lvs.realserver(spec) end
 ---@return string[]
 function lvs.director(spec) end
 
+-- Event loop ---------------------------------------------------------------------------
+
+---Runs fn(...) as a task of its own (a coroutine on lvsh's event loop); its errors are
+---logged. Tasks run while the script waits (lvs.sleep, checks, lvs.run) and, at the REPL,
+---while the prompt waits. Returns a task: t:cancel(), t:done().
+---@param fn function
+---@return userdata
+function lvs.spawn(fn, ...) end
+
+---Waits s seconds without blocking other tasks.
+---@param s number
+function lvs.sleep(s) end
+
+---Calls fn every s seconds (first after s); errors are logged and do not stop it.
+---Returns a task: t:cancel() stops it.
+---@param s number
+---@param fn function
+---@return userdata
+function lvs.every(s, fn) end
+
+---Calls fn once after s seconds. Returns a task: t:cancel() calls it off.
+---@param s number
+---@param fn function
+---@return userdata
+function lvs.after(s, fn) end
+
+---Runs the event loop (monitors, tasks) until lvs.stop(), SIGINT or SIGTERM; returns why
+---("stop", "SIGINT", "SIGTERM"). A script that only sets up monitors ends with lvs.run().
+---@return string
+function lvs.run() end
+
+---Makes lvs.run() return.
+function lvs.stop() end
+
+---Calls fn(name) each time the signal comes ("HUP", "USR1", "USR2", "TERM", ...). A script
+---that handles INT or TERM itself keeps lvs.run() from ending on it. Returns a task.
+---@param name string
+---@param fn function
+---@return userdata
+function lvs.on_signal(name, fn) end
+
+lvs.log = {}
+
+---Logs a timestamped line on stderr (and to syslog/the journal with lvsh --syslog); at the
+---REPL it goes above the prompt. Arguments are joined with spaces.
+function lvs.log.info(...) end
+
+---As lvs.log.info, at warning level.
+function lvs.log.warn(...) end
+
+---As lvs.log.info, at error level.
+function lvs.log.error(...) end
+
+-- Checks ---------------------------------------------------------------------------------
+-- Each check, given addr, runs now and returns ok, detail, latency_ms (exec adds the weight
+-- it asked for). Without addr it returns a check for lvs.monitor, aimed at each real server
+-- (on `port` if given); such a check can also be called: chk("192.0.2.101:80").
+
+lvs.check = {}
+
+---TCP connect. Example: lvs.check.tcp{addr="192.0.2.101:80", timeout=2}
+---@param t {addr?: string, port?: integer, timeout?: number}
+function lvs.check.tcp(t) end
+
+---HTTP(S) GET: status must be in `status` (200 or a list), body match the Lua pattern
+---`body` (read at most max_body bytes, 64 KiB). No redirects, no proxy; with tls=true the
+---certificate is not verified (servers are checked by address). host sets the Host header
+---(and the TLS server name).
+---Example: lvs.check.http{addr="192.0.2.101:80", path="/health", body="ok"}
+---@param t {addr?: string, port?: integer, path?: string, host?: string, status?: integer|integer[], body?: string, timeout?: number, tls?: boolean, headers?: table<string,string>, max_body?: integer}
+function lvs.check.http(t) end
+
+---UDP: sends `send`, waits for a reply (matching the Lua pattern `expect`, if given).
+---@param t {addr?: string, port?: integer, send: string, expect?: string, timeout?: number}
+function lvs.check.udp(t) end
+
+---DNS over UDP: asks for name/type (default "A", port 53); up when the answer is NOERROR and
+---has a record of that type.
+---@param t {addr?: string, port?: integer, name: string, type?: string, timeout?: number}
+function lvs.check.dns(t) end
+
+---Runs a program (argv, never a shell string) in its own process group, killed whole at the
+---timeout. Exit 0 is up, 1 down, 2+N up with weight N (keepalived's dynamic MISC_CHECK).
+---"{ip}", "{port}", "{addr}" in arguments become the server's; a command with them waits
+---for a server (a check for lvs.monitor), one without runs now.
+---Example: lvs.check.exec{cmd={"/usr/local/bin/check-db", "{ip}"}, timeout=5}
+---@param t {cmd: string[], addr?: string, timeout?: number}
+function lvs.check.exec(t) end
+
+lvs.net = {}
+
+---Opens a TCP connection (for checks written in Lua); c:send(s), c:receive(n|"l"|"a"),
+---c:close(). Every call waits at most `timeout` seconds (default 5); reads are capped at 1 MiB.
+---@param addr string
+---@param timeout? number
+---@return userdata
+function lvs.net.connect(addr, timeout) end
+
+lvs.http = {}
+
+---GET a URL; returns status, body, headers (lower-case names). Body capped (1 MiB default).
+---@param t string|{url: string, host?: string, headers?: table<string,string>, timeout?: number, max_body?: integer}
+---@return integer, string, table
+function lvs.http.get(t) end
+
+-- Monitors ---------------------------------------------------------------------------------
+
+---@class MonitorSpec
+---@field service ServiceSpec|Service the service whose real servers are checked
+---@field check any lvs.check.http{...}, "tcp", "http", a function(server) returning ok, detail, or a list (all must pass)
+---@field interval? number seconds between checks of a server (default 5), spread over the interval
+---@field timeout? number seconds a check may take (default 3) unless the check sets its own
+---@field rise? integer successes that bring a down server back (default 2)
+---@field fall? integer failures that take an up server out (default 3)
+---@field action? "inhibit"|"remove" weight 0 (connections drain; default) or delete
+---@field alpha? boolean servers start down until they pass
+---@field warmup? number seconds before the first checks
+---@field sorry? string|ServerSpec put in when no real server is up
+---@field quorum? integer on_quorum(false) when the live weight drops below quorum - hysteresis
+---@field hysteresis? integer on_quorum(true) again at quorum + hysteresis
+---@field max_down? integer|string most servers out at once (3, "50%"); past it, failing servers stay in and on_panic runs
+---@field servers? table per server: {["192.0.2.101:80"] = {check=..., weight=...}}
+---@field on_change? function fn(ev): ev.server, ev.from, ev.to, ev.reason, ev.detail
+---@field on_quorum? function fn(up, ev): ev.weight, ev.quorum
+---@field on_panic? function fn(ev): ev.server, ev.out, ev.max_down
+
+---Checks every real server of a service and takes failing ones out (and puts them back).
+---Servers added to the service later are picked up; one that someone else deletes is
+---forgotten. A server watched the same way by several monitors is probed once. Returns a
+---monitor: m:status(), m:stop() (weights are left as they are), m.service.
+---Example: lvs.monitor{service={addr="192.0.2.110:80"}, check=lvs.check.http{path="/health"}, interval=2}
+---@param spec MonitorSpec
+---@return userdata
+function lvs.monitor(spec) end
+
+---The running monitors.
+---@return userdata[]
+function lvs.monitors() end
+
+---Prints every monitored server: state, weight, last check, latency, detail.
+function lvs.show_monitors() end
+
+---How many probes have run since lvsh started (all monitors).
+---@return integer
+function lvs.probes_run() end
+
 ---@class Service
 local Service = {}
 

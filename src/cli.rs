@@ -14,6 +14,7 @@ Available options are:
   --plan     run against a model of the kernel's table; print the changes, make none
   --dry-run  run against an in-memory IPVS (no root, no kernel); print the ipvsadm commands
   --state F  with --dry-run: start from the rules in F (ipvsadm -S format)
+  --syslog   send lvs.log lines (monitors, checks, hooks) to syslog as well
   --version  show version information
   --help     show this help
   lvsh ipvsadm ARGS...  run an ipvsadm command line natively (same output and exit codes)
@@ -34,6 +35,8 @@ pub struct Invocation {
     /// Run against an in-memory IPVS (empty, or `state`) and print the ipvsadm commands.
     pub dry_run: bool,
     pub state: Option<String>,
+    /// Log lines go to syslog (and so the journal) too.
+    pub syslog: bool,
 }
 
 #[derive(Debug, PartialEq)]
@@ -69,6 +72,7 @@ pub fn parse(argv: Vec<OsString>) -> Result<Invocation, UsageError> {
             "--version" | "-v" => inv.show_version = true,
             "--help" | "-h" => inv.show_help = true,
             "--plan" => inv.plan = true,
+            "--syslog" => inv.syslog = true,
             "--dry-run" => inv.dry_run = true,
             "--state" => inv.state = Some(args.next().ok_or(UsageError::MissingState)??),
             "-" => {

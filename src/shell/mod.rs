@@ -19,6 +19,9 @@ pub fn version_line() -> String {
 
 /// Runs what the command line asked for and returns the exit code.
 pub fn run(inv: Invocation) -> i32 {
+    if inv.syslog {
+        crate::log::enable_syslog();
+    }
     let script_dir = match &inv.script {
         Some(Script::File(path)) => Path::new(path).parent().map(Path::to_path_buf),
         _ => None,

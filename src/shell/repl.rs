@@ -112,7 +112,7 @@ type Printer = Arc<Mutex<Box<dyn ExternalPrinter + Send>>>;
 fn reader(
     requests: mpsc::Receiver<ToReader>,
     events: UnboundedSender<FromReader>,
-    ready: mpsc::Sender<Result<Printer, String>>,
+    ready: mpsc::Sender<Result<Option<Printer>, String>>,
 ) {
     let config = Config::builder()
         .auto_add_history(false)
@@ -136,16 +136,12 @@ fn reader(
         secure_history(path);
         let _ = rl.load_history(path);
     }
-    match rl.create_external_printer() {
-        Ok(p) => {
-            let boxed: Box<dyn ExternalPrinter + Send> = Box::new(p);
-            let _ = ready.send(Ok(Arc::new(Mutex::new(boxed))));
-        }
-        Err(e) => {
-            let _ = ready.send(Err(e.to_string()));
-            return;
-        }
-    }
+    // Not on a terminal (input piped in), there is no prompt to print above.
+    let printer = rl.create_external_printer().ok().map(|p| {
+        let boxed: Box<dyn ExternalPrinter + Send> = Box::new(p);
+        Arc::new(Mutex::new(boxed))
+    });
+    let _ = ready.send(Ok(printer));
     while let Ok(req) = requests.recv() {
         match req {
             ToReader::Read(prompt) => {
@@ -222,12 +218,13 @@ pub fn run(state: &State) -> i32 {
         if to_reader.send(ToReader::Read(prompt.to_string())).is_err() {
             return 1;
         }
-        let p = printer.clone();
-        crate::log::set_printer(Some(Box::new(move |text: String| {
-            if let Ok(mut p) = p.lock() {
-                let _ = p.print(text);
-            }
-        })));
+        if let Some(p) = printer.clone() {
+            crate::log::set_printer(Some(Box::new(move |text: String| {
+                if let Ok(mut p) = p.lock() {
+                    let _ = p.print(text);
+                }
+            })));
+        }
         let line = next_line(state, &mut events);
         crate::log::set_printer(None);
         let add_history = |entry: &str| {
