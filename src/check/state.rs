@@ -122,6 +122,10 @@ impl Server {
     }
 }
 
+fn counted(n: u32, one: &str, many: &str) -> String {
+    if n == 1 { format!("1 {one}") } else { format!("{n} {many}") }
+}
+
 #[derive(Clone, Debug, PartialEq)]
 pub enum Effect<K> {
     SetWeight(K, u32),
@@ -225,14 +229,14 @@ impl<K: Ord + Clone + Debug> Board<K> {
             c.successes = c.successes.saturating_add(1);
             if c.health == Health::Down && c.successes >= rise {
                 c.health = Health::Up;
-                reason = format!("{} consecutive successes", c.successes);
+                reason = counted(c.successes, "success", "consecutive successes");
             }
         } else {
             c.successes = 0;
             c.failures = c.failures.saturating_add(1);
             if c.health == Health::Up && c.failures >= fall {
                 c.health = Health::Down;
-                reason = format!("{} consecutive failures", c.failures);
+                reason = counted(c.failures, "failure", "consecutive failures");
             }
         }
         let dynamic = outcome.weight.filter(|_| outcome.ok);

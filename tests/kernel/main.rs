@@ -14,6 +14,7 @@ mod host;
 mod ipvs_api;
 mod ipvs_errors;
 mod ipvsadm_compat;
+mod monitor;
 mod sandbox;
 mod scale;
 mod traffic;
