@@ -346,6 +346,11 @@ function lvs.log.warn(...) end
 ---As lvs.log.info, at error level.
 function lvs.log.error(...) end
 
+---Appends every log line to this file as well (created 0600): for hooks that keepalived
+---runs with no terminal.
+---@param path string
+function lvs.log.file(path) end
+
 -- Checks ---------------------------------------------------------------------------------
 -- Each check, given addr, runs now and returns ok, detail, latency_ms (exec adds the weight
 -- it asked for). Without addr it returns a check for lvs.monitor, aimed at each real server

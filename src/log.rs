@@ -35,6 +35,19 @@ static SYSLOG: AtomicBool = AtomicBool::new(false);
 /// Set by the REPL while it waits at the prompt: lines then go above the prompt so that the
 /// line being typed is redrawn, not broken.
 static PRINTER: Mutex<Option<Printer>> = Mutex::new(None);
+/// A file every line is appended to as well (`lvs.log.file`): hooks run by keepalived have
+/// no terminal, and their stderr goes nowhere.
+static FILE: Mutex<Option<std::fs::File>> = Mutex::new(None);
+
+/// Appends log lines to `path` too (created 0600).
+pub fn to_file(path: &str) -> std::io::Result<()> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let f = std::fs::OpenOptions::new().create(true).append(true).mode(0o600).open(path)?;
+    if let Ok(mut slot) = FILE.lock() {
+        *slot = Some(f);
+    }
+    Ok(())
+}
 
 /// Sends log lines to syslog as well (the journal reads /dev/log on systemd hosts).
 pub fn enable_syslog() {
@@ -73,6 +86,12 @@ pub fn log(level: Level, msg: &str) {
     let text = line(level, msg);
     if !above_prompt(&text) {
         eprintln!("{text}");
+    }
+    if let Ok(mut slot) = FILE.lock()
+        && let Some(f) = slot.as_mut()
+    {
+        use std::io::Write;
+        let _ = writeln!(f, "{text}");
     }
     if SYSLOG.load(Ordering::SeqCst) {
         let msg = std::ffi::CString::new(msg.replace('\0', " ")).unwrap_or_default();

@@ -191,6 +191,12 @@ pub fn register(lua: &Lua, lvs: &Table) -> mlua::Result<()> {
     logt.set("info", log_fn(lua, log::Level::Info)?)?;
     logt.set("warn", log_fn(lua, log::Level::Warn)?)?;
     logt.set("error", log_fn(lua, log::Level::Error)?)?;
+    logt.set(
+        "file",
+        lua.create_function(|_, path: String| {
+            log::to_file(&path).map_err(|e| mlua::Error::runtime(format!("log file {path}: {e}")))
+        })?,
+    )?;
     lvs.set("log", logt)?;
     Ok(())
 }

@@ -10,6 +10,7 @@ mod support;
 
 mod apply;
 mod examples;
+mod failover;
 mod host;
 mod ipvs_api;
 mod ipvs_errors;
