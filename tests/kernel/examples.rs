@@ -1,7 +1,13 @@
 //! Every script in examples/ runs in the sandbox kernel (the labs assert their own traffic:
 //! both real servers answer, rr alternates, connection entries match).
 
+use std::time::{Duration, Instant};
+
 use crate::support::*;
+
+/// Scripts that run until stopped, or that keepalived runs with arguments, have tests of
+/// their own: health.lua below, failover.lua in failover.rs.
+const OWN_TESTS: &[&str] = &["lablib.lua", "health.lua", "failover.lua"];
 
 #[test]
 fn every_example_runs() {
@@ -9,7 +15,7 @@ fn every_example_runs() {
     let mut names: Vec<String> = std::fs::read_dir(dir)
         .unwrap()
         .filter_map(|e| e.ok().map(|e| e.file_name().to_string_lossy().into_owned()))
-        .filter(|n| n.ends_with(".lua") && n != "lablib.lua")
+        .filter(|n| n.ends_with(".lua") && !OWN_TESTS.contains(&n.as_str()))
         .collect();
     names.sort();
     assert!(names.len() >= 5, "{names:?}");
@@ -22,4 +28,59 @@ fn every_example_runs() {
             assert!(!out.stdout.is_empty(), "{path} printed nothing");
         });
     }
+}
+
+#[test]
+fn health_example_takes_failing_servers_out_and_reloads_on_hup() {
+    in_netns(|| {
+        sh("ip addr add 198.51.100.11/32 dev lo && ip addr add 198.51.100.12/32 dev lo");
+        let www = tempfile::tempdir().unwrap();
+        std::fs::write(www.path().join("health"), "ok\n").unwrap();
+        let serve = |addr: &str| {
+            std::process::Command::new("busybox")
+                .args(["httpd", "-f", "-p", addr, "-h"])
+                .arg(www.path())
+                .spawn()
+                .unwrap()
+        };
+        let mut up = vec![serve("198.51.100.11:80"), serve("198.51.100.11:25")];
+        let mut doomed = vec![serve("198.51.100.12:80"), serve("198.51.100.12:25")];
+        let script = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/health.lua");
+        let mut lvsh = Background::start(&[script], "health: checking");
+        let rules = |want: &[&str], limit: Duration| {
+            let start = Instant::now();
+            loop {
+                let s = ipvsadm("-S -n");
+                if want.iter().all(|w| s.lines().any(|l| l == *w)) {
+                    return;
+                }
+                assert!(start.elapsed() < limit, "after {limit:?}, ipvsadm -S -n lacks {want:?}:\n{s}");
+                std::thread::sleep(Duration::from_millis(100));
+            }
+        };
+        rules(
+            &["-a -t 192.0.2.110:80 -r 198.51.100.12:80 -m -w 5", "-a -t 192.0.2.110:25 -r 198.51.100.12:25 -m -w 1"],
+            Duration::from_secs(3),
+        );
+        for c in &mut doomed {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+        // web: interval 2 * fall 3 + timeout 2 + 1; mail: 5 * 2 + 2 + 1
+        rules(&["-a -t 192.0.2.110:80 -r 198.51.100.12:80 -m -w 0"], Duration::from_secs(9));
+        rules(&["-a -t 192.0.2.110:25 -r 198.51.100.12:25 -m -w 0"], Duration::from_secs(13));
+        rules(&["-a -t 192.0.2.110:80 -r 198.51.100.11:80 -m -w 5"], Duration::from_secs(1));
+        // SIGHUP re-applies the rules (weight 5 again); the monitor takes the failing server
+        // out again at its next look at the table
+        nix::sys::signal::kill(lvsh.pid(), nix::sys::signal::SIGHUP).unwrap();
+        std::thread::sleep(Duration::from_millis(200));
+        rules(&["-a -t 192.0.2.110:80 -r 198.51.100.12:80 -m -w 0"], Duration::from_secs(4));
+        lvsh.wait_line("health: checking", Duration::from_secs(1));
+        let out = lvsh.stop();
+        assert!(out.iter().any(|l| l == "health: stopped (SIGTERM); weights left as they are"), "{out:?}");
+        for c in &mut up {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    });
 }

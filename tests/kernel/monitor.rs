@@ -2,9 +2,7 @@
 //! started, and `ipvsadm -S -n` (the oracle) must show lvsh's verdicts within the deadlines
 //! the issue sets (interval*fall + timeout + 1 s to go out; rise checks to come back).
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
+use std::process::{Child, Command};
 use std::time::{Duration, Instant};
 
 use crate::support::*;
@@ -62,57 +60,6 @@ fn wait_until(limit: Duration, what: &str, mut f: impl FnMut() -> bool) -> Durat
     }
 }
 
-/// lvsh running a script in the background (in this thread's namespace); its stdout lines.
-struct Background {
-    child: Child,
-    lines: mpsc::Receiver<String>,
-    seen: Vec<String>,
-}
-
-impl Background {
-    fn start(chunk: &str) -> Background {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_lvsh"))
-            .args(["-e", chunk])
-            .stdout(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let out = child.stdout.take().unwrap();
-        let (tx, lines) = mpsc::channel();
-        std::thread::spawn(move || {
-            for l in BufReader::new(out).lines().map_while(Result::ok) {
-                if tx.send(l).is_err() {
-                    break;
-                }
-            }
-        });
-        let mut b = Background { child, lines, seen: Vec::new() };
-        b.wait_line("READY", Duration::from_secs(10));
-        b
-    }
-
-    fn wait_line(&mut self, want: &str, limit: Duration) {
-        let start = Instant::now();
-        while !self.seen.iter().any(|l| l == want) {
-            let left = limit.checked_sub(start.elapsed()).unwrap_or_default();
-            match self.lines.recv_timeout(left) {
-                Ok(l) => self.seen.push(l),
-                Err(_) => panic!("lvsh did not print {want:?}; it printed {:?}", self.seen),
-            }
-        }
-    }
-
-    /// SIGTERM (lvs.run returns), then everything it printed.
-    fn stop(mut self) -> Vec<String> {
-        let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(self.child.id() as i32), nix::sys::signal::SIGTERM);
-        let status = self.child.wait().unwrap();
-        assert!(status.success(), "lvsh exited with {status}");
-        while let Ok(l) = self.lines.recv_timeout(Duration::from_secs(2)) {
-            self.seen.push(l);
-        }
-        self.seen
-    }
-}
-
 fn saved() -> String {
     ipvsadm("-S -n")
 }
@@ -153,7 +100,7 @@ fn inhibit_sorry_and_quorum_follow_the_servers() {
         let (interval, fall, rise, timeout) = (0.5, 2.0, 2.0, 1.0);
         let out_limit = Duration::from_secs_f64(interval * fall + timeout + 1.0);
         let back_limit = Duration::from_secs_f64(interval * rise + timeout + 1.0);
-        let lvsh = Background::start(&format!(
+        let lvsh = Background::start_chunk(&format!(
             "{EVENTS}
             lvs.monitor{{service={{addr='192.0.2.110:80'}}, check=lvs.check.http{{path='/health', body='^ok'}},
               interval={interval}, timeout={timeout}, rise={rise}, fall={fall}, sorry='127.0.0.1:18089',
@@ -207,7 +154,7 @@ fn remove_action_deletes_and_puts_back_and_follows_the_table() {
             "-A -t 192.0.2.111:80 -s wlc\n-a -t 192.0.2.111:80 -r 127.0.0.1:18081 -m -w 4 -x 100 -y 50\n\
              -a -t 192.0.2.111:80 -r 127.0.0.1:18082 -m -w 1\n",
         );
-        let lvsh = Background::start(&format!(
+        let lvsh = Background::start_chunk(&format!(
             "{EVENTS}
             lvs.monitor{{service={{addr='192.0.2.111:80'}}, check='tcp', interval=0.3, timeout=1, rise=1, fall=1,
               action='remove', on_change=on_change}}

@@ -1,7 +1,10 @@
 //! Support for kernel tests: they run inside the sandbox kernel, each in a network namespace
 //! of its own (IPVS state is per namespace), so they run in parallel without seeing each other.
 
-use std::process::{Command, Output};
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
 
 pub const HOW_TO_RUN: &str = "kernel tests need the sandbox kernel with IPVS: run scripts/test, \
      or scripts/sandbox -- cargo test --features kernel-tests --test kernel";
@@ -130,3 +133,66 @@ pub fn ipvsadm_restore(rules: &str) {
     child.stdin.take().unwrap().write_all(rules.as_bytes()).unwrap();
     assert!(child.wait().unwrap().success(), "ipvsadm -R failed");
 }
+
+/// lvsh running a script in the background (in this thread's namespace); its stdout lines.
+pub struct Background {
+    child: Child,
+    lines: mpsc::Receiver<String>,
+    seen: Vec<String>,
+}
+
+impl Background {
+    /// Runs `lvsh -e chunk`; the chunk prints READY when it is set up.
+    pub fn start_chunk(chunk: &str) -> Background {
+        Background::start(&["-e", chunk], "READY")
+    }
+
+    /// Runs lvsh with `args`; waits for a line starting with `ready`.
+    pub fn start(args: &[&str], ready: &str) -> Background {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_lvsh"))
+            .args(args)
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let out = child.stdout.take().unwrap();
+        let (tx, lines) = mpsc::channel();
+        std::thread::spawn(move || {
+            for l in BufReader::new(out).lines().map_while(Result::ok) {
+                if tx.send(l).is_err() {
+                    break;
+                }
+            }
+        });
+        let mut b = Background { child, lines, seen: Vec::new() };
+        b.wait_line(ready, Duration::from_secs(10));
+        b
+    }
+
+    pub fn pid(&self) -> nix::unistd::Pid {
+        nix::unistd::Pid::from_raw(self.child.id() as i32)
+    }
+
+    /// Waits for a line that starts with `want`.
+    pub fn wait_line(&mut self, want: &str, limit: Duration) {
+        let start = Instant::now();
+        while !self.seen.iter().any(|l| l.starts_with(want)) {
+            let left = limit.checked_sub(start.elapsed()).unwrap_or_default();
+            match self.lines.recv_timeout(left) {
+                Ok(l) => self.seen.push(l),
+                Err(_) => panic!("lvsh did not print {want:?}; it printed {:?}", self.seen),
+            }
+        }
+    }
+
+    /// SIGTERM (lvs.run returns), then everything it printed.
+    pub fn stop(mut self) -> Vec<String> {
+        let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(self.child.id() as i32), nix::sys::signal::SIGTERM);
+        let status = self.child.wait().unwrap();
+        assert!(status.success(), "lvsh exited with {status}");
+        while let Ok(l) = self.lines.recv_timeout(Duration::from_secs(2)) {
+            self.seen.push(l);
+        }
+        self.seen
+    }
+}
+
