@@ -31,8 +31,7 @@ impl Dns {
         msg.to_vec().map_err(|e| e.to_string())
     }
 
-    pub async fn run(&self) -> Outcome {
-        let started = Instant::now();
+    pub async fn run(&self, started: Instant) -> Outcome {
         let id: u16 = rand_id();
         let query = match self.query(id) {
             Ok(q) => q,

@@ -32,8 +32,7 @@ impl Exec {
         Exec { argv, timeout }
     }
 
-    pub async fn run(&self) -> Outcome {
-        let started = Instant::now();
+    pub async fn run(&self, started: Instant) -> Outcome {
         let Some((prog, args)) = self.argv.split_first() else {
             return Outcome::down("exec check has an empty command", started);
         };
@@ -145,7 +144,7 @@ mod tests {
             argv: vec!["/bin/sh".into(), "-c".into(), script],
             timeout: Duration::from_millis(300),
         };
-        let o = rt().block_on(e.run());
+        let o = rt().block_on(e.run(Instant::now()));
         assert!(!o.ok && o.detail.contains("killed after"), "{o:?}");
         let pid: i32 = std::fs::read_to_string(&marker).unwrap().trim().parse().unwrap();
         std::thread::sleep(Duration::from_millis(100));
@@ -160,7 +159,7 @@ mod tests {
             argv: vec!["/bin/sh".into(), "-c".into(), "echo busy; exit 12".into()],
             timeout: Duration::from_secs(5),
         };
-        let o = rt().block_on(e.run());
+        let o = rt().block_on(e.run(Instant::now()));
         assert_eq!((o.ok, o.weight, o.detail.as_str()), (true, Some(10), "exit 12, weight 10: busy"));
     }
 }

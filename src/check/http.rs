@@ -48,8 +48,7 @@ impl Http {
         }
     }
 
-    pub async fn run(&self, matcher: &dyn Matcher) -> Outcome {
-        let started = Instant::now();
+    pub async fn run(&self, matcher: &dyn Matcher, started: Instant) -> Outcome {
         within(self.timeout, started, self.fetch(matcher, started)).await
     }
 

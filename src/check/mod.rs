@@ -99,13 +99,15 @@ impl Check {
         }
     }
 
-    pub async fn run(&self, matcher: &dyn Matcher) -> Outcome {
+    /// Runs the check; `started` is now, read once by the caller (clock reads are system
+    /// calls on some kernels, and a checker makes thousands of probes a second).
+    pub async fn run(&self, matcher: &dyn Matcher, started: Instant) -> Outcome {
         match self {
-            Check::Tcp(c) => c.run().await,
-            Check::Http(c) => c.run(matcher).await,
-            Check::Udp(c) => c.run(matcher).await,
-            Check::Dns(c) => c.run().await,
-            Check::Exec(c) => c.run().await,
+            Check::Tcp(c) => c.run(started).await,
+            Check::Http(c) => c.run(matcher, started).await,
+            Check::Udp(c) => c.run(matcher, started).await,
+            Check::Dns(c) => c.run(started).await,
+            Check::Exec(c) => c.run(started).await,
         }
     }
 }
@@ -118,7 +120,7 @@ pub fn target(server: SocketAddr, port: Option<u16>) -> SocketAddr {
 
 /// Runs `fut` for at most `limit`; past it, the outcome is a failure that says so.
 pub async fn within<F: std::future::Future<Output = Outcome>>(limit: Duration, started: Instant, fut: F) -> Outcome {
-    match tokio::time::timeout(limit, fut).await {
+    match tokio::time::timeout_at(tokio::time::Instant::from_std(started + limit), fut).await {
         Ok(o) => o,
         Err(_) => Outcome::down(format!("timed out after {}", secs(limit)), started),
     }

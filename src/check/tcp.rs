@@ -12,8 +12,7 @@ pub struct Tcp {
 }
 
 impl Tcp {
-    pub async fn run(&self) -> Outcome {
-        let started = Instant::now();
+    pub async fn run(&self, started: Instant) -> Outcome {
         within(self.timeout, started, async {
             match tokio::net::TcpStream::connect(self.addr).await {
                 Ok(stream) => {

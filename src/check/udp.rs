@@ -15,8 +15,7 @@ pub struct Udp {
 }
 
 impl Udp {
-    pub async fn run(&self, matcher: &dyn Matcher) -> Outcome {
-        let started = Instant::now();
+    pub async fn run(&self, matcher: &dyn Matcher, started: Instant) -> Outcome {
         within(self.timeout, started, async {
             match self.exchange().await {
                 Ok(reply) => match &self.expect {

@@ -82,7 +82,7 @@ impl UserData for Template {
                 (Check::Exec(_), Value::Nil) => PLACEHOLDER,
                 _ => server_addr(&target, t.port)?,
             };
-            let out = t.aim(server).run(&LuaMatcher(lua.clone())).await;
+            let out = t.aim(server).run(&LuaMatcher(lua.clone()), Instant::now()).await;
             results(&lua, &out)
         });
         m.add_meta_method(MetaMethod::ToString, |_, t, ()| Ok(format!("check {}", t.kind())));
@@ -238,7 +238,7 @@ fn check_fn(lua: &Lua, kind: &'static str) -> mlua::Result<Function> {
         match target {
             None => Ok(MultiValue::from_iter([Value::UserData(lua.create_userdata(tpl)?)])),
             Some(to) => {
-                let out = tpl.aim(to).run(&LuaMatcher(lua.clone())).await;
+                let out = tpl.aim(to).run(&LuaMatcher(lua.clone()), Instant::now()).await;
                 results(&lua, &out)
             }
         }
@@ -275,13 +275,36 @@ pub fn probes(lua: &Lua, v: Value) -> mlua::Result<Vec<Probe>> {
     }
 }
 
+/// A monitor's check aimed at one server.
+#[derive(Clone, Debug)]
+pub enum Aimed {
+    Check(Check),
+    Lua(Function),
+}
+
+impl Probe {
+    /// The check of `server`, with the monitor's timeout where the check sets none.
+    pub fn aim(&self, server: SocketAddr, timeout: Duration) -> Aimed {
+        match self {
+            Probe::Builtin(t) => Aimed::Check(t.with_default_timeout(timeout).aim(server)),
+            Probe::Lua(f) => Aimed::Lua(f.clone()),
+        }
+    }
+}
+
 /// Runs one probe of a monitor against a server; a Lua check that raises, returns garbage or
 /// overruns is a failure that says so.
-pub async fn run_probe(lua: &Lua, probe: &Probe, server: SocketAddr, weight: u32, timeout: Duration) -> Outcome {
+pub async fn run_probe(
+    lua: &Lua,
+    probe: &Aimed,
+    server: SocketAddr,
+    weight: u32,
+    timeout: Duration,
+    started: Instant,
+) -> Outcome {
     match probe {
-        Probe::Builtin(t) => t.with_default_timeout(timeout).aim(server).run(&LuaMatcher(lua.clone())).await,
-        Probe::Lua(f) => {
-            let started = Instant::now();
+        Aimed::Check(c) => c.run(&LuaMatcher(lua.clone()), started).await,
+        Aimed::Lua(f) => {
             let arg = match server_table(lua, server, weight) {
                 Ok(t) => t,
                 Err(e) => return Outcome::down(e.to_string(), started),

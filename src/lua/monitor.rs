@@ -7,12 +7,12 @@ use std::cell::RefCell;
 use std::collections::{BTreeMap, HashMap};
 use std::net::SocketAddr;
 use std::rc::Rc;
-use std::time::{Duration, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 
 use mlua::{Function, Lua, MultiValue, Table, UserData, UserDataMethods, Value};
 
 use super::args::{Fields, show, spec_err};
-use super::checks::{Probe, probes};
+use super::checks::{Aimed, Probe, probes};
 use super::convert::{server_spec, service_key};
 use super::engine::call_logged;
 use super::ipvs::with_client;
@@ -52,7 +52,8 @@ pub struct Monitor {
     warmup: Duration,
     callbacks: Callbacks,
     subs: HashMap<SocketAddr, Vec<ProbeKey>>,
-    checked: HashMap<SocketAddr, SystemTime>,
+    /// When each server was last probed (monotonic: read once per probe, not per delivery).
+    checked: HashMap<SocketAddr, Instant>,
     checks_run: u64,
     stopped: bool,
     service_missing: bool,
@@ -88,14 +89,14 @@ impl Subscriber for Monitor {
         self.id
     }
 
-    fn deliver(this: &Rc<RefCell<Self>>, lua: &Lua, server: SocketAddr, index: usize, outcome: Outcome) {
+    fn deliver(this: &Rc<RefCell<Self>>, lua: &Lua, server: SocketAddr, index: usize, outcome: Outcome, at: Instant) {
         let fx = {
             let mut m = this.borrow_mut();
             if m.stopped {
                 return;
             }
             m.checks_run += 1;
-            m.checked.insert(server, SystemTime::now());
+            m.checked.insert(server, at);
             m.board.observe(&server, index, outcome)
         };
         apply(lua, this, fx);
@@ -354,13 +355,14 @@ fn subscribe(lua: &Lua, this: &Shared, server: SocketAddr) {
         list.into_iter()
             .enumerate()
             .map(|(i, probe)| {
-                let key = match &probe {
-                    Probe::Builtin(t) => ProbeKey::Builtin(t.with_default_timeout(m.timeout).aim(server)),
-                    Probe::Lua(f) => ProbeKey::Lua(f.to_pointer() as usize, server, m.timeout),
+                let aimed = probe.aim(server, m.timeout);
+                let key = match &aimed {
+                    Aimed::Check(c) => ProbeKey::Builtin(c.clone()),
+                    Aimed::Lua(f) => ProbeKey::Lua(f.to_pointer() as usize, server, m.timeout),
                 };
                 let plan = Plan {
                     key,
-                    probe,
+                    probe: aimed,
                     server,
                     weight,
                     timeout: m.timeout,
@@ -585,11 +587,7 @@ pub fn rows(m: &Monitor) -> Vec<Row> {
                 state: if s.kept { "down (kept)" } else { s.health.name() },
                 in_table: !s.out,
                 weight: s.weight,
-                checked: m
-                    .checked
-                    .get(a)
-                    .and_then(|t| t.duration_since(SystemTime::UNIX_EPOCH).ok())
-                    .map(|d| d.as_secs_f64()),
+                checked: m.checked.get(a).map(|t| unix_now() - t.elapsed().as_secs_f64()),
                 latency: last,
                 detail: s.last_detail.clone(),
             }

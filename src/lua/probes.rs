@@ -6,11 +6,11 @@ use std::collections::HashMap;
 use std::hash::{Hash, Hasher};
 use std::net::SocketAddr;
 use std::rc::{Rc, Weak};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use mlua::Lua;
 
-use super::checks::{Probe, run_probe};
+use super::checks::{Aimed, run_probe};
 use crate::check::{Check, Outcome};
 
 /// What makes two probes the same: the whole check with its target, or for a Lua check the
@@ -24,7 +24,7 @@ pub enum ProbeKey {
 /// Who gets a probe's results: check `index` of `server` in a monitor.
 pub trait Subscriber {
     fn id(&self) -> u64;
-    fn deliver(this: &Rc<RefCell<Self>>, lua: &Lua, server: SocketAddr, index: usize, outcome: Outcome);
+    fn deliver(this: &Rc<RefCell<Self>>, lua: &Lua, server: SocketAddr, index: usize, outcome: Outcome, at: Instant);
 }
 
 struct Sub<S> {
@@ -53,7 +53,7 @@ impl<S> Default for Registry<S> {
 
 pub struct Plan {
     pub key: ProbeKey,
-    pub probe: Probe,
+    pub probe: Aimed,
     pub server: SocketAddr,
     pub weight: u32,
     pub timeout: Duration,
@@ -88,18 +88,18 @@ impl<S: Subscriber + 'static> Registry<S> {
         loop {
             let interval = entry.subs.borrow().iter().map(|s| s.interval).min();
             let Some(interval) = interval else { break };
-            let started = tokio::time::Instant::now();
-            let outcome = run_probe(&lua, &plan.probe, plan.server, plan.weight, plan.timeout).await;
+            let started = Instant::now();
+            let outcome = run_probe(&lua, &plan.probe, plan.server, plan.weight, plan.timeout, started).await;
             self.runs.set(self.runs.get() + 1);
             let subs: Vec<(Weak<RefCell<S>>, SocketAddr, usize)> =
                 entry.subs.borrow().iter().map(|s| (s.monitor.clone(), s.server, s.index)).collect();
             for (m, server, index) in subs {
                 if let Some(m) = m.upgrade() {
-                    S::deliver(&m, &lua, server, index, outcome.clone());
+                    S::deliver(&m, &lua, server, index, outcome.clone(), started);
                 }
             }
             entry.subs.borrow_mut().retain(|s| s.monitor.strong_count() > 0);
-            tokio::time::sleep_until(started + interval).await;
+            tokio::time::sleep_until(tokio::time::Instant::from_std(started + interval)).await;
         }
         let mut entries = self.entries.borrow_mut();
         if entries.get(&plan.key).is_some_and(|e| Rc::ptr_eq(e, &entry)) {
