@@ -42,7 +42,11 @@ static FILE: Mutex<Option<std::fs::File>> = Mutex::new(None);
 /// Appends log lines to `path` too (created 0600).
 pub fn to_file(path: &str) -> std::io::Result<()> {
     use std::os::unix::fs::OpenOptionsExt;
-    let f = std::fs::OpenOptions::new().create(true).append(true).mode(0o600).open(path)?;
+    let f = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .mode(0o600)
+        .open(path)?;
     if let Ok(mut slot) = FILE.lock() {
         *slot = Some(f);
     }

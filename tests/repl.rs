@@ -211,7 +211,10 @@ fn ipvsadm_lines_run_natively() {
 #[test]
 fn background_tasks_print_above_the_line_being_typed() {
     let t = Term::start(tempfile::tempdir().unwrap());
-    t.line("n = 0; t = lvs.every(0.2, function() n = n + 1; lvs.log.info('tick ' .. n) end)", "> ");
+    t.line(
+        "n = 0; t = lvs.every(0.2, function() n = n + 1; lvs.log.info('tick ' .. n) end)",
+        "> ",
+    );
     t.keys(&["-l", "x = 40 + 2"], "x = 40 + 2");
     // ticks keep coming while the prompt waits, and the typed line is redrawn below them
     t.wait_for("info  tick 3");

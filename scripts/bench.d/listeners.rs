@@ -16,7 +16,10 @@ fn main() {
             std::process::exit(2);
         }
     };
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
     let accepted = Arc::new(AtomicU64::new(0));
     rt.block_on(async move {
         for port in first..first + count {

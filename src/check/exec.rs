@@ -27,7 +27,11 @@ impl Exec {
         let port = addr.port().to_string();
         let argv = argv
             .iter()
-            .map(|a| a.replace("{ip}", &ip).replace("{port}", &port).replace("{addr}", &addr.to_string()))
+            .map(|a| {
+                a.replace("{ip}", &ip)
+                    .replace("{port}", &port)
+                    .replace("{addr}", &addr.to_string())
+            })
             .collect();
         Exec { argv, timeout }
     }
@@ -46,7 +50,12 @@ impl Exec {
             .spawn()
         {
             Ok(c) => c,
-            Err(e) => return Outcome::down(format!("cannot run {prog}: {}", super::tcp::io_reason(&e)), started),
+            Err(e) => {
+                return Outcome::down(
+                    format!("cannot run {prog}: {}", super::tcp::io_reason(&e)),
+                    started,
+                );
+            }
         };
         let pgid = child.id().map(|id| Pid::from_raw(id as i32));
         let mut stdout = child.stdout.take();
@@ -93,7 +102,13 @@ impl IntoSignal for std::process::ExitStatus {
 }
 
 fn judge(code: Option<i32>, signal: Option<i32>, first_line: String, started: Instant) -> Outcome {
-    let said = |what: String| if first_line.is_empty() { what } else { format!("{what}: {first_line}") };
+    let said = |what: String| {
+        if first_line.is_empty() {
+            what
+        } else {
+            format!("{what}: {first_line}")
+        }
+    };
     match (code, signal) {
         (Some(0), _) => Outcome::up(said("exit 0".into()), started),
         (Some(n), _) if n >= 2 => {
@@ -124,7 +139,12 @@ mod tests {
     #[test]
     fn placeholders_take_the_server() {
         let e = Exec::for_server(
-            &["/bin/check".into(), "{ip}".into(), "{port}".into(), "--to={addr}".into()],
+            &[
+                "/bin/check".into(),
+                "{ip}".into(),
+                "{port}".into(),
+                "--to={addr}".into(),
+            ],
             "192.0.2.1:80".parse().unwrap(),
             Duration::from_secs(1),
         );
@@ -132,7 +152,10 @@ mod tests {
     }
 
     fn rt() -> tokio::runtime::Runtime {
-        tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap()
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap()
     }
 
     #[test]
@@ -150,7 +173,10 @@ mod tests {
         std::thread::sleep(Duration::from_millis(100));
         let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
         // gone, or a zombie waiting for init to reap it
-        assert!(stat.is_empty() || stat.contains(") Z"), "grandchild still runs: {stat}");
+        assert!(
+            stat.is_empty() || stat.contains(") Z"),
+            "grandchild still runs: {stat}"
+        );
     }
 
     #[test]
@@ -160,6 +186,9 @@ mod tests {
             timeout: Duration::from_secs(5),
         };
         let o = rt().block_on(e.run(Instant::now()));
-        assert_eq!((o.ok, o.weight, o.detail.as_str()), (true, Some(10), "exit 12, weight 10: busy"));
+        assert_eq!(
+            (o.ok, o.weight, o.detail.as_str()),
+            (true, Some(10), "exit 12, weight 10: busy")
+        );
     }
 }

@@ -40,7 +40,11 @@ impl Http {
 
     pub fn url(&self) -> String {
         let scheme = if self.tls { "https" } else { "http" };
-        let path = if self.path.starts_with('/') { self.path.clone() } else { format!("/{}", self.path) };
+        let path = if self.path.starts_with('/') {
+            self.path.clone()
+        } else {
+            format!("/{}", self.path)
+        };
         match (&self.host, self.tls) {
             // TLS needs the name in the URL for SNI; the client is told where that name is.
             (Some(h), true) => format!("{scheme}://{h}:{}{path}", self.addr.port()),
@@ -131,7 +135,11 @@ pub fn builder() -> reqwest::ClientBuilder {
 
 /// reqwest's error with its causes, which is where the useful part ("connection refused") is.
 pub fn reason(e: &reqwest::Error) -> String {
-    let mut msg = if e.is_timeout() { "timed out".to_string() } else { String::new() };
+    let mut msg = if e.is_timeout() {
+        "timed out".to_string()
+    } else {
+        String::new()
+    };
     let mut src: Option<&dyn std::error::Error> = std::error::Error::source(e);
     let mut last = None;
     while let Some(s) = src {

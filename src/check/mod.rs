@@ -119,7 +119,11 @@ pub fn target(server: SocketAddr, port: Option<u16>) -> SocketAddr {
 }
 
 /// Runs `fut` for at most `limit`; past it, the outcome is a failure that says so.
-pub async fn within<F: std::future::Future<Output = Outcome>>(limit: Duration, started: Instant, fut: F) -> Outcome {
+pub async fn within<F: std::future::Future<Output = Outcome>>(
+    limit: Duration,
+    started: Instant,
+    fut: F,
+) -> Outcome {
     match tokio::time::timeout_at(tokio::time::Instant::from_std(started + limit), fut).await {
         Ok(o) => o,
         Err(_) => Outcome::down(format!("timed out after {}", secs(limit)), started),
@@ -128,5 +132,9 @@ pub async fn within<F: std::future::Future<Output = Outcome>>(limit: Duration, s
 
 pub fn secs(d: Duration) -> String {
     let s = d.as_secs_f64();
-    if s.fract() == 0.0 { format!("{s:.0}s") } else { format!("{s}s") }
+    if s.fract() == 0.0 {
+        format!("{s:.0}s")
+    } else {
+        format!("{s}s")
+    }
 }

@@ -116,14 +116,18 @@ impl Server {
             .iter()
             .filter_map(|c| c.last.as_ref())
             .find(|o| !o.ok)
-            .or_else(|| self.checks.iter().filter_map(|c| c.last.as_ref()).last())
+            .or_else(|| self.checks.iter().rev().find_map(|c| c.last.as_ref()))
             .map(|o| o.detail.clone())
             .unwrap_or_default()
     }
 }
 
 fn counted(n: u32, one: &str, many: &str) -> String {
-    if n == 1 { format!("1 {one}") } else { format!("{n} {many}") }
+    if n == 1 {
+        format!("1 {one}")
+    } else {
+        format!("{n} {many}")
+    }
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -134,9 +138,22 @@ pub enum Effect<K> {
     Restore(K, u32),
     SorryIn,
     SorryOut,
-    Changed { server: K, from: Health, to: Health, reason: String, detail: String },
-    Quorum { up: bool, sum: u64 },
-    Panic { server: K, out: usize, limit: usize },
+    Changed {
+        server: K,
+        from: Health,
+        to: Health,
+        reason: String,
+        detail: String,
+    },
+    Quorum {
+        up: bool,
+        sum: u64,
+    },
+    Panic {
+        server: K,
+        out: usize,
+        limit: usize,
+    },
 }
 
 pub struct Board<K: Ord + Clone + Debug> {
@@ -149,7 +166,13 @@ pub struct Board<K: Ord + Clone + Debug> {
 
 impl<K: Ord + Clone + Debug> Board<K> {
     pub fn new(policy: Policy) -> Board<K> {
-        Board { policy, servers: BTreeMap::new(), sorry_in: false, quorum_met: true, panicking: false }
+        Board {
+            policy,
+            servers: BTreeMap::new(),
+            sorry_in: false,
+            quorum_met: true,
+            panicking: false,
+        }
     }
 
     /// Starts watching a server the kernel has at `kernel_weight`, with `checks` checks.
@@ -165,7 +188,12 @@ impl<K: Ord + Clone + Debug> Board<K> {
             (None, 0) => 1,
             (None, w) => w,
         };
-        let check = CheckState { health, successes: 0, failures: 0, last: None };
+        let check = CheckState {
+            health,
+            successes: 0,
+            failures: 0,
+            last: None,
+        };
         self.servers.insert(
             key.clone(),
             Server {
@@ -205,7 +233,9 @@ impl<K: Ord + Clone + Debug> Board<K> {
     /// Someone else set the weight of a server this monitor keeps in: that is its weight now.
     pub fn weight_changed(&mut self, key: &K, kernel_weight: u32) -> Vec<Effect<K>> {
         let mut fx = Vec::new();
-        let Some(s) = self.servers.get_mut(key) else { return fx };
+        let Some(s) = self.servers.get_mut(key) else {
+            return fx;
+        };
         if s.out && self.policy.action == Action::Inhibit && kernel_weight > 0 {
             // An inhibited server stays at 0 until it passes; remember what it should get.
             s.weight = kernel_weight;
@@ -221,8 +251,12 @@ impl<K: Ord + Clone + Debug> Board<K> {
     pub fn observe(&mut self, key: &K, index: usize, outcome: Outcome) -> Vec<Effect<K>> {
         let mut fx = Vec::new();
         let (rise, fall) = (self.policy.rise.max(1), self.policy.fall.max(1));
-        let Some(s) = self.servers.get_mut(key) else { return fx };
-        let Some(c) = s.checks.get_mut(index) else { return fx };
+        let Some(s) = self.servers.get_mut(key) else {
+            return fx;
+        };
+        let Some(c) = s.checks.get_mut(index) else {
+            return fx;
+        };
         let mut reason = String::new();
         if outcome.ok {
             c.failures = 0;
@@ -242,7 +276,11 @@ impl<K: Ord + Clone + Debug> Board<K> {
         let dynamic = outcome.weight.filter(|_| outcome.ok);
         c.last = Some(outcome);
         let was = s.health;
-        let now = if s.checks.iter().all(|c| c.health == Health::Up) { Health::Up } else { Health::Down };
+        let now = if s.checks.iter().all(|c| c.health == Health::Up) {
+            Health::Up
+        } else {
+            Health::Down
+        };
         s.last_detail = s.combined_detail();
         if let Some(w) = dynamic.filter(|&w| w != s.weight) {
             s.weight = w;
@@ -252,7 +290,11 @@ impl<K: Ord + Clone + Debug> Board<K> {
         }
         if was != now {
             let n = s.checks.len();
-            let reason = if n > 1 { format!("check {} of {n}: {reason}", index + 1) } else { reason };
+            let reason = if n > 1 {
+                format!("check {} of {n}: {reason}", index + 1)
+            } else {
+                reason
+            };
             s.health = now;
             fx.push(Effect::Changed {
                 server: key.clone(),
@@ -284,7 +326,9 @@ impl<K: Ord + Clone + Debug> Board<K> {
     fn take_out(&mut self, key: &K, fx: &mut Vec<Effect<K>>) {
         let (out, limit) = (self.out_count(), self.limit());
         let action = self.policy.action;
-        let Some(s) = self.servers.get_mut(key) else { return };
+        let Some(s) = self.servers.get_mut(key) else {
+            return;
+        };
         if s.out {
             return;
         }
@@ -292,7 +336,11 @@ impl<K: Ord + Clone + Debug> Board<K> {
             s.kept = true;
             if !self.panicking {
                 self.panicking = true;
-                fx.push(Effect::Panic { server: key.clone(), out, limit });
+                fx.push(Effect::Panic {
+                    server: key.clone(),
+                    out,
+                    limit,
+                });
             }
             return;
         }
@@ -306,7 +354,9 @@ impl<K: Ord + Clone + Debug> Board<K> {
 
     fn put_back(&mut self, key: &K, fx: &mut Vec<Effect<K>>) {
         let action = self.policy.action;
-        let Some(s) = self.servers.get_mut(key) else { return };
+        let Some(s) = self.servers.get_mut(key) else {
+            return;
+        };
         s.kept = false;
         if !s.out {
             return;
@@ -321,7 +371,12 @@ impl<K: Ord + Clone + Debug> Board<K> {
     /// Service-wide consequences of the servers' states: servers kept in by max_down go out
     /// when there is room, the sorry server, quorum.
     fn settle(&mut self, fx: &mut Vec<Effect<K>>) {
-        let kept: Vec<K> = self.servers.iter().filter(|(_, s)| s.kept).map(|(k, _)| k.clone()).collect();
+        let kept: Vec<K> = self
+            .servers
+            .iter()
+            .filter(|(_, s)| s.kept)
+            .map(|(k, _)| k.clone())
+            .collect();
         for k in kept {
             if self.out_count() < self.limit() {
                 if let Some(s) = self.servers.get_mut(&k) {
@@ -358,7 +413,11 @@ impl<K: Ord + Clone + Debug> Board<K> {
 
     /// The sum of the weights of the servers that are up.
     pub fn live_weight(&self) -> u64 {
-        self.servers.values().filter(|s| s.health == Health::Up).map(|s| u64::from(s.weight)).sum()
+        self.servers
+            .values()
+            .filter(|s| s.health == Health::Up)
+            .map(|s| u64::from(s.weight))
+            .sum()
     }
 }
 

@@ -17,7 +17,10 @@ impl Tcp {
             match tokio::net::TcpStream::connect(self.addr).await {
                 Ok(stream) => {
                     // No lingering FIN_WAIT state on the server for a probe: reset at close.
-                    let off = nix::libc::linger { l_onoff: 1, l_linger: 0 };
+                    let off = nix::libc::linger {
+                        l_onoff: 1,
+                        l_linger: 0,
+                    };
                     let _ = nix::sys::socket::setsockopt(&stream, nix::sys::socket::sockopt::Linger, &off);
                     Outcome::up("connected", started)
                 }

@@ -33,9 +33,13 @@ impl Udp {
     }
 
     async fn exchange(&self) -> std::io::Result<Vec<u8>> {
-        let bind: SocketAddr = if self.addr.is_ipv4() { "0.0.0.0:0" } else { "[::]:0" }
-            .parse()
-            .map_err(std::io::Error::other)?;
+        let bind: SocketAddr = if self.addr.is_ipv4() {
+            "0.0.0.0:0"
+        } else {
+            "[::]:0"
+        }
+        .parse()
+        .map_err(std::io::Error::other)?;
         let sock = tokio::net::UdpSocket::bind(bind).await?;
         // connected: an ICMP port unreachable comes back as ECONNREFUSED on recv
         sock.connect(self.addr).await?;

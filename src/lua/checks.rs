@@ -55,10 +55,22 @@ impl Template {
     pub fn aim(&self, server: SocketAddr) -> Check {
         let to = check::target(server, self.port);
         match &self.check {
-            Check::Tcp(c) => Check::Tcp(check::Tcp { addr: to, ..c.clone() }),
-            Check::Http(c) => Check::Http(check::Http { addr: to, ..c.clone() }),
-            Check::Udp(c) => Check::Udp(check::Udp { addr: to, ..c.clone() }),
-            Check::Dns(c) => Check::Dns(check::Dns { addr: to, ..c.clone() }),
+            Check::Tcp(c) => Check::Tcp(check::Tcp {
+                addr: to,
+                ..c.clone()
+            }),
+            Check::Http(c) => Check::Http(check::Http {
+                addr: to,
+                ..c.clone()
+            }),
+            Check::Udp(c) => Check::Udp(check::Udp {
+                addr: to,
+                ..c.clone()
+            }),
+            Check::Dns(c) => Check::Dns(check::Dns {
+                addr: to,
+                ..c.clone()
+            }),
             Check::Exec(c) => Check::Exec(check::Exec::for_server(&c.argv, to, c.timeout)),
         }
     }
@@ -76,15 +88,18 @@ fn set_timeout(c: &mut Check, t: Duration) {
 
 impl UserData for Template {
     fn add_methods<M: UserDataMethods<Self>>(m: &mut M) {
-        m.add_async_meta_function(MetaMethod::Call, |lua, (ud, target): (AnyUserData, Value)| async move {
-            let t = ud.borrow::<Template>()?.clone();
-            let server = match (&t.check, &target) {
-                (Check::Exec(_), Value::Nil) => PLACEHOLDER,
-                _ => server_addr(&target, t.port)?,
-            };
-            let out = t.aim(server).run(&LuaMatcher(lua.clone()), Instant::now()).await;
-            results(&lua, &out)
-        });
+        m.add_async_meta_function(
+            MetaMethod::Call,
+            |lua, (ud, target): (AnyUserData, Value)| async move {
+                let t = ud.borrow::<Template>()?.clone();
+                let server = match (&t.check, &target) {
+                    (Check::Exec(_), Value::Nil) => PLACEHOLDER,
+                    _ => server_addr(&target, t.port)?,
+                };
+                let out = t.aim(server).run(&LuaMatcher(lua.clone()), Instant::now()).await;
+                results(&lua, &out)
+            },
+        );
         m.add_meta_method(MetaMethod::ToString, |_, t, ()| Ok(format!("check {}", t.kind())));
         m.add_method("kind", |_, t, ()| Ok(t.kind()));
     }
@@ -95,7 +110,13 @@ fn server_addr(v: &Value, port: Option<u16>) -> mlua::Result<SocketAddr> {
     let text = match v {
         Value::String(s) => s.to_string_lossy(),
         Value::Table(t) => t.get::<String>("addr")?,
-        other => return Err(spec_err(bad("server", show(other), "must be \"ip:port\" or a server table"))),
+        other => {
+            return Err(spec_err(bad(
+                "server",
+                show(other),
+                "must be \"ip:port\" or a server table",
+            )));
+        }
     };
     let (ip, p) = parse_endpoint("server", &text).map_err(spec_err)?;
     match p.or(port) {
@@ -120,7 +141,9 @@ const PLACEHOLDER: SocketAddr = SocketAddr::new(std::net::IpAddr::V4(std::net::I
 fn parse(kind: &str, t: Table) -> mlua::Result<(Template, Option<SocketAddr>)> {
     let allowed: &[&str] = match kind {
         "tcp" => &["addr", "port", "timeout"],
-        "http" => &["addr", "port", "timeout", "path", "host", "status", "body", "tls", "headers", "max_body"],
+        "http" => &[
+            "addr", "port", "timeout", "path", "host", "status", "body", "tls", "headers", "max_body",
+        ],
         "udp" => &["addr", "port", "timeout", "send", "expect"],
         "dns" => &["addr", "port", "timeout", "name", "type"],
         _ => &["addr", "port", "timeout", "cmd"],
@@ -151,7 +174,10 @@ fn parse(kind: &str, t: Table) -> mlua::Result<(Template, Option<SocketAddr>)> {
     };
     let to = timeout.unwrap_or(DEFAULT_TIMEOUT);
     let check = match kind {
-        "tcp" => Check::Tcp(check::Tcp { addr: PLACEHOLDER, timeout: to }),
+        "tcp" => Check::Tcp(check::Tcp {
+            addr: PLACEHOLDER,
+            timeout: to,
+        }),
         "http" => {
             let mut h = check::Http::new(PLACEHOLDER);
             h.timeout = to;
@@ -162,7 +188,8 @@ fn parse(kind: &str, t: Table) -> mlua::Result<(Template, Option<SocketAddr>)> {
             h.body = f.string("body")?;
             h.tls = f.bool("tls")?.unwrap_or(false);
             if let Some(m) = f.int("max_body")? {
-                h.max_body = usize::try_from(m).map_err(|_| spec_err(bad("max_body", m, "must be 0 or more")))?;
+                h.max_body =
+                    usize::try_from(m).map_err(|_| spec_err(bad("max_body", m, "must be 0 or more")))?;
             }
             h.status = match f.raw("status")? {
                 Value::Nil => vec![200],
@@ -187,7 +214,13 @@ fn parse(kind: &str, t: Table) -> mlua::Result<(Template, Option<SocketAddr>)> {
             addr: PLACEHOLDER,
             send: match f.raw("send")? {
                 Value::String(s) => s.as_bytes().to_vec(),
-                other => return Err(spec_err(bad("send", show(&other), "must be the datagram to send (a string)"))),
+                other => {
+                    return Err(spec_err(bad(
+                        "send",
+                        show(&other),
+                        "must be the datagram to send (a string)",
+                    )));
+                }
             },
             expect: f.string("expect")?,
             timeout: to,
@@ -195,7 +228,9 @@ fn parse(kind: &str, t: Table) -> mlua::Result<(Template, Option<SocketAddr>)> {
         "dns" => {
             let d = check::Dns {
                 addr: PLACEHOLDER,
-                name: f.string("name")?.ok_or_else(|| spec_err(bad("name", "nil", "the name to ask for")))?,
+                name: f
+                    .string("name")?
+                    .ok_or_else(|| spec_err(bad("name", "nil", "the name to ask for")))?,
                 rtype: f.string("type")?.unwrap_or_else(|| "A".into()),
                 timeout: to,
             };
@@ -214,14 +249,22 @@ fn parse(kind: &str, t: Table) -> mlua::Result<(Template, Option<SocketAddr>)> {
             Check::Exec(check::Exec { argv, timeout: to })
         }
     };
-    let tpl = Template { check, port, timeout_set: timeout.is_some() };
+    let tpl = Template {
+        check,
+        port,
+        timeout_set: timeout.is_some(),
+    };
     Ok((tpl, target))
 }
 
 fn status_code(v: Value) -> mlua::Result<u16> {
     match super::args::to_int("status", v.clone())? {
         Some(n) if (100..=599).contains(&n) => Ok(n as u16),
-        _ => Err(spec_err(bad("status", show(&v), "must be an HTTP status (100..599) or a list of them"))),
+        _ => Err(spec_err(bad(
+            "status",
+            show(&v),
+            "must be an HTTP status (100..599) or a list of them",
+        ))),
     }
 }
 
@@ -230,13 +273,18 @@ fn check_fn(lua: &Lua, kind: &'static str) -> mlua::Result<Function> {
         let (tpl, mut target) = parse(kind, t)?;
         if let Check::Exec(e) = &tpl.check {
             // A command that names no server runs now; one with {ip}/{port}/{addr} waits for one.
-            let aimed = e.argv.iter().any(|a| a.contains("{ip}") || a.contains("{port}") || a.contains("{addr}"));
+            let aimed = e
+                .argv
+                .iter()
+                .any(|a| a.contains("{ip}") || a.contains("{port}") || a.contains("{addr}"));
             if !aimed {
                 target = target.or(Some(PLACEHOLDER));
             }
         }
         match target {
-            None => Ok(MultiValue::from_iter([Value::UserData(lua.create_userdata(tpl)?)])),
+            None => Ok(MultiValue::from_iter([Value::UserData(
+                lua.create_userdata(tpl)?,
+            )])),
             Some(to) => {
                 let out = tpl.aim(to).run(&LuaMatcher(lua.clone()), Instant::now()).await;
                 results(&lua, &out)
@@ -258,9 +306,9 @@ pub fn probes(lua: &Lua, v: Value) -> mlua::Result<Vec<Probe>> {
         match v {
             Value::UserData(ud) => Ok(Probe::Builtin(ud.borrow::<Template>()?.clone())),
             Value::Function(f) => Ok(Probe::Lua(f)),
-            Value::String(s) if ["tcp", "http"].contains(&s.to_string_lossy().as_str()) => {
-                Ok(Probe::Builtin(parse(&s.to_string_lossy(), lua.create_table()?)?.0))
-            }
+            Value::String(s) if ["tcp", "http"].contains(&s.to_string_lossy().as_str()) => Ok(
+                Probe::Builtin(parse(&s.to_string_lossy(), lua.create_table()?)?.0),
+            ),
             other => Err(spec_err(bad(
                 "check",
                 show(&other),
@@ -313,7 +361,10 @@ pub async fn run_probe(
                 match f.call_async::<MultiValue>(arg).await {
                     Ok(vals) => lua_verdict(vals, started),
                     Err(e) => Outcome::down(
-                        format!("check raised: {}", super::describe_error(&Value::Error(Box::new(e)))),
+                        format!(
+                            "check raised: {}",
+                            super::describe_error(&Value::Error(Box::new(e)))
+                        ),
                         started,
                     ),
                 }
@@ -342,9 +393,20 @@ fn lua_verdict(vals: MultiValue, started: Instant) -> Outcome {
     };
     match first {
         Value::Boolean(true) => Outcome::up(if detail.is_empty() { "ok".into() } else { detail }, started),
-        Value::Boolean(false) => Outcome::down(if detail.is_empty() { "failed".into() } else { detail }, started),
+        Value::Boolean(false) => Outcome::down(
+            if detail.is_empty() {
+                "failed".into()
+            } else {
+                detail
+            },
+            started,
+        ),
         other => Outcome::down(
-            format!("check returned {} ({}), not true or false", show(&other), other.type_name()),
+            format!(
+                "check returned {} ({}), not true or false",
+                show(&other),
+                other.type_name()
+            ),
             started,
         ),
     }

@@ -56,8 +56,13 @@ pub struct Engine {
 
 impl Engine {
     pub fn new() -> std::io::Result<Engine> {
-        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
-        Ok(Engine { rt, local: tokio::task::LocalSet::new() })
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?;
+        Ok(Engine {
+            rt,
+            local: tokio::task::LocalSet::new(),
+        })
     }
 
     /// Drives the loop until `fut` is done, or, when `interrupt` is given, until that flag is
@@ -126,13 +131,19 @@ pub async fn call_logged(lua: &Lua, what: &str, f: &Function, args: MultiValue) 
         Ok(mut out) => match out.pop_front() {
             Some(Value::Boolean(true)) => Some(out),
             _ => {
-                let msg = out.pop_front().map(|v| super::describe_error(&v)).unwrap_or_default();
+                let msg = out
+                    .pop_front()
+                    .map(|v| super::describe_error(&v))
+                    .unwrap_or_default();
                 crate::log::error(&format!("{what}: {msg}"));
                 None
             }
         },
         Err(e) => {
-            crate::log::error(&format!("{what}: {}", super::describe_error(&Value::Error(Box::new(e)))));
+            crate::log::error(&format!(
+                "{what}: {}",
+                super::describe_error(&Value::Error(Box::new(e)))
+            ));
             None
         }
     }

@@ -78,7 +78,11 @@ impl State {
         lua.set_named_registry_value("lvsh.call", internal.get::<Function>("call")?)?;
         let engine = Rc::new(engine::Engine::new().map_err(mlua::Error::external)?);
         engine::install_interrupt_hook(&lua)?;
-        Ok(State { lua, internal, engine })
+        Ok(State {
+            lua,
+            internal,
+            engine,
+        })
     }
 
     pub fn lua(&self) -> &Lua {

@@ -27,7 +27,11 @@ fn closed() -> mlua::Error {
     mlua::Error::runtime("connection is closed")
 }
 
-async fn timed<T>(t: Duration, what: &str, f: impl std::future::Future<Output = std::io::Result<T>>) -> mlua::Result<T> {
+async fn timed<T>(
+    t: Duration,
+    what: &str,
+    f: impl std::future::Future<Output = std::io::Result<T>>,
+) -> mlua::Result<T> {
     match tokio::time::timeout(t, f).await {
         Ok(Ok(v)) => Ok(v),
         Ok(Err(e)) => Err(mlua::Error::runtime(format!("{what}: {}", io_reason(&e)))),
@@ -56,7 +60,12 @@ impl UserData for Conn {
                 }
                 Some(Value::String(p)) if p.to_string_lossy().trim_start_matches('*') == "a" => {
                     let mut buf = Vec::new();
-                    timed(this.timeout, "receive", s.take(MAX_READ as u64).read_to_end(&mut buf)).await?;
+                    timed(
+                        this.timeout,
+                        "receive",
+                        s.take(MAX_READ as u64).read_to_end(&mut buf),
+                    )
+                    .await?;
                     buf
                 }
                 Some(Value::Integer(n)) if n > 0 => {
@@ -66,7 +75,11 @@ impl UserData for Conn {
                     buf
                 }
                 Some(other) => {
-                    return Err(spec_err(bad("receive", show(&other), "takes a byte count, \"l\" or \"a\"")));
+                    return Err(spec_err(bad(
+                        "receive",
+                        show(&other),
+                        "takes a byte count, \"l\" or \"a\"",
+                    )));
                 }
             };
             lua.create_string(&data)
@@ -80,7 +93,12 @@ impl UserData for Conn {
 
 async fn read_line(s: &mut BufReader<TcpStream>, t: Duration) -> mlua::Result<Vec<u8>> {
     let mut buf = Vec::new();
-    timed(t, "receive", (&mut *s).take(MAX_READ as u64).read_until(b'\n', &mut buf)).await?;
+    timed(
+        t,
+        "receive",
+        (&mut *s).take(MAX_READ as u64).read_until(b'\n', &mut buf),
+    )
+    .await?;
     if buf.last() == Some(&b'\n') {
         buf.pop();
         if buf.last() == Some(&b'\r') {
@@ -99,7 +117,10 @@ async fn connect(_: Lua, (addr, timeout): (String, Option<f64>)) -> mlua::Result
     };
     let to = std::net::SocketAddr::new(ip, port);
     let stream = timed(t, &format!("connect {to}"), TcpStream::connect(to)).await?;
-    Ok(Conn { stream: Rc::new(Mutex::new(Some(BufReader::new(stream)))), timeout: t })
+    Ok(Conn {
+        stream: Rc::new(Mutex::new(Some(BufReader::new(stream)))),
+        timeout: t,
+    })
 }
 
 /// `lvs.http.get(url)` or `lvs.http.get{url=, host=, headers=, timeout=, max_body=}`:
@@ -108,20 +129,43 @@ async fn http_get(lua: Lua, v: Value) -> mlua::Result<MultiValue> {
     let (url, host, headers, timeout, max_body) = match v {
         Value::String(s) => (s.to_string_lossy(), None, Vec::new(), DEFAULT_TIMEOUT, MAX_READ),
         Value::Table(t) => {
-            let f = Fields::new(t, "http.get", &["url", "host", "headers", "timeout", "max_body"], &[])?;
-            let url = f.string("url")?.ok_or_else(|| spec_err(bad("url", "nil", "the URL to get")))?;
+            let f = Fields::new(
+                t,
+                "http.get",
+                &["url", "host", "headers", "timeout", "max_body"],
+                &[],
+            )?;
+            let url = f
+                .string("url")?
+                .ok_or_else(|| spec_err(bad("url", "nil", "the URL to get")))?;
             let mut headers = Vec::new();
             if let Value::Table(hs) = f.raw("headers")? {
                 for pair in hs.pairs::<String, String>() {
                     headers.push(pair?);
                 }
             }
-            let max = f.int("max_body")?.map_or(MAX_READ, |n| n.clamp(0, MAX_READ as i64 * 64) as usize);
-            (url, f.string("host")?, headers, f.seconds("timeout")?.unwrap_or(DEFAULT_TIMEOUT), max)
+            let max = f
+                .int("max_body")?
+                .map_or(MAX_READ, |n| n.clamp(0, MAX_READ as i64 * 64) as usize);
+            (
+                url,
+                f.string("host")?,
+                headers,
+                f.seconds("timeout")?.unwrap_or(DEFAULT_TIMEOUT),
+                max,
+            )
         }
-        other => return Err(spec_err(bad("http.get", show(&other), "takes a URL or {url=...}"))),
+        other => {
+            return Err(spec_err(bad(
+                "http.get",
+                show(&other),
+                "takes a URL or {url=...}",
+            )));
+        }
     };
-    let client = builder().build().map_err(|e| mlua::Error::runtime(format!("http client: {e}")))?;
+    let client = builder()
+        .build()
+        .map_err(|e| mlua::Error::runtime(format!("http client: {e}")))?;
     let mut req = client.get(&url).timeout(timeout);
     if let Some(h) = host {
         req = req.header(reqwest::header::HOST, h);
@@ -129,7 +173,10 @@ async fn http_get(lua: Lua, v: Value) -> mlua::Result<MultiValue> {
     for (k, v) in headers {
         req = req.header(k, v);
     }
-    let mut resp = req.send().await.map_err(|e| mlua::Error::runtime(format!("GET {url}: {}", reason(&e))))?;
+    let mut resp = req
+        .send()
+        .await
+        .map_err(|e| mlua::Error::runtime(format!("GET {url}: {}", reason(&e))))?;
     let status = resp.status().as_u16();
     let hdrs = lua.create_table()?;
     for (k, v) in resp.headers() {
@@ -140,7 +187,12 @@ async fn http_get(lua: Lua, v: Value) -> mlua::Result<MultiValue> {
         match resp.chunk().await {
             Ok(Some(c)) => body.extend_from_slice(&c[..c.len().min(max_body - body.len())]),
             Ok(None) => break,
-            Err(e) => return Err(mlua::Error::runtime(format!("GET {url}: reading body: {}", reason(&e)))),
+            Err(e) => {
+                return Err(mlua::Error::runtime(format!(
+                    "GET {url}: reading body: {}",
+                    reason(&e)
+                )));
+            }
         }
     }
     Ok(MultiValue::from_iter([

@@ -24,7 +24,14 @@ pub enum ProbeKey {
 /// Who gets a probe's results: check `index` of `server` in a monitor.
 pub trait Subscriber {
     fn id(&self) -> u64;
-    fn deliver(this: &Rc<RefCell<Self>>, lua: &Lua, server: SocketAddr, index: usize, outcome: Outcome, at: Instant);
+    fn deliver(
+        this: &Rc<RefCell<Self>>,
+        lua: &Lua,
+        server: SocketAddr,
+        index: usize,
+        outcome: Outcome,
+        at: Instant,
+    );
 }
 
 struct Sub<S> {
@@ -47,7 +54,10 @@ pub struct Registry<S> {
 
 impl<S> Default for Registry<S> {
     fn default() -> Self {
-        Registry { entries: RefCell::new(HashMap::new()), runs: Cell::new(0) }
+        Registry {
+            entries: RefCell::new(HashMap::new()),
+            runs: Cell::new(0),
+        }
     }
 }
 
@@ -63,14 +73,29 @@ pub struct Plan {
 }
 
 impl<S: Subscriber + 'static> Registry<S> {
-    pub fn subscribe(self: &Rc<Self>, lua: &Lua, plan: Plan, monitor: &Rc<RefCell<S>>, server: SocketAddr, index: usize) {
+    pub fn subscribe(
+        self: &Rc<Self>,
+        lua: &Lua,
+        plan: Plan,
+        monitor: &Rc<RefCell<S>>,
+        server: SocketAddr,
+        index: usize,
+    ) {
         let id = monitor.borrow().id();
-        let sub = Sub { monitor: Rc::downgrade(monitor), id, server, index, interval: plan.interval };
+        let sub = Sub {
+            monitor: Rc::downgrade(monitor),
+            id,
+            server,
+            index,
+            interval: plan.interval,
+        };
         if let Some(e) = self.entries.borrow().get(&plan.key) {
             e.subs.borrow_mut().push(sub);
             return;
         }
-        let entry = Rc::new(Entry { subs: RefCell::new(vec![sub]) });
+        let entry = Rc::new(Entry {
+            subs: RefCell::new(vec![sub]),
+        });
         self.entries.borrow_mut().insert(plan.key.clone(), entry.clone());
         let reg = self.clone();
         let lua = lua.clone();
@@ -79,7 +104,9 @@ impl<S: Subscriber + 'static> Registry<S> {
 
     pub fn unsubscribe(&self, key: &ProbeKey, id: u64, server: SocketAddr) {
         if let Some(e) = self.entries.borrow().get(key) {
-            e.subs.borrow_mut().retain(|s| !(s.id == id && s.server == server));
+            e.subs
+                .borrow_mut()
+                .retain(|s| !(s.id == id && s.server == server));
         }
     }
 
@@ -91,8 +118,12 @@ impl<S: Subscriber + 'static> Registry<S> {
             let started = Instant::now();
             let outcome = run_probe(&lua, &plan.probe, plan.server, plan.weight, plan.timeout, started).await;
             self.runs.set(self.runs.get() + 1);
-            let subs: Vec<(Weak<RefCell<S>>, SocketAddr, usize)> =
-                entry.subs.borrow().iter().map(|s| (s.monitor.clone(), s.server, s.index)).collect();
+            let subs: Vec<(Weak<RefCell<S>>, SocketAddr, usize)> = entry
+                .subs
+                .borrow()
+                .iter()
+                .map(|s| (s.monitor.clone(), s.server, s.index))
+                .collect();
             for (m, server, index) in subs {
                 if let Some(m) = m.upgrade() {
                     S::deliver(&m, &lua, server, index, outcome.clone(), started);

@@ -27,17 +27,23 @@ impl UserData for Task {
         });
         m.add_method("done", |_, t, ()| Ok(t.done.get() || t.abort.is_finished()));
         m.add_meta_method(mlua::MetaMethod::ToString, |_, t, ()| {
-            Ok(if t.done.get() || t.abort.is_finished() { "task (done)" } else { "task (running)" })
+            Ok(if t.done.get() || t.abort.is_finished() {
+                "task (done)"
+            } else {
+                "task (running)"
+            })
         });
     }
 }
 
 /// Seconds as a duration, or an error naming the field and the value.
 pub fn seconds(field: &str, v: f64) -> mlua::Result<Duration> {
-    if v.is_finite() && v >= 0.0 && v < 1e9 {
+    if v.is_finite() && (0.0..1e9).contains(&v) {
         Ok(Duration::from_secs_f64(v))
     } else {
-        Err(mlua::Error::runtime(format!("{field}: {v} is not a number of seconds (0 or more)")))
+        Err(mlua::Error::runtime(format!(
+            "{field}: {v} is not a number of seconds (0 or more)"
+        )))
     }
 }
 
@@ -48,7 +54,10 @@ fn spawn_task<F: std::future::Future<Output = ()> + 'static>(fut: F) -> Task {
         fut.await;
         flag.set(true);
     });
-    Task { abort: handle.abort_handle(), done }
+    Task {
+        abort: handle.abort_handle(),
+        done,
+    }
 }
 
 fn spawn(lua: &Lua, (f, args): (Function, Variadic<Value>)) -> mlua::Result<Task> {
@@ -71,7 +80,9 @@ fn describe_fn(f: &Function, kind: &str) -> String {
 fn every(lua: &Lua, (secs, f): (f64, Function)) -> mlua::Result<Task> {
     let period = seconds("every", secs)?;
     if period.is_zero() {
-        return Err(mlua::Error::runtime("every: the period must be more than 0 seconds"));
+        return Err(mlua::Error::runtime(
+            "every: the period must be more than 0 seconds",
+        ));
     }
     let lua = lua.clone();
     let what = describe_fn(&f, "lvs.every");
@@ -98,12 +109,24 @@ fn after(lua: &Lua, (secs, f): (f64, Function)) -> mlua::Result<Task> {
 /// A signal by name: "HUP", "SIGHUP", "usr1".
 pub fn signal_number(name: &str) -> mlua::Result<i32> {
     let upper = name.to_ascii_uppercase();
-    let full = if upper.starts_with("SIG") { upper } else { format!("SIG{upper}") };
-    let sig = nix::sys::signal::Signal::from_str(&full)
-        .map_err(|_| mlua::Error::runtime(format!("signal: {name:?} is not a signal name (HUP, USR1, TERM...)")))?;
+    let full = if upper.starts_with("SIG") {
+        upper
+    } else {
+        format!("SIG{upper}")
+    };
+    let sig = nix::sys::signal::Signal::from_str(&full).map_err(|_| {
+        mlua::Error::runtime(format!(
+            "signal: {name:?} is not a signal name (HUP, USR1, TERM...)"
+        ))
+    })?;
     use nix::sys::signal::Signal::*;
-    if matches!(sig, SIGKILL | SIGSTOP | SIGSEGV | SIGBUS | SIGILL | SIGFPE | SIGTRAP) {
-        return Err(mlua::Error::runtime(format!("signal: {name:?} cannot be handled")));
+    if matches!(
+        sig,
+        SIGKILL | SIGSTOP | SIGSEGV | SIGBUS | SIGILL | SIGFPE | SIGTRAP
+    ) {
+        return Err(mlua::Error::runtime(format!(
+            "signal: {name:?} cannot be handled"
+        )));
     }
     Ok(sig as i32)
 }
@@ -140,8 +163,16 @@ async fn run(lua: Lua, (): ()) -> mlua::Result<Option<String>> {
         return Ok(Some("stop".into()));
     }
     let handled = ctl.handled.borrow().clone();
-    let mut int = if handled.contains(&nix::libc::SIGINT) { None } else { signal(SignalKind::interrupt()).ok() };
-    let mut term = if handled.contains(&nix::libc::SIGTERM) { None } else { signal(SignalKind::terminate()).ok() };
+    let mut int = if handled.contains(&nix::libc::SIGINT) {
+        None
+    } else {
+        signal(SignalKind::interrupt()).ok()
+    };
+    let mut term = if handled.contains(&nix::libc::SIGTERM) {
+        None
+    } else {
+        signal(SignalKind::terminate()).ok()
+    };
     let why = tokio::select! {
         _ = ctl.stop.notified() => "stop",
         _ = recv(&mut int) => "SIGINT",
@@ -164,7 +195,9 @@ fn log_fn(lua: &Lua, level: log::Level) -> mlua::Result<Function> {
             .iter()
             .map(|v| match v {
                 Value::String(s) => s.to_string_lossy(),
-                other => other.to_string().unwrap_or_else(|_| other.type_name().to_string()),
+                other => other
+                    .to_string()
+                    .unwrap_or_else(|_| other.type_name().to_string()),
             })
             .collect();
         log::log(level, &text.join(" "));

@@ -35,7 +35,10 @@ impl LuaHelper {
 
     fn candidates(&self, word: &str) -> Vec<String> {
         let (reply, answer) = mpsc::channel();
-        if !(self.ask)(CompletionRequest { word: word.to_string(), reply }) {
+        if !(self.ask)(CompletionRequest {
+            word: word.to_string(),
+            reply,
+        }) {
             return Vec::new();
         }
         answer.recv_timeout(Duration::from_secs(2)).unwrap_or_default()

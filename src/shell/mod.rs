@@ -19,6 +19,7 @@ pub fn version_line() -> String {
 
 /// Runs what the command line asked for and returns the exit code.
 pub fn run(inv: Invocation) -> i32 {
+    raise_fd_limit();
     if inv.syslog {
         crate::log::enable_syslog();
     }
@@ -90,4 +91,15 @@ pub fn ipvsadm_main(argv: &[std::ffi::OsString]) -> i32 {
     let _ = std::io::stdout().write_all(out.stdout.as_bytes());
     let _ = std::io::stderr().write_all(out.stderr.as_bytes());
     out.code & 0xff
+}
+
+/// A checker holds a socket per probe in flight (thousands with thousands of servers): take
+/// the whole of the hard limit on open files, as network daemons do.
+fn raise_fd_limit() {
+    use nix::sys::resource::{Resource, getrlimit, setrlimit};
+    if let Ok((soft, hard)) = getrlimit(Resource::RLIMIT_NOFILE)
+        && soft < hard
+    {
+        let _ = setrlimit(Resource::RLIMIT_NOFILE, hard, hard);
+    }
 }

@@ -34,7 +34,11 @@ fn history_path() -> Option<PathBuf> {
 
 /// The history file holds what an operator typed as root: it is created, and kept, 0600.
 fn secure_history(path: &PathBuf) {
-    let _ = OpenOptions::new().create(true).append(true).mode(0o600).open(path);
+    let _ = OpenOptions::new()
+        .create(true)
+        .append(true)
+        .mode(0o600)
+        .open(path);
     let _ = std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600));
 }
 
@@ -162,7 +166,10 @@ fn reader(
 }
 
 /// Waits for the next line while the event loop runs; answers completion requests meanwhile.
-fn next_line(state: &State, events: &mut UnboundedReceiver<FromReader>) -> Option<Result<String, ReadlineError>> {
+fn next_line(
+    state: &State,
+    events: &mut UnboundedReceiver<FromReader>,
+) -> Option<Result<String, ReadlineError>> {
     let mut line = None;
     state.engine().turn(async {
         while let Some(ev) = events.recv().await {

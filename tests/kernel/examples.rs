@@ -54,12 +54,18 @@ fn health_example_takes_failing_servers_out_and_reloads_on_hup() {
                 if want.iter().all(|w| s.lines().any(|l| l == *w)) {
                     return;
                 }
-                assert!(start.elapsed() < limit, "after {limit:?}, ipvsadm -S -n lacks {want:?}:\n{s}");
+                assert!(
+                    start.elapsed() < limit,
+                    "after {limit:?}, ipvsadm -S -n lacks {want:?}:\n{s}"
+                );
                 std::thread::sleep(Duration::from_millis(100));
             }
         };
         rules(
-            &["-a -t 192.0.2.110:80 -r 198.51.100.12:80 -m -w 5", "-a -t 192.0.2.110:25 -r 198.51.100.12:25 -m -w 1"],
+            &[
+                "-a -t 192.0.2.110:80 -r 198.51.100.12:80 -m -w 5",
+                "-a -t 192.0.2.110:25 -r 198.51.100.12:25 -m -w 1",
+            ],
             Duration::from_secs(3),
         );
         for c in &mut doomed {
@@ -67,17 +73,33 @@ fn health_example_takes_failing_servers_out_and_reloads_on_hup() {
             let _ = c.wait();
         }
         // web: interval 2 * fall 3 + timeout 2 + 1; mail: 5 * 2 + 2 + 1
-        rules(&["-a -t 192.0.2.110:80 -r 198.51.100.12:80 -m -w 0"], Duration::from_secs(9));
-        rules(&["-a -t 192.0.2.110:25 -r 198.51.100.12:25 -m -w 0"], Duration::from_secs(13));
-        rules(&["-a -t 192.0.2.110:80 -r 198.51.100.11:80 -m -w 5"], Duration::from_secs(1));
+        rules(
+            &["-a -t 192.0.2.110:80 -r 198.51.100.12:80 -m -w 0"],
+            Duration::from_secs(9),
+        );
+        rules(
+            &["-a -t 192.0.2.110:25 -r 198.51.100.12:25 -m -w 0"],
+            Duration::from_secs(13),
+        );
+        rules(
+            &["-a -t 192.0.2.110:80 -r 198.51.100.11:80 -m -w 5"],
+            Duration::from_secs(1),
+        );
         // SIGHUP re-applies the rules (weight 5 again); the monitor takes the failing server
         // out again at its next look at the table
         nix::sys::signal::kill(lvsh.pid(), nix::sys::signal::SIGHUP).unwrap();
         std::thread::sleep(Duration::from_millis(200));
-        rules(&["-a -t 192.0.2.110:80 -r 198.51.100.12:80 -m -w 0"], Duration::from_secs(4));
+        rules(
+            &["-a -t 192.0.2.110:80 -r 198.51.100.12:80 -m -w 0"],
+            Duration::from_secs(4),
+        );
         lvsh.wait_line("health: checking", Duration::from_secs(1));
         let out = lvsh.stop();
-        assert!(out.iter().any(|l| l == "health: stopped (SIGTERM); weights left as they are"), "{out:?}");
+        assert!(
+            out.iter()
+                .any(|l| l == "health: stopped (SIGTERM); weights left as they are"),
+            "{out:?}"
+        );
         for c in &mut up {
             let _ = c.kill();
             let _ = c.wait();

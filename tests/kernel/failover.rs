@@ -21,7 +21,11 @@ struct Lan {
 
 impl Lan {
     fn ns(&self, short: &str) -> String {
-        self.names.iter().find(|n| n.ends_with(&format!("-{short}"))).cloned().unwrap()
+        self.names
+            .iter()
+            .find(|n| n.ends_with(&format!("-{short}")))
+            .cloned()
+            .unwrap()
     }
 
     fn exec(&self, short: &str, line: &str) -> String {
@@ -42,9 +46,14 @@ impl Drop for Lan {
 }
 
 fn lan(tag: &str, hosts: &[(&str, &str)]) -> Lan {
-    let mut l = Lan { names: vec![format!("{tag}-lan")], keepalived: Vec::new() };
+    let mut l = Lan {
+        names: vec![format!("{tag}-lan")],
+        keepalived: Vec::new(),
+    };
     sh(&format!("ip netns add {tag}-lan"));
-    sh(&format!("ip -n {tag}-lan link add br0 type bridge && ip -n {tag}-lan link set br0 up"));
+    sh(&format!(
+        "ip -n {tag}-lan link add br0 type bridge && ip -n {tag}-lan link set br0 up"
+    ));
     for (i, (h, addr)) in hosts.iter().enumerate() {
         let ns = format!("{tag}-{h}");
         l.names.push(ns.clone());
@@ -59,7 +68,10 @@ fn lan(tag: &str, hosts: &[(&str, &str)]) -> Lan {
 }
 
 /// Runs `f` on a thread inside the named namespace.
-fn in_named<T: Send + 'static>(ns: &str, f: impl FnOnce() -> T + Send + 'static) -> std::thread::JoinHandle<T> {
+fn in_named<T: Send + 'static>(
+    ns: &str,
+    f: impl FnOnce() -> T + Send + 'static,
+) -> std::thread::JoinHandle<T> {
     let path = format!("/run/netns/{ns}");
     std::thread::spawn(move || {
         let file = std::fs::File::open(&path).unwrap();
@@ -71,7 +83,10 @@ fn in_named<T: Send + 'static>(ns: &str, f: impl FnOnce() -> T + Send + 'static)
 fn wait_for(limit: Duration, what: &str, mut f: impl FnMut() -> bool) {
     let start = Instant::now();
     while !f() {
-        assert!(start.elapsed() < limit, "timed out after {limit:?} waiting for {what}");
+        assert!(
+            start.elapsed() < limit,
+            "timed out after {limit:?} waiting for {what}"
+        );
         std::thread::sleep(Duration::from_millis(100));
     }
 }
@@ -79,7 +94,8 @@ fn wait_for(limit: Duration, what: &str, mut f: impl FnMut() -> bool) {
 fn echo(conn: &mut TcpStream, msg: &str) -> String {
     conn.write_all(msg.as_bytes()).unwrap();
     let mut buf = vec![0u8; msg.len()];
-    conn.read_exact(&mut buf).unwrap_or_else(|e| panic!("echo of {msg:?}: {e}"));
+    conn.read_exact(&mut buf)
+        .unwrap_or_else(|e| panic!("echo of {msg:?}: {e}"));
     String::from_utf8_lossy(&buf).into_owned()
 }
 
@@ -87,10 +103,23 @@ fn echo(conn: &mut TcpStream, msg: &str) -> String {
 fn serial_keepalived_failover_keeps_the_connection() {
     require_sandbox();
     let tag = format!("fo{}", std::process::id() % 100_000);
-    let mut lab = lan(&tag, &[("cl", "192.0.2.10"), ("d1", "192.0.2.2"), ("d2", "192.0.2.3"), ("rs", "192.0.2.20")]);
+    let mut lab = lan(
+        &tag,
+        &[
+            ("cl", "192.0.2.10"),
+            ("d1", "192.0.2.2"),
+            ("d2", "192.0.2.3"),
+            ("rs", "192.0.2.20"),
+        ],
+    );
     // the DR real server: the VIP on lo, no ARP for it
-    lab.exec("rs", &format!("sh -c 'ip addr add {VIP}/32 dev lo && sysctl -qw net.ipv4.conf.all.arp_ignore=1 \
-        net.ipv4.conf.all.arp_announce=2 net.ipv4.conf.eth0.arp_ignore=1 net.ipv4.conf.eth0.arp_announce=2'"));
+    lab.exec(
+        "rs",
+        &format!(
+            "sh -c 'ip addr add {VIP}/32 dev lo && sysctl -qw net.ipv4.conf.all.arp_ignore=1 \
+        net.ipv4.conf.all.arp_announce=2 net.ipv4.conf.eth0.arp_ignore=1 net.ipv4.conf.eth0.arp_announce=2'"
+        ),
+    );
     let server = in_named(&lab.ns("rs"), || {
         let l = TcpListener::bind("0.0.0.0:7000").unwrap();
         let (mut c, _) = l.accept().unwrap();
@@ -131,7 +160,17 @@ fn serial_keepalived_failover_keeps_the_connection() {
         .unwrap();
         let pid = |what: &str| dir.path().join(format!("{d}-{what}.pid")).display().to_string();
         let child = Command::new("ip")
-            .args(["netns", "exec", &lab.ns(d), "keepalived", "-n", "-l", "-G", "-P", "-f"])
+            .args([
+                "netns",
+                "exec",
+                &lab.ns(d),
+                "keepalived",
+                "-n",
+                "-l",
+                "-G",
+                "-P",
+                "-f",
+            ])
             .arg(&kconf)
             .args(["-p", &pid("main"), "-r", &pid("vrrp"), "-c", &pid("checkers")])
             .stdout(std::process::Stdio::null())
@@ -140,19 +179,32 @@ fn serial_keepalived_failover_keeps_the_connection() {
             .expect("keepalived (scripts/setup installs it)");
         lab.keepalived.push(child);
     }
-    let has_vip = |lab: &Lan, d: &str| lab.exec(d, "ip -4 addr show dev eth0").contains(&format!("{VIP}/24"));
+    let has_vip = |lab: &Lan, d: &str| {
+        lab.exec(d, "ip -4 addr show dev eth0")
+            .contains(&format!("{VIP}/24"))
+    };
     let daemon = |lab: &Lan, d: &str, state: &str| lab.exec(d, "ipvsadm -L --daemon").contains(state);
     let rule = format!("-a -t {VIP}:7000 -r 192.0.2.20:7000 -g -w 1");
-    wait_for(Duration::from_secs(20), "d1 to become master with its rules", || {
-        has_vip(&lab, "d1") && lab.exec("d1", "ipvsadm -S -n").contains(&rule) && daemon(&lab, "d1", "master")
-    });
+    wait_for(
+        Duration::from_secs(20),
+        "d1 to become master with its rules",
+        || {
+            has_vip(&lab, "d1")
+                && lab.exec("d1", "ipvsadm -S -n").contains(&rule)
+                && daemon(&lab, "d1", "master")
+        },
+    );
     wait_for(Duration::from_secs(20), "d2 to be backup with its rules", || {
-        !has_vip(&lab, "d2") && lab.exec("d2", "ipvsadm -S -n").contains(&rule) && daemon(&lab, "d2", "backup")
+        !has_vip(&lab, "d2")
+            && lab.exec("d2", "ipvsadm -S -n").contains(&rule)
+            && daemon(&lab, "d2", "backup")
     });
 
     // the client's long-lived connection, through d1
     let client = in_named(&lab.ns("cl"), move || {
-        let mut c = TcpStream::connect_timeout(&format!("{VIP}:7000").parse().unwrap(), Duration::from_secs(5)).unwrap();
+        let mut c =
+            TcpStream::connect_timeout(&format!("{VIP}:7000").parse().unwrap(), Duration::from_secs(5))
+                .unwrap();
         c.set_read_timeout(Some(Duration::from_secs(15))).unwrap();
         let before: Vec<String> = (0..5).map(|i| echo(&mut c, &format!("before {i}"))).collect();
         (c, before)
@@ -160,18 +212,26 @@ fn serial_keepalived_failover_keeps_the_connection() {
     let (mut conn, before) = client.join().unwrap();
     assert_eq!(before[4], "before 4");
     // the sync daemon sends its buffer about once a second
-    wait_for(Duration::from_secs(10), "the connection to be synced to d2", || {
-        lab.exec("d2", "ipvsadm -L -n -c").contains("192.0.2.10:")
-    });
+    wait_for(
+        Duration::from_secs(10),
+        "the connection to be synced to d2",
+        || lab.exec("d2", "ipvsadm -L -n -c").contains("192.0.2.10:"),
+    );
 
     // the master's keepalived stops: d2 takes the VIP, its hook applies the rules
     let mut master = lab.keepalived.remove(0);
-    nix::sys::signal::kill(nix::unistd::Pid::from_raw(master.id() as i32), nix::sys::signal::SIGTERM).unwrap();
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(master.id() as i32),
+        nix::sys::signal::SIGTERM,
+    )
+    .unwrap();
     let _ = master.wait();
     wait_for(Duration::from_secs(20), "d2 to become master", || {
         has_vip(&lab, "d2") && daemon(&lab, "d2", "master")
     });
-    wait_for(Duration::from_secs(10), "d1 to drop the VIP", || !has_vip(&lab, "d1"));
+    wait_for(Duration::from_secs(10), "d1 to drop the VIP", || {
+        !has_vip(&lab, "d1")
+    });
 
     let ns_cl = lab.ns("cl");
     let after = in_named(&ns_cl, move || {
@@ -187,12 +247,20 @@ fn serial_keepalived_failover_keeps_the_connection() {
     assert_eq!(lab.exec("d1", "sysctl -n net.ipv4.ip_forward").trim(), "0");
     let conns = lab.exec("d2", "ipvsadm -L -n -c");
     assert!(
-        conns.lines().any(|l| (l.contains("ESTABLISHED") || l.contains("FIN_WAIT")) && l.contains("192.0.2.10:") && l.contains("192.0.2.20:7000")),
+        conns
+            .lines()
+            .any(|l| (l.contains("ESTABLISHED") || l.contains("FIN_WAIT"))
+                && l.contains("192.0.2.10:")
+                && l.contains("192.0.2.20:7000")),
         "{conns}"
     );
     server.join().unwrap();
     let log2 = std::fs::read_to_string(dir.path().join("d2.log")).unwrap_or_default();
-    for line in ["BACKUP: sync daemon backup", "MASTER: rules applied", "MASTER: sync daemon master"] {
+    for line in [
+        "BACKUP: sync daemon backup",
+        "MASTER: rules applied",
+        "MASTER: sync daemon master",
+    ] {
         assert!(log2.contains(line), "d2's hook log lacks {line:?}:\n{log2}");
     }
 }

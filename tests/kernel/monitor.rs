@@ -18,7 +18,11 @@ impl Httpd {
     fn new(port: u16) -> Httpd {
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join("health"), "ok\n").unwrap();
-        let mut h = Httpd { port, dir, child: None };
+        let mut h = Httpd {
+            port,
+            dir,
+            child: None,
+        };
         h.start();
         h
     }
@@ -55,7 +59,10 @@ fn wait_until(limit: Duration, what: &str, mut f: impl FnMut() -> bool) -> Durat
         if f() {
             return start.elapsed();
         }
-        assert!(start.elapsed() < limit, "timed out after {limit:?} waiting for {what}");
+        assert!(
+            start.elapsed() < limit,
+            "timed out after {limit:?} waiting for {what}"
+        );
         std::thread::sleep(Duration::from_millis(50));
     }
 }
@@ -116,18 +123,38 @@ fn inhibit_sorry_and_quorum_follow_the_servers() {
         eprintln!("A out after {t:?} (limit {out_limit:?})");
         b.stop();
         wait_rule("-a -t 192.0.2.110:80 -r 127.0.0.1:18082 -m -w 0", true, out_limit);
-        wait_rule("-a -t 192.0.2.110:80 -r 127.0.0.1:18089 -m -w 1", true, Duration::from_secs(1));
+        wait_rule(
+            "-a -t 192.0.2.110:80 -r 127.0.0.1:18089 -m -w 1",
+            true,
+            Duration::from_secs(1),
+        );
 
         a.start();
-        let t = wait_rule("-a -t 192.0.2.110:80 -r 127.0.0.1:18081 -m -w 3", true, back_limit);
+        let t = wait_rule(
+            "-a -t 192.0.2.110:80 -r 127.0.0.1:18081 -m -w 3",
+            true,
+            back_limit,
+        );
         eprintln!("A back after {t:?} (limit {back_limit:?})");
-        wait_rule("-a -t 192.0.2.110:80 -r 127.0.0.1:18089 -m -w 1", false, Duration::from_secs(1));
+        wait_rule(
+            "-a -t 192.0.2.110:80 -r 127.0.0.1:18089 -m -w 1",
+            false,
+            Duration::from_secs(1),
+        );
         b.start();
-        wait_rule("-a -t 192.0.2.110:80 -r 127.0.0.1:18082 -m -w 2", true, back_limit);
+        wait_rule(
+            "-a -t 192.0.2.110:80 -r 127.0.0.1:18082 -m -w 2",
+            true,
+            back_limit,
+        );
         std::thread::sleep(Duration::from_millis(300));
 
         let out = lvsh.stop();
-        let changes: Vec<&str> = out.iter().filter(|l| l.starts_with("CHANGE")).map(String::as_str).collect();
+        let changes: Vec<&str> = out
+            .iter()
+            .filter(|l| l.starts_with("CHANGE"))
+            .map(String::as_str)
+            .collect();
         assert_eq!(
             changes,
             [
@@ -139,7 +166,11 @@ fn inhibit_sorry_and_quorum_follow_the_servers() {
             "{out:?}"
         );
         // live weight 5 -> 2 (below 4-1: lost) -> 0 -> 3 (not yet 4+1) -> 5 (met): one call per crossing
-        let quorum: Vec<&str> = out.iter().filter(|l| l.starts_with("QUORUM")).map(String::as_str).collect();
+        let quorum: Vec<&str> = out
+            .iter()
+            .filter(|l| l.starts_with("QUORUM"))
+            .map(String::as_str)
+            .collect();
         assert_eq!(quorum, ["QUORUM false 2", "QUORUM true 5"], "{out:?}");
         assert!(out.iter().any(|l| l == "RUN\tSIGTERM"), "{out:?}");
     });
@@ -168,16 +199,28 @@ fn remove_action_deletes_and_puts_back_and_follows_the_table() {
         wait_rule("-a -t 192.0.2.111:80 -r 127.0.0.1:18081 -m -w 4", true, limit);
         // the thresholds came back too
         let t = ipvsadm("-L -n --thresholds");
-        assert!(t.lines().any(|l| l.contains("127.0.0.1:18081") && l.contains("100") && l.contains("50")), "{t}");
+        assert!(
+            t.lines()
+                .any(|l| l.contains("127.0.0.1:18081") && l.contains("100") && l.contains("50")),
+            "{t}"
+        );
 
         // a server someone else deletes is not put back; one added later is watched
         ipvsadm("-d -t 192.0.2.111:80 -r 127.0.0.1:18082");
         ipvsadm("-a -t 192.0.2.111:80 -r 127.0.0.1:18083 -m -w 2");
-        wait_rule("-a -t 192.0.2.111:80 -r 127.0.0.1:18083 -m -w 2", false, Duration::from_secs(3));
+        wait_rule(
+            "-a -t 192.0.2.111:80 -r 127.0.0.1:18083 -m -w 2",
+            false,
+            Duration::from_secs(3),
+        );
         std::thread::sleep(Duration::from_millis(700));
         assert!(!saved().contains("127.0.0.1:18082"), "{}", saved());
         let out = lvsh.stop();
-        assert!(out.iter().any(|l| l.starts_with("CHANGE 127.0.0.1:18083 up->down")), "{out:?}");
+        assert!(
+            out.iter()
+                .any(|l| l.starts_with("CHANGE 127.0.0.1:18083 up->down")),
+            "{out:?}"
+        );
     });
 }
 
@@ -210,9 +253,19 @@ fn exec_checks_set_weights_and_are_killed_at_their_timeout() {
         assert!(out.contains("direct\ttrue\texit 7, weight 5\t5\n"), "{out}");
         assert!(out.contains("hang\tfalse\t/bin/sh killed after 0.5s\n"), "{out}");
         let left = run("pgrep", &["-f", "sleep 9[78].5"]);
-        assert!(!left.status.success(), "children of the killed check remain: {}", String::from_utf8_lossy(&left.stdout));
-        assert!(out.contains("-a -t 192.0.2.112:80 -r 127.0.0.1:80 -m -w 10\n"), "{out}");
-        assert!(out.contains("-a -t 192.0.2.112:80 -r 127.0.0.1:80 -m -w 0\n"), "{out}");
+        assert!(
+            !left.status.success(),
+            "children of the killed check remain: {}",
+            String::from_utf8_lossy(&left.stdout)
+        );
+        assert!(
+            out.contains("-a -t 192.0.2.112:80 -r 127.0.0.1:80 -m -w 10\n"),
+            "{out}"
+        );
+        assert!(
+            out.contains("-a -t 192.0.2.112:80 -r 127.0.0.1:80 -m -w 0\n"),
+            "{out}"
+        );
         assert!(out.contains("detail\texit 1\n"), "{out}");
     });
 }
@@ -247,7 +300,10 @@ fn lua_checks_that_fail_raise_or_return_garbage_take_servers_out() {
         assert!(out.contains("127.0.0.1:81\tup\tfine\n"), "{out}");
         assert!(out.contains("127.0.0.1:82\tdown\tcheck raised: "), "{out}");
         assert!(out.contains("database is down"), "{out}");
-        assert!(out.contains("127.0.0.1:83\tdown\tcheck returned \"yes\" (string), not true or false\n"), "{out}");
+        assert!(
+            out.contains("127.0.0.1:83\tdown\tcheck returned \"yes\" (string), not true or false\n"),
+            "{out}"
+        );
         assert!(out.contains("127.0.0.1:84\tdown\tsaid no\n"), "{out}");
     });
 }

@@ -163,7 +163,11 @@ impl Background {
                 }
             }
         });
-        let mut b = Background { child, lines, seen: Vec::new() };
+        let mut b = Background {
+            child,
+            lines,
+            seen: Vec::new(),
+        };
         b.wait_line(ready, Duration::from_secs(10));
         b
     }
@@ -186,7 +190,10 @@ impl Background {
 
     /// SIGTERM (lvs.run returns), then everything it printed.
     pub fn stop(mut self) -> Vec<String> {
-        let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(self.child.id() as i32), nix::sys::signal::SIGTERM);
+        let _ = nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(self.child.id() as i32),
+            nix::sys::signal::SIGTERM,
+        );
         let status = self.child.wait().unwrap();
         assert!(status.success(), "lvsh exited with {status}");
         while let Ok(l) = self.lines.recv_timeout(Duration::from_secs(2)) {
@@ -195,4 +202,3 @@ impl Background {
         self.seen
     }
 }
-

@@ -23,7 +23,10 @@ fn board(policy: Policy, servers: &[(&'static str, u32)]) -> Board<&'static str>
 }
 
 fn weights(fx: &[Effect<&'static str>]) -> Vec<Effect<&'static str>> {
-    fx.iter().filter(|e| !matches!(e, Effect::Changed { .. })).cloned().collect()
+    fx.iter()
+        .filter(|e| !matches!(e, Effect::Changed { .. }))
+        .cloned()
+        .collect()
 }
 
 #[test]
@@ -34,7 +37,13 @@ fn fall_then_rise_inhibits_and_restores_the_weight() {
     let fx = b.observe(&"a", 0, fail());
     assert_eq!(weights(&fx), [Effect::SetWeight("a", 0)]);
     match &fx[0] {
-        Effect::Changed { from, to, reason, detail, .. } => {
+        Effect::Changed {
+            from,
+            to,
+            reason,
+            detail,
+            ..
+        } => {
             assert_eq!((*from, *to), (Health::Up, Health::Down));
             assert_eq!(reason, "3 consecutive failures");
             assert_eq!(detail, "connection refused");
@@ -59,7 +68,12 @@ fn a_success_resets_the_failure_count() {
 
 #[test]
 fn remove_action_deletes_and_restores() {
-    let p = Policy { action: Action::Remove, fall: 1, rise: 1, ..Policy::default() };
+    let p = Policy {
+        action: Action::Remove,
+        fall: 1,
+        rise: 1,
+        ..Policy::default()
+    };
     let mut b = board(p, &[("a", 3), ("b", 1)]);
     assert_eq!(weights(&b.observe(&"a", 0, fail())), [Effect::Remove("a")]);
     assert_eq!(weights(&b.observe(&"a", 0, ok())), [Effect::Restore("a", 3)]);
@@ -67,7 +81,10 @@ fn remove_action_deletes_and_restores() {
 
 #[test]
 fn alpha_starts_down_and_comes_up_after_rise() {
-    let p = Policy { alpha: true, ..Policy::default() };
+    let p = Policy {
+        alpha: true,
+        ..Policy::default()
+    };
     let mut b: Board<&str> = Board::new(p);
     let fx = b.add("a", 4, None, 1);
     assert_eq!(weights(&fx), [Effect::SetWeight("a", 0)]);
@@ -77,7 +94,11 @@ fn alpha_starts_down_and_comes_up_after_rise() {
 
 #[test]
 fn every_check_must_pass() {
-    let p = Policy { fall: 1, rise: 1, ..Policy::default() };
+    let p = Policy {
+        fall: 1,
+        rise: 1,
+        ..Policy::default()
+    };
     let mut b: Board<&str> = Board::new(p);
     b.add("a", 1, None, 2);
     b.add("b", 1, None, 1);
@@ -91,7 +112,12 @@ fn every_check_must_pass() {
 
 #[test]
 fn sorry_server_comes_in_when_nothing_serves() {
-    let p = Policy { fall: 1, rise: 1, sorry: true, ..Policy::default() };
+    let p = Policy {
+        fall: 1,
+        rise: 1,
+        sorry: true,
+        ..Policy::default()
+    };
     let mut b = board(p, &[("a", 1), ("b", 1)]);
     b.observe(&"a", 0, fail());
     let fx = b.observe(&"b", 0, fail());
@@ -102,30 +128,59 @@ fn sorry_server_comes_in_when_nothing_serves() {
 
 #[test]
 fn quorum_fires_once_per_crossing_with_hysteresis() {
-    let p = Policy { fall: 1, rise: 1, quorum: Some(3), hysteresis: 1, ..Policy::default() };
+    let p = Policy {
+        fall: 1,
+        rise: 1,
+        quorum: Some(3),
+        hysteresis: 1,
+        ..Policy::default()
+    };
     let mut b = board(p, &[("a", 1), ("b", 1), ("c", 1), ("d", 1)]);
     fn quorum(fx: Vec<Effect<&'static str>>) -> Vec<Effect<&'static str>> {
-        fx.into_iter().filter(|e| matches!(e, Effect::Quorum { .. })).collect()
+        fx.into_iter()
+            .filter(|e| matches!(e, Effect::Quorum { .. }))
+            .collect()
     }
     assert!(quorum(b.observe(&"a", 0, fail())).is_empty(), "3 >= 3-1");
     assert!(quorum(b.observe(&"b", 0, fail())).is_empty(), "2 >= 2");
-    assert_eq!(quorum(b.observe(&"c", 0, fail())), [Effect::Quorum { up: false, sum: 1 }]);
+    assert_eq!(
+        quorum(b.observe(&"c", 0, fail())),
+        [Effect::Quorum { up: false, sum: 1 }]
+    );
     assert!(quorum(b.observe(&"d", 0, fail())).is_empty(), "already lost");
     assert!(quorum(b.observe(&"a", 0, ok())).is_empty());
     assert!(quorum(b.observe(&"b", 0, ok())).is_empty());
     assert!(quorum(b.observe(&"c", 0, ok())).is_empty(), "3 < 3+1");
-    assert_eq!(quorum(b.observe(&"d", 0, ok())), [Effect::Quorum { up: true, sum: 4 }]);
+    assert_eq!(
+        quorum(b.observe(&"d", 0, ok())),
+        [Effect::Quorum { up: true, sum: 4 }]
+    );
 }
 
 #[test]
 fn max_down_keeps_servers_in_and_panics_once() {
-    let p = Policy { fall: 1, rise: 1, max_down: Some(MaxDown::parse("50%").unwrap()), ..Policy::default() };
+    let p = Policy {
+        fall: 1,
+        rise: 1,
+        max_down: Some(MaxDown::parse("50%").unwrap()),
+        ..Policy::default()
+    };
     let mut b = board(p, &[("a", 1), ("b", 1), ("c", 1), ("d", 1)]);
     assert_eq!(weights(&b.observe(&"a", 0, fail())), [Effect::SetWeight("a", 0)]);
     assert_eq!(weights(&b.observe(&"b", 0, fail())), [Effect::SetWeight("b", 0)]);
     let fx = weights(&b.observe(&"c", 0, fail()));
-    assert_eq!(fx, [Effect::Panic { server: "c", out: 2, limit: 2 }]);
-    assert!(weights(&b.observe(&"d", 0, fail())).is_empty(), "one panic per episode");
+    assert_eq!(
+        fx,
+        [Effect::Panic {
+            server: "c",
+            out: 2,
+            limit: 2
+        }]
+    );
+    assert!(
+        weights(&b.observe(&"d", 0, fail())).is_empty(),
+        "one panic per episode"
+    );
     assert!(b.servers["c"].kept && b.servers["d"].kept);
     // a comes back: room for one of the kept ones to go out
     let fx = weights(&b.observe(&"a", 0, ok()));
@@ -149,7 +204,11 @@ fn dynamic_weight_follows_the_check() {
 
 #[test]
 fn weight_set_by_an_operator_is_adopted() {
-    let p = Policy { fall: 1, rise: 1, ..Policy::default() };
+    let p = Policy {
+        fall: 1,
+        rise: 1,
+        ..Policy::default()
+    };
     let mut b = board(p, &[("a", 1), ("b", 1)]);
     assert!(b.weight_changed(&"a", 9).is_empty());
     b.observe(&"a", 0, fail());
