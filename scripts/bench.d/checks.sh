@@ -55,23 +55,34 @@ measure() {
             printf "%.0f %.2f %d %.0f\n", rate, per, rss, (u ? 100 * us / u : 0) }'
 }
 
+# Each run gets a fresh namespace and its own listeners, stopped afterwards.
+stop_all() {
+    for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+    for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
+    pids=()
+}
+
 run_lvsh() {
-    ip netns add chk-lvsh
-    ip netns exec chk-lvsh ip link set lo up
-    ip netns exec chk-lvsh "$listeners" 20000 "$n" "$work/lvsh.count" & pids+=($!)
-    until [ -s "$work/lvsh.count" ]; do sleep 0.2; done
-    ip netns exec chk-lvsh "$lvsh" "$here/checks.lua" "$n" >"$work/lvsh.out" 2>/dev/null & local pid=$!
+    local ns=chk-lvsh-$1
+    ip netns add "$ns"
+    ip netns exec "$ns" ip link set lo up
+    ip netns exec "$ns" "$listeners" 20000 "$n" "$work/$ns.count" & pids+=($!)
+    until [ -s "$work/$ns.count" ]; do sleep 0.2; done
+    ip netns exec "$ns" "$lvsh" "$here/checks.lua" "$n" >"$work/$ns.out" 2>/dev/null & local pid=$!
     pids+=("$pid")
-    until grep -q READY "$work/lvsh.out" 2>/dev/null; do sleep 0.2; done
-    measure lvsh "$work/lvsh.count" "$pid"
-    kill "$pid"; wait "$pid" 2>/dev/null || true
+    until grep -q READY "$work/$ns.out" 2>/dev/null; do sleep 0.2; done
+    measure lvsh "$work/$ns.count" "$pid"
+    stop_all
+    ip netns del "$ns"
 }
 
 run_keepalived() {
-    ip netns add chk-ka
-    ip netns exec chk-ka ip link set lo up
-    ip netns exec chk-ka "$listeners" 20000 "$n" "$work/ka.count" & pids+=($!)
-    until [ -s "$work/ka.count" ]; do sleep 0.2; done
+    local ns=chk-ka-$1
+    ip netns add "$ns"
+    ip netns exec "$ns" ip link set lo up
+    ip netns exec "$ns" "$listeners" 20000 "$n" "$work/$ns.count" & pids+=($!)
+    until [ -s "$work/$ns.count" ]; do sleep 0.2; done
+    rm -f "$work/ka-check.pid"
     awk -v n="$n" 'BEGIN {
         print "global_defs {\n  script_user root\n}"
         for (i = 0; i < n; i++) {
@@ -83,25 +94,36 @@ run_keepalived() {
         }
         print "}"
     }' >"$work/keepalived.conf"
-    ip netns exec chk-ka keepalived -n -G -C -f "$work/keepalived.conf" -p "$work/ka.pid" -c "$work/ka-check.pid" \
+    ip netns exec "$ns" keepalived -n -G -C -f "$work/keepalived.conf" -p "$work/ka.pid" -c "$work/ka-check.pid" \
         >/dev/null 2>&1 & pids+=($!)
     until [ -s "$work/ka-check.pid" ]; do sleep 0.2; done
     # every keepalived process (the parent and its checker child)
     local kp
     kp=$(pgrep -d ' ' -x keepalived)
     # shellcheck disable=SC2086
-    measure keepalived "$work/ka.count" $kp
+    measure keepalived "$work/$ns.count" $kp
+    stop_all
+    ip netns del "$ns"
 }
 
 echo "== health checks: $n real servers, TCP checks every 1 s, listeners on loopback"
-run_lvsh >"$work/lvsh.res"
-run_keepalived >"$work/ka.res"
-read -r l_rate l_cpu l_rss l_user <"$work/lvsh.res"
-read -r k_rate k_cpu k_rss k_user <"$work/ka.res"
-printf '%-11s %12s %22s %10s %8s\n' "" "checks/s" "CPU s per 100k checks" "user %" "RSS MB"
-printf '%-11s %12s %22s %10s %8s\n' lvsh "$l_rate" "$l_cpu" "$l_user" "$l_rss"
-printf '%-11s %12s %22s %10s %8s\n' keepalived "$k_rate" "$k_cpu" "$k_user" "$k_rss"
+# Alternating rounds; each checker's figures are from its round with the least CPU per check
+# (the sandbox is noisy, and noise only ever adds).
+rounds=${ROUNDS:-2}
+for r in $(seq "$rounds"); do
+    run_lvsh "$r" >>"$work/lvsh.res"
+    run_keepalived "$r" >>"$work/ka.res"
+done
+read -r l_rate l_cpu l_rss _ <<<"$(sort -k2 -n "$work/lvsh.res" | head -n 1)"
+read -r k_rate k_cpu k_rss _ <<<"$(sort -k2 -n "$work/ka.res" | head -n 1)"
+printf '%-11s %12s %22s %8s\n' "" "checks/s" "CPU s per 100k checks" "RSS MB"
+printf '%-11s %12s %22s %8s\n' lvsh "$l_rate" "$l_cpu" "$l_rss"
+printf '%-11s %12s %22s %8s\n' keepalived "$k_rate" "$k_cpu" "$k_rss"
 awk -v lc="$l_cpu" -v kc="$k_cpu" -v lr="$l_rate" -v kr="$k_rate" 'BEGIN {
     printf "CPU per check: keepalived/lvsh = %.2fx (target > 1); checks/s: lvsh/keepalived = %.2fx\n", (lc ? kc / lc : 0), (kr ? lr / kr : 0)
 }'
+echo "(best of $rounds alternating rounds of ${window} s after ${warmup} s; all rounds: checks/s, CPU s per 100k, RSS MB, user %:"
+sed 's/^/  lvsh       /' "$work/lvsh.res"
+sed 's/^/  keepalived /' "$work/ka.res"
+echo ")"
 echo "targets: lvsh >= 10000 checks/s on one core, < 100 MB resident, fewer CPU seconds per check than keepalived"

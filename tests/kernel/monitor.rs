@@ -354,3 +354,89 @@ fn a_server_behind_two_services_is_probed_once_per_interval() {
         assert_eq!(n[0], n[1], "one probe per interval feeds both monitors: {out}");
     });
 }
+
+/// A DNS responder: A 192.0.2.80 for www.example.org, NXDOMAIN for anything else.
+fn dns_responder(sock: std::net::UdpSocket) {
+    use hickory_proto::op::{Message, MessageType, ResponseCode};
+    use hickory_proto::rr::{Name, RData, Record};
+    let mut buf = [0u8; 512];
+    while let Ok((n, peer)) = sock.recv_from(&mut buf) {
+        let Ok(mut m) = Message::from_vec(&buf[..n]) else { continue };
+        m.metadata.message_type = MessageType::Response;
+        let name = m.queries.first().map(|q| q.name().to_string()).unwrap_or_default();
+        if name == "www.example.org." {
+            let a = RData::A("192.0.2.80".parse().unwrap());
+            m.answers.push(Record::from_rdata(Name::from_ascii("www.example.org.").unwrap(), 60, a));
+        } else {
+            m.metadata.response_code = ResponseCode::NXDomain;
+        }
+        let _ = sock.send_to(&m.to_vec().unwrap(), peer);
+    }
+}
+
+#[test]
+fn udp_and_dns_checks_against_real_responders() {
+    in_netns(|| {
+        let echo = std::net::UdpSocket::bind("127.0.0.1:5300").unwrap();
+        std::thread::spawn(move || {
+            let mut buf = [0u8; 512];
+            while let Ok((n, peer)) = echo.recv_from(&mut buf) {
+                let mut reply = b"pong:".to_vec();
+                reply.extend_from_slice(&buf[..n]);
+                let _ = echo.send_to(&reply, peer);
+            }
+        });
+        let dns = std::net::UdpSocket::bind("127.0.0.1:5353").unwrap();
+        std::thread::spawn(move || dns_responder(dns));
+        let out = lvsh_ok(
+            r#"
+            local function show(tag, ok, detail) print(tag, ok, detail) end
+            show("udp", lvs.check.udp{addr="127.0.0.1:5300", send="ping", expect="^pong:ping$"})
+            show("udp-mismatch", lvs.check.udp{addr="127.0.0.1:5300", send="ping", expect="^nope"})
+            show("udp-closed", lvs.check.udp{addr="127.0.0.1:5301", send="ping", timeout=1})
+            show("dns", lvs.check.dns{addr="127.0.0.1:5353", name="www.example.org"})
+            show("dns-aaaa", lvs.check.dns{addr="127.0.0.1:5353", name="www.example.org", type="AAAA"})
+            show("dns-nx", lvs.check.dns{addr="127.0.0.1:5353", name="nope.example.org"})
+            show("tcp-closed", lvs.check.tcp{addr="127.0.0.1:5300", timeout=1})
+            print(pcall(lvs.check.dns, {addr="127.0.0.1", name="x", type="BOGUS"}))
+            "#,
+        );
+        for want in [
+            "udp\ttrue\t9 bytes, matched\n",
+            "udp-mismatch\tfalse\treply does not match \"^nope\"\n",
+            "udp-closed\tfalse\tudp 127.0.0.1:5301: connection refused\n",
+            "dns\ttrue\tA 192.0.2.80\n",
+            "dns-aaaa\tfalse\tno AAAA record for www.example.org\n",
+            "dns-nx\tfalse\trcode Non-Existent Domain\n",
+            "tcp-closed\tfalse\tconnect 127.0.0.1:5300: connection refused\n",
+        ] {
+            assert!(out.contains(want), "missing {want:?} in:\n{out}");
+        }
+        assert!(out.contains("false\t") && out.contains("BOGUS"), "{out}");
+    });
+}
+
+#[test]
+fn callbacks_that_raise_are_logged_and_monitors_go_on() {
+    in_netns(|| {
+        ipvsadm_restore("-A -t 192.0.2.117:80 -s rr\n-a -t 192.0.2.117:80 -r 127.0.0.1:97 -m -w 1\n");
+        let (code, out, err) = lvsh(
+            r#"
+            local m = lvs.monitor{service={addr="192.0.2.117:80"}, check="tcp", interval=0.2, fall=1,
+              on_change=function(ev) error("pager is down") end}
+            lvs.sleep(0.8)
+            io.write(lvs.save())
+            print(#lvs.monitors(), tostring(lvs.monitors()[1]))
+            lvs.show_monitors()
+            m:stop()
+            print(#lvs.monitors())
+            "#,
+        );
+        assert_eq!(code, 0, "{err}");
+        assert!(out.contains("-a -t 192.0.2.117:80 -r 127.0.0.1:97 -m -w 0\n"), "{out}");
+        assert!(out.contains("1\tmonitor TCP 192.0.2.117:80 (1 servers)\n"), "{out}");
+        assert!(out.contains("│ TCP 192.0.2.117:80 │ 127.0.0.1:97 │ down"), "{out}");
+        assert!(out.trim_end().ends_with('0'), "{out}");
+        assert!(err.contains("on_change: ") && err.contains("pager is down"), "{err}");
+    });
+}
