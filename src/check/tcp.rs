@@ -27,7 +27,10 @@ impl Tcp {
         within(self.timeout, started, async {
             match connect(self.addr).await {
                 Ok(()) => Outcome::up("connected", started),
-                Err(e) => Outcome::down(format!("connect {}: {}", self.addr, e.desc().to_lowercase()), started),
+                Err(e) => Outcome::down(
+                    format!("connect {}: {}", self.addr, e.desc().to_lowercase()),
+                    started,
+                ),
             }
         })
         .await
@@ -37,9 +40,21 @@ impl Tcp {
 /// Connects and closes. The close is a reset (SO_LINGER 0): a probe leaves no TIME_WAIT
 /// behind on the director, which at thousands of probes a second would fill its tables.
 async fn connect(addr: SocketAddr) -> Result<(), Errno> {
-    let family = if addr.is_ipv4() { AddressFamily::Inet } else { AddressFamily::Inet6 };
-    let fd: OwnedFd = socket::socket(family, SockType::Stream, SockFlag::SOCK_NONBLOCK | SockFlag::SOCK_CLOEXEC, None)?;
-    let reset = nix::libc::linger { l_onoff: 1, l_linger: 0 };
+    let family = if addr.is_ipv4() {
+        AddressFamily::Inet
+    } else {
+        AddressFamily::Inet6
+    };
+    let fd: OwnedFd = socket::socket(
+        family,
+        SockType::Stream,
+        SockFlag::SOCK_NONBLOCK | SockFlag::SOCK_CLOEXEC,
+        None,
+    )?;
+    let reset = nix::libc::linger {
+        l_onoff: 1,
+        l_linger: 0,
+    };
     socket::setsockopt(&fd, sockopt::Linger, &reset)?;
     match socket::connect(fd.as_raw_fd(), &SockaddrStorage::from(addr)) {
         Ok(()) => return Ok(()),
@@ -48,7 +63,8 @@ async fn connect(addr: SocketAddr) -> Result<(), Errno> {
     }
     // SAFETY: the AsyncFd owns the OwnedFd, which stays open and the same descriptor until
     // the AsyncFd is dropped.
-    let afd = unsafe { AsyncFd::register_with_interest(fd, Interest::WRITABLE) }.map_err(|e| io_errno(e.into()))?;
+    let afd =
+        unsafe { AsyncFd::register_with_interest(fd, Interest::WRITABLE) }.map_err(|e| io_errno(e.into()))?;
     let guard = afd.writable().await.map_err(io_errno)?;
     let ready = guard.ready();
     if ready.is_writable() && !ready.is_error() && !ready.is_write_closed() {

@@ -361,12 +361,22 @@ fn dns_responder(sock: std::net::UdpSocket) {
     use hickory_proto::rr::{Name, RData, Record};
     let mut buf = [0u8; 512];
     while let Ok((n, peer)) = sock.recv_from(&mut buf) {
-        let Ok(mut m) = Message::from_vec(&buf[..n]) else { continue };
+        let Ok(mut m) = Message::from_vec(&buf[..n]) else {
+            continue;
+        };
         m.metadata.message_type = MessageType::Response;
-        let name = m.queries.first().map(|q| q.name().to_string()).unwrap_or_default();
+        let name = m
+            .queries
+            .first()
+            .map(|q| q.name().to_string())
+            .unwrap_or_default();
         if name == "www.example.org." {
             let a = RData::A("192.0.2.80".parse().unwrap());
-            m.answers.push(Record::from_rdata(Name::from_ascii("www.example.org.").unwrap(), 60, a));
+            m.answers.push(Record::from_rdata(
+                Name::from_ascii("www.example.org.").unwrap(),
+                60,
+                a,
+            ));
         } else {
             m.metadata.response_code = ResponseCode::NXDomain;
         }
@@ -433,10 +443,59 @@ fn callbacks_that_raise_are_logged_and_monitors_go_on() {
             "#,
         );
         assert_eq!(code, 0, "{err}");
-        assert!(out.contains("-a -t 192.0.2.117:80 -r 127.0.0.1:97 -m -w 0\n"), "{out}");
-        assert!(out.contains("1\tmonitor TCP 192.0.2.117:80 (1 servers)\n"), "{out}");
-        assert!(out.contains("│ TCP 192.0.2.117:80 │ 127.0.0.1:97 │ down"), "{out}");
+        assert!(
+            out.contains("-a -t 192.0.2.117:80 -r 127.0.0.1:97 -m -w 0\n"),
+            "{out}"
+        );
+        assert!(
+            out.contains("1\tmonitor TCP 192.0.2.117:80 (1 servers)\n"),
+            "{out}"
+        );
+        assert!(
+            out.contains("│ TCP 192.0.2.117:80 │ 127.0.0.1:97 │ down"),
+            "{out}"
+        );
         assert!(out.trim_end().ends_with('0'), "{out}");
-        assert!(err.contains("on_change: ") && err.contains("pager is down"), "{err}");
+        assert!(
+            err.contains("on_change: ") && err.contains("pager is down"),
+            "{err}"
+        );
+    });
+}
+
+#[test]
+fn https_checks_with_and_without_a_server_name() {
+    in_netns(|| {
+        let dir = tempfile::tempdir().unwrap();
+        let (cert, key) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
+        sh(&format!(
+            "openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj /CN=www.example.org -keyout {} -out {} 2>/dev/null",
+            key.display(),
+            cert.display()
+        ));
+        let mut server = Command::new("openssl")
+            .args(["s_server", "-accept", "127.0.0.1:8443", "-www", "-cert"])
+            .arg(&cert)
+            .arg("-key")
+            .arg(&key)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        wait_until(Duration::from_secs(10), "s_server to listen", || {
+            std::net::TcpStream::connect("127.0.0.1:8443").is_ok()
+        });
+        let out = lvsh_ok(
+            r#"
+            print("ip", lvs.check.http{addr="127.0.0.1:8443", tls=true, body="s_server"})
+            print("sni", lvs.check.http{addr="127.0.0.1:8443", tls=true, host="www.example.org"})
+            print("plain", lvs.check.http{addr="127.0.0.1:8443", timeout=2})
+            "#,
+        );
+        let _ = server.kill();
+        let _ = server.wait();
+        assert!(out.contains("ip\ttrue\tstatus 200\t"), "{out}");
+        assert!(out.contains("sni\ttrue\tstatus 200\t"), "{out}");
+        assert!(out.contains("plain\tfalse\t"), "{out}");
     });
 }
