@@ -62,12 +62,17 @@ stop_all() {
     pids=()
 }
 
+# NS: a fresh namespace with the listeners running in it
+with_listeners() {
+    ip netns add "$1"
+    ip netns exec "$1" ip link set lo up
+    ip netns exec "$1" "$listeners" 20000 "$n" "$work/$1.count" & pids+=($!)
+    until [ -s "$work/$1.count" ]; do sleep 0.2; done
+}
+
 run_lvsh() {
     local ns=chk-lvsh-$1
-    ip netns add "$ns"
-    ip netns exec "$ns" ip link set lo up
-    ip netns exec "$ns" "$listeners" 20000 "$n" "$work/$ns.count" & pids+=($!)
-    until [ -s "$work/$ns.count" ]; do sleep 0.2; done
+    with_listeners "$ns"
     ip netns exec "$ns" "$lvsh" "$here/checks.lua" "$n" >"$work/$ns.out" 2>/dev/null & local pid=$!
     pids+=("$pid")
     until grep -q READY "$work/$ns.out" 2>/dev/null; do sleep 0.2; done
@@ -78,10 +83,7 @@ run_lvsh() {
 
 run_keepalived() {
     local ns=chk-ka-$1
-    ip netns add "$ns"
-    ip netns exec "$ns" ip link set lo up
-    ip netns exec "$ns" "$listeners" 20000 "$n" "$work/$ns.count" & pids+=($!)
-    until [ -s "$work/$ns.count" ]; do sleep 0.2; done
+    with_listeners "$ns"
     rm -f "$work/ka-check.pid"
     awk -v n="$n" 'BEGIN {
         print "global_defs {\n  script_user root\n}"
