@@ -234,3 +234,19 @@ fn background_tasks_print_above_the_line_being_typed() {
     t.keys(&["C-c"], "interrupted");
     t.line("'after'", "\"after\"\n> ");
 }
+
+#[test]
+fn ctrl_c_ends_lvs_run_and_still_interrupts_afterwards() {
+    let t = Term::start(tempfile::tempdir().unwrap());
+    t.keys(&["-l", "why = lvs.run()"], "why = lvs.run()");
+    t.keys(&["Enter"], "why = lvs.run()\n");
+    std::thread::sleep(Duration::from_millis(300));
+    t.keys(&["C-c"], "> ");
+    // the signal handling lvs.run set up must not take Ctrl-C away from running code
+    t.keys(&["-l", "while true do end"], "while true do end");
+    t.keys(&["Enter"], "while true do end\n");
+    std::thread::sleep(Duration::from_millis(300));
+    let s = t.keys(&["C-c"], "interrupted");
+    assert!(s.contains("stdin:1: interrupted"), "{s}");
+    t.line("'alive'", "\"alive\"\n> ");
+}
