@@ -1,5 +1,5 @@
 //! The failover lab: two directors running keepalived (VRRP only) with lvsh's
-//! examples/failover.lua as their notify hook, the kernel's sync daemon between them, a DR
+//! examples/failover.lua as their hook (d1 as a notify script, d2 reading the notify FIFO), the kernel's sync daemon between them, a DR
 //! real server, and a client holding one TCP connection through the VIP while the master's
 //! keepalived is stopped.
 
@@ -147,14 +147,26 @@ fn serial_keepalived_failover_keeps_the_connection() {
         )
         .unwrap();
         let kconf = dir.path().join(format!("{d}.conf"));
+        let hook = format!("{} {failover} {}", env!("CARGO_BIN_EXE_lvsh"), conf.display());
+        // d1 runs the hook as keepalived's notify script; d2 reads keepalived's notify FIFO
+        let (global, notify) = if d == "d1" {
+            (String::new(), format!(" notify \"{hook}\"\n"))
+        } else {
+            let fifo = dir.path().join("d2.fifo");
+            (
+                format!(
+                    " vrrp_notify_fifo {}\n vrrp_notify_fifo_script \"{hook}\"\n",
+                    fifo.display()
+                ),
+                String::new(),
+            )
+        };
         std::fs::write(
             &kconf,
             format!(
-                "global_defs {{\n script_user root\n}}\nvrrp_instance VI_LVS {{\n state BACKUP\n interface eth0\n \
-                 virtual_router_id 51\n priority {prio}\n advert_int 1\n virtual_ipaddress {{\n  {VIP}/24 dev eth0\n }}\n \
-                 notify \"{} {failover} {}\"\n}}\n",
-                env!("CARGO_BIN_EXE_lvsh"),
-                conf.display()
+                "global_defs {{\n script_user root\n{global}}}\nvrrp_instance VI_LVS {{\n state BACKUP\n interface eth0\n \
+                 virtual_router_id 51\n priority {prio}\n advert_int 1\n virtual_ipaddress {{\n  {VIP}/24 dev eth0\n }}\n\
+                 {notify}}}\n"
             ),
         )
         .unwrap();
