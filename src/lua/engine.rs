@@ -51,18 +51,28 @@ pub fn print_above_prompt(lua: &Lua) -> mlua::Result<()> {
 
 pub struct Engine {
     rt: tokio::runtime::Runtime,
-    local: tokio::task::LocalSet,
+    local: Rc<tokio::task::LocalSet>,
+}
+
+/// What Lua functions need to start work on the loop from anywhere, even from code that
+/// runs outside it (a `__tostring` called while the REPL prints a value).
+#[derive(Clone)]
+struct Spawner {
+    local: Rc<tokio::task::LocalSet>,
+    handle: tokio::runtime::Handle,
 }
 
 impl Engine {
-    pub fn new() -> std::io::Result<Engine> {
+    pub fn new(lua: &Lua) -> std::io::Result<Engine> {
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()?;
-        Ok(Engine {
-            rt,
-            local: tokio::task::LocalSet::new(),
-        })
+        let local = Rc::new(tokio::task::LocalSet::new());
+        lua.set_app_data(Spawner {
+            local: local.clone(),
+            handle: rt.handle().clone(),
+        });
+        Ok(Engine { rt, local })
     }
 
     /// Drives the loop until `fut` is done, or, when `interrupt` is given, until that flag is
@@ -93,6 +103,29 @@ impl Engine {
     pub fn turn(&self, until: impl Future<Output = ()>) {
         self.rt.block_on(self.local.run_until(until))
     }
+}
+
+/// Starts `fut` as a task of the loop; it runs whenever the loop turns.
+pub fn spawn<F: Future<Output = ()> + 'static>(
+    lua: &Lua,
+    fut: F,
+) -> mlua::Result<tokio::task::JoinHandle<()>> {
+    let s = lua
+        .app_data_ref::<Spawner>()
+        .map(|s| s.clone())
+        .ok_or_else(|| mlua::Error::runtime("lvsh's event loop is not running"))?;
+    let _inside = s.handle.enter();
+    Ok(s.local.spawn_local(fut))
+}
+
+/// Runs `f` inside the loop's runtime context (for tokio objects made outside a task).
+pub fn within_runtime<R>(lua: &Lua, f: impl FnOnce() -> R) -> mlua::Result<R> {
+    let handle = lua
+        .app_data_ref::<Spawner>()
+        .map(|s| s.handle.clone())
+        .ok_or_else(|| mlua::Error::runtime("lvsh's event loop is not running"))?;
+    let _inside = handle.enter();
+    Ok(f())
 }
 
 /// What `lvs.run`/`lvs.stop`/`lvs.on_signal` share.

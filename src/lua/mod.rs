@@ -76,7 +76,7 @@ impl State {
         let prelude: Function = lua.load(builtin::PRELUDE).set_name("=prelude").into_function()?;
         prelude.call::<()>(internal.clone())?;
         lua.set_named_registry_value("lvsh.call", internal.get::<Function>("call")?)?;
-        let engine = Rc::new(engine::Engine::new().map_err(mlua::Error::external)?);
+        let engine = Rc::new(engine::Engine::new(&lua).map_err(mlua::Error::external)?);
         engine::install_interrupt_hook(&lua)?;
         Ok(State {
             lua,

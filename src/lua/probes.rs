@@ -98,8 +98,10 @@ impl<S: Subscriber + 'static> Registry<S> {
         });
         self.entries.borrow_mut().insert(plan.key.clone(), entry.clone());
         let reg = self.clone();
-        let lua = lua.clone();
-        tokio::task::spawn_local(async move { reg.drive(lua, plan, entry).await });
+        let l = lua.clone();
+        if let Err(e) = crate::lua::engine::spawn(lua, async move { reg.drive(l, plan, entry).await }) {
+            crate::log::error(&format!("probe: {e}"));
+        }
     }
 
     pub fn unsubscribe(&self, key: &ProbeKey, id: u64, server: SocketAddr) {

@@ -47,25 +47,25 @@ pub fn seconds(field: &str, v: f64) -> mlua::Result<Duration> {
     }
 }
 
-fn spawn_task<F: std::future::Future<Output = ()> + 'static>(fut: F) -> Task {
+fn spawn_task<F: std::future::Future<Output = ()> + 'static>(lua: &Lua, fut: F) -> mlua::Result<Task> {
     let done = Rc::new(Cell::new(false));
     let flag = done.clone();
-    let handle = tokio::task::spawn_local(async move {
+    let handle = super::engine::spawn(lua, async move {
         fut.await;
         flag.set(true);
-    });
-    Task {
+    })?;
+    Ok(Task {
         abort: handle.abort_handle(),
         done,
-    }
+    })
 }
 
 fn spawn(lua: &Lua, (f, args): (Function, Variadic<Value>)) -> mlua::Result<Task> {
-    let lua = lua.clone();
+    let l = lua.clone();
     let what = describe_fn(&f, "lvs.spawn");
-    Ok(spawn_task(async move {
-        call_logged(&lua, &what, &f, args.into_iter().collect()).await;
-    }))
+    spawn_task(lua, async move {
+        call_logged(&l, &what, &f, args.into_iter().collect()).await;
+    })
 }
 
 /// Names background work in log lines: where its function was defined.
@@ -84,26 +84,26 @@ fn every(lua: &Lua, (secs, f): (f64, Function)) -> mlua::Result<Task> {
             "every: the period must be more than 0 seconds",
         ));
     }
-    let lua = lua.clone();
+    let l = lua.clone();
     let what = describe_fn(&f, "lvs.every");
-    Ok(spawn_task(async move {
+    spawn_task(lua, async move {
         let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tick.tick().await;
-            call_logged(&lua, &what, &f, MultiValue::new()).await;
+            call_logged(&l, &what, &f, MultiValue::new()).await;
         }
-    }))
+    })
 }
 
 fn after(lua: &Lua, (secs, f): (f64, Function)) -> mlua::Result<Task> {
     let delay = seconds("after", secs)?;
-    let lua = lua.clone();
+    let l = lua.clone();
     let what = describe_fn(&f, "lvs.after");
-    Ok(spawn_task(async move {
+    spawn_task(lua, async move {
         tokio::time::sleep(delay).await;
-        call_logged(&lua, &what, &f, MultiValue::new()).await;
-    }))
+        call_logged(&l, &what, &f, MultiValue::new()).await;
+    })
 }
 
 /// A signal by name: "HUP", "SIGHUP", "usr1".
@@ -133,17 +133,19 @@ pub fn signal_number(name: &str) -> mlua::Result<i32> {
 
 fn on_signal(lua: &Lua, (name, f): (String, Function)) -> mlua::Result<Task> {
     let num = signal_number(&name)?;
-    let mut stream = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::from_raw(num))
-        .map_err(|e| mlua::Error::runtime(format!("signal {name}: {e}")))?;
+    let mut stream = super::engine::within_runtime(lua, || {
+        tokio::signal::unix::signal(tokio::signal::unix::SignalKind::from_raw(num))
+    })?
+    .map_err(|e| mlua::Error::runtime(format!("signal {name}: {e}")))?;
     control(lua).handled.borrow_mut().insert(num);
-    let lua = lua.clone();
+    let l = lua.clone();
     let what = format!("on_signal {name}");
-    Ok(spawn_task(async move {
+    spawn_task(lua, async move {
         while stream.recv().await.is_some() {
-            let sig = lua.create_string(&name).map(Value::String).unwrap_or(Value::Nil);
-            call_logged(&lua, &what, &f, MultiValue::from_iter([sig])).await;
+            let sig = l.create_string(&name).map(Value::String).unwrap_or(Value::Nil);
+            call_logged(&l, &what, &f, MultiValue::from_iter([sig])).await;
         }
-    }))
+    })
 }
 
 /// Waits until `lvs.stop()` or SIGINT/SIGTERM (unless the script handles those itself).

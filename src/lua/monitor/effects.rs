@@ -151,15 +151,18 @@ fn callback(lua: &Lua, what: &'static str, f: Function, ev: mlua::Result<Table>,
         Ok(t) => t,
         Err(e) => return log::error(&format!("{what}: {e}")),
     };
-    let lua = lua.clone();
-    tokio::task::spawn_local(async move {
+    let l = lua.clone();
+    let spawned = crate::lua::engine::spawn(lua, async move {
         let mut args = MultiValue::new();
         if let Some(b) = flag {
             args.push_back(Value::Boolean(b));
         }
         args.push_back(Value::Table(ev));
-        call_logged(&lua, what, &f, args).await;
+        call_logged(&l, what, &f, args).await;
     });
+    if let Err(e) = spawned {
+        log::error(&format!("{what}: {e}"));
+    }
 }
 
 fn sorry(lua: &Lua, this: &Shared, put_in: bool) {

@@ -276,7 +276,7 @@ fn create(lua: &Lua, t: Table) -> mlua::Result<MonitorHandle> {
     refresh(lua, &m).map_err(mlua::Error::runtime)?;
     let weak = Rc::downgrade(&m);
     let l = lua.clone();
-    let handle = tokio::task::spawn_local(async move {
+    let handle = super::engine::spawn(lua, async move {
         loop {
             tokio::time::sleep(interval).await;
             let Some(m) = weak.upgrade() else { break };
@@ -284,8 +284,9 @@ fn create(lua: &Lua, t: Table) -> mlua::Result<MonitorHandle> {
                 log::error(&format!("{}: reading the service: {e}", m.borrow().name));
             }
         }
-    });
+    })?;
     m.borrow_mut().refresher = Some(handle.abort_handle());
+
     all.all.borrow_mut().push(m.clone());
     log::info(&format!(
         "{}: monitoring {} real servers every {}",
