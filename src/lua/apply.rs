@@ -24,10 +24,10 @@ fn bad(field: &str, v: &Value, reason: &str) -> mlua::Error {
 
 /// The desired table from rules text (ipvsadm -R format): what those rules make from nothing.
 fn desired_from_rules(text: &str) -> mlua::Result<Desired> {
-    let ops = rules::parse(text).map_err(mlua::Error::external)?;
+    let (lines, ops) = rules::parse_lines(text).map_err(mlua::Error::external)?;
     let mut model = Model::default();
     let mut timeouts = None;
-    for (line, op) in &ops {
+    for (line, op) in lines.iter().zip(&ops) {
         if let Op::SetTimeouts(t) = op {
             timeouts = Some(*t);
         }
@@ -36,7 +36,7 @@ fn desired_from_rules(text: &str) -> mlua::Result<Desired> {
             .map_err(|e| mlua::Error::runtime(format!("line {line}: {e}")))?;
     }
     Ok(Desired {
-        services: model.services().to_vec(),
+        services: model.into_services(),
         timeouts,
     })
 }

@@ -325,8 +325,7 @@ fn restore(lua: &Lua, arg: String) -> mlua::Result<usize> {
     } else {
         arg
     };
-    let ops = rules::parse(&text).map_err(mlua::Error::external)?;
-    let list: Vec<_> = ops.iter().map(|(_, o)| o.clone()).collect();
+    let (lines, list) = rules::parse_lines(&text).map_err(mlua::Error::external)?;
     with_client(lua, |c| {
         txn::execute_atomic(c, &list).map_err(|f| {
             let state = if f.undone {
@@ -336,7 +335,11 @@ fn restore(lua: &Lua, arg: String) -> mlua::Result<usize> {
             };
             Error::Kernel {
                 errno: f.error.errno().unwrap_or(0),
-                message: format!("restore line {}: {} ({state})", ops[f.index].0, f.error),
+                message: format!(
+                    "restore line {}: {} ({state})",
+                    lines.get(f.index).copied().unwrap_or(0),
+                    f.error
+                ),
             }
         })
     })?;

@@ -50,6 +50,10 @@ impl Table {
         &self.services
     }
 
+    pub fn into_services(self) -> Vec<(Service, Vec<Dest>)> {
+        self.services
+    }
+
     pub fn get(&self, key: &ServiceKey) -> Option<&(Service, Vec<Dest>)> {
         self.index.get(key).map(|&i| &self.services[i])
     }
