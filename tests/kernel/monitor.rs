@@ -499,3 +499,29 @@ fn https_checks_with_and_without_a_server_name() {
         assert!(out.contains("plain\tfalse\t"), "{out}");
     });
 }
+
+#[test]
+fn a_deleted_service_is_reported_and_its_servers_no_longer_checked() {
+    in_netns(|| {
+        ipvsadm_restore("-A -t 192.0.2.118:80 -s rr\n-a -t 192.0.2.118:80 -r 127.0.0.1:9 -m -w 1\n");
+        let (code, out, err) = lvsh(
+            r#"
+            local m = lvs.monitor{service={addr="192.0.2.118:80"}, check="tcp", interval=0.2, fall=1}
+            lvs.sleep(0.5)
+            lvs.del_service{addr="192.0.2.118:80"}
+            lvs.sleep(0.5)
+            local before = m:status().checks
+            lvs.sleep(0.5)
+            print(#m:status().servers, m:status().checks - before)
+            print(pcall(lvs.monitor, {service={addr="192.0.2.118:80"}, check="tcp"}))
+            "#,
+        );
+        assert_eq!(code, 0, "{err}");
+        assert!(out.starts_with("0\t0\n"), "{out}");
+        assert!(
+            out.contains("false\tmonitor: no such service: TCP 192.0.2.118:80"),
+            "{out}"
+        );
+        assert!(err.contains("the service is gone from the kernel"), "{err}");
+    });
+}

@@ -18,9 +18,13 @@ use crate::lua::probes::{Plan, ProbeKey};
 /// watched, servers someone else deleted are forgotten, weights someone else set adopted.
 pub(super) fn refresh(lua: &Lua, this: &Shared) -> Result<(), String> {
     let key = this.borrow().key.clone();
-    let dests = match with_client(lua, |c| match c.service(&key)? {
-        Some(_) => c.dests(&key).map(Some),
-        None => Ok(None),
+    // One dump per look; only an empty answer needs asking whether the service is still there
+    // (the kernel dumps no real servers for a service it does not have).
+    let dests = match with_client(lua, |c| match c.dests(&key) {
+        Ok(d) if !d.is_empty() => Ok(Some(d)),
+        Ok(d) => Ok(c.service(&key)?.map(|_| d)),
+        Err(e) if e.errno() == Some(nix::libc::ESRCH) => Ok(None),
+        Err(e) => Err(e),
     }) {
         Ok(Some(d)) => d,
         Ok(None) => {
