@@ -99,6 +99,29 @@ impl Check {
         }
     }
 
+    pub fn set_timeout(&mut self, t: Duration) {
+        match self {
+            Check::Tcp(c) => c.timeout = t,
+            Check::Http(c) => c.timeout = t,
+            Check::Udp(c) => c.timeout = t,
+            Check::Dns(c) => c.timeout = t,
+            Check::Exec(c) => c.timeout = t,
+        }
+    }
+
+    /// The same check of another target (an exec check's placeholders take its address).
+    pub fn aimed_at(&self, to: SocketAddr) -> Check {
+        let mut c = self.clone();
+        match &mut c {
+            Check::Tcp(x) => x.addr = to,
+            Check::Http(x) => x.addr = to,
+            Check::Udp(x) => x.addr = to,
+            Check::Dns(x) => x.addr = to,
+            Check::Exec(x) => *x = Exec::for_server(&x.argv, to, x.timeout),
+        }
+        c
+    }
+
     /// Runs the check; `started` is now, read once by the caller (clock reads are system
     /// calls on some kernels, and a checker makes thousands of probes a second).
     pub async fn run(&self, matcher: &dyn Matcher, started: Instant) -> Outcome {

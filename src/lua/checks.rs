@@ -46,43 +46,14 @@ impl Template {
     pub fn with_default_timeout(&self, t: Duration) -> Template {
         let mut out = self.clone();
         if !out.timeout_set {
-            set_timeout(&mut out.check, t);
+            out.check.set_timeout(t);
         }
         out
     }
 
     /// The check of real server `server` (on the check's own port if it names one).
     pub fn aim(&self, server: SocketAddr) -> Check {
-        let to = check::target(server, self.port);
-        match &self.check {
-            Check::Tcp(c) => Check::Tcp(check::Tcp {
-                addr: to,
-                ..c.clone()
-            }),
-            Check::Http(c) => Check::Http(check::Http {
-                addr: to,
-                ..c.clone()
-            }),
-            Check::Udp(c) => Check::Udp(check::Udp {
-                addr: to,
-                ..c.clone()
-            }),
-            Check::Dns(c) => Check::Dns(check::Dns {
-                addr: to,
-                ..c.clone()
-            }),
-            Check::Exec(c) => Check::Exec(check::Exec::for_server(&c.argv, to, c.timeout)),
-        }
-    }
-}
-
-fn set_timeout(c: &mut Check, t: Duration) {
-    match c {
-        Check::Tcp(x) => x.timeout = t,
-        Check::Http(x) => x.timeout = t,
-        Check::Udp(x) => x.timeout = t,
-        Check::Dns(x) => x.timeout = t,
-        Check::Exec(x) => x.timeout = t,
+        self.check.aimed_at(check::target(server, self.port))
     }
 }
 
