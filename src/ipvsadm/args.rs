@@ -293,7 +293,24 @@ const TABLE: &[(&str, char, Arg, &str)] = &[
 struct Item {
     tag: &'static str,
     arg: Option<String>,
-    written: String,
+    written: Written,
+}
+
+/// How an option was written, for the one message that quotes it (kept as data: 20,000
+/// rules would otherwise format 80,000 strings nobody reads).
+#[derive(Clone, Copy)]
+enum Written {
+    Long(&'static str),
+    Short(char),
+}
+
+impl std::fmt::Display for Written {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Written::Long(name) => write!(f, "--{name}"),
+            Written::Short(c) => write!(f, "-{c}"),
+        }
+    }
 }
 
 /// Splits argv into options (in order) and leftover arguments, as popt does.
@@ -343,25 +360,24 @@ fn tokenize(argv: &[String]) -> Result<(Vec<Item>, Vec<String>), CliError> {
             items.push(Item {
                 tag,
                 arg,
-                written: format!("--{lname}"),
+                written: Written::Long(lname),
             });
             continue;
         }
         if a.len() > 1 && a.starts_with('-') {
-            let chars: Vec<char> = a[1..].chars().collect();
+            let cluster = &a[1..];
             let mut k = 0;
-            while k < chars.len() {
-                let c = chars[k];
-                k += 1;
+            while let Some(c) = cluster[k..].chars().next() {
+                k += c.len_utf8();
                 let Some(&(_, _, kind, tag)) = TABLE.iter().find(|e| e.1 == c && c != '\0') else {
                     return Err(popt_err(&format!("-{c}"), "unknown option"));
                 };
-                let tail: String = chars[k..].iter().collect();
+                let tail = &cluster[k..];
                 let arg = match kind {
                     Arg::None => None,
                     Arg::Required | Arg::Optional if !tail.is_empty() => {
-                        k = chars.len();
-                        Some(tail)
+                        k = cluster.len();
+                        Some(tail.to_string())
                     }
                     Arg::Required if i < argv.len() => {
                         i += 1;
@@ -377,7 +393,7 @@ fn tokenize(argv: &[String]) -> Result<(Vec<Item>, Vec<String>), CliError> {
                 items.push(Item {
                     tag,
                     arg,
-                    written: format!("-{c}"),
+                    written: Written::Short(c),
                 });
             }
             continue;
@@ -437,7 +453,8 @@ pub fn service_addr(s: &str, proto: Protocol) -> Option<(IpAddr, Option<u16>)> {
     let (host, port) = if let Some(rest) = s.strip_prefix('[') {
         let (h, tail) = rest.split_once(']')?;
         (h, Some(tail.strip_prefix(':')?))
-    } else if s.parse::<std::net::Ipv6Addr>().is_ok() {
+    } else if s.bytes().filter(|&b| b == b':').count() > 1 && s.parse::<std::net::Ipv6Addr>().is_ok() {
+        // (an IPv6 address has two colons at least: IPv4 forms skip this parse)
         (s, None)
     } else {
         match s.rsplit_once(':') {
@@ -445,7 +462,11 @@ pub fn service_addr(s: &str, proto: Protocol) -> Option<(IpAddr, Option<u16>)> {
             None => (s, None),
         }
     };
-    let addr = if let Ok(a6) = host.parse::<std::net::Ipv6Addr>() {
+    let addr = if let Some(a6) = host
+        .contains(':')
+        .then(|| host.parse::<std::net::Ipv6Addr>().ok())
+        .flatten()
+    {
         IpAddr::V6(a6)
     } else if let Some(a4) = inet_aton(host) {
         IpAddr::V4(a4)
@@ -464,25 +485,24 @@ pub fn service_addr(s: &str, proto: Protocol) -> Option<(IpAddr, Option<u16>)> {
 
 /// inet_aton's forms: a.b.c.d, a.b.c, a.b, a (each part decimal, octal or hex).
 pub fn inet_aton(s: &str) -> Option<Ipv4Addr> {
-    let parts: Vec<&str> = s.split('.').collect();
-    if parts.is_empty() || parts.len() > 4 {
-        return None;
+    let mut nums = [0u64; 4];
+    let mut count = 0;
+    for p in s.split('.') {
+        if count == 4 {
+            return None;
+        }
+        nums[count] = if let Some(h) = p.strip_prefix("0x").or_else(|| p.strip_prefix("0X")) {
+            u64::from_str_radix(h, 16).ok()?
+        } else if p.len() > 1 && p.starts_with('0') {
+            u64::from_str_radix(&p[1..], 8).ok()?
+        } else if !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()) {
+            p.parse().ok()?
+        } else {
+            return None;
+        };
+        count += 1;
     }
-    let nums: Vec<u64> = parts
-        .iter()
-        .map(|p| {
-            if let Some(h) = p.strip_prefix("0x").or_else(|| p.strip_prefix("0X")) {
-                u64::from_str_radix(h, 16).ok()
-            } else if p.len() > 1 && p.starts_with('0') {
-                u64::from_str_radix(&p[1..], 8).ok()
-            } else if !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()) {
-                p.parse().ok()
-            } else {
-                None
-            }
-        })
-        .collect::<Option<_>>()?;
-    let (last, head) = nums.split_last()?;
+    let (last, head) = nums[..count].split_last()?;
     if head.iter().any(|&n| n > 255) {
         return None;
     }
