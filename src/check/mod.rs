@@ -58,16 +58,6 @@ pub trait Matcher {
     fn matches(&self, pattern: &str, subject: &[u8]) -> Result<bool, String>;
 }
 
-/// A matcher for callers without patterns: plain substring search.
-pub struct Substring;
-
-impl Matcher for Substring {
-    fn matches(&self, pattern: &str, subject: &[u8]) -> Result<bool, String> {
-        let p = pattern.as_bytes();
-        Ok(p.is_empty() || subject.windows(p.len()).any(|w| w == p))
-    }
-}
-
 /// One check, complete with its target.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub enum Check {
@@ -86,16 +76,6 @@ impl Check {
             Check::Udp(_) => "udp",
             Check::Dns(_) => "dns",
             Check::Exec(_) => "exec",
-        }
-    }
-
-    pub fn timeout(&self) -> Duration {
-        match self {
-            Check::Tcp(c) => c.timeout,
-            Check::Http(c) => c.timeout,
-            Check::Udp(c) => c.timeout,
-            Check::Dns(c) => c.timeout,
-            Check::Exec(c) => c.timeout,
         }
     }
 

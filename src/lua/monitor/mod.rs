@@ -87,7 +87,7 @@ fn monitors(lua: &Lua) -> Rc<Monitors> {
 }
 
 /// Probes run since start, over all monitors.
-pub fn probes_run(lua: &Lua) -> u64 {
+fn probes_run(lua: &Lua) -> u64 {
     monitors(lua).registry.runs.get()
 }
 
