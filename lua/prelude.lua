@@ -95,7 +95,7 @@ end
 local function render(v, indent, depth, seen, out)
   if type(v) ~= "table" then out[#out + 1] = scalar(v); return end
   if seen[v] then out[#out + 1] = "<cycle>"; return end
-  if next(v) == nil then out[#out + 1] = "{}"; return end
+  if next(v) == nil and #v == 0 then out[#out + 1] = "{}"; return end
   if depth >= MAX_DEPTH then out[#out + 1] = "{...}"; return end
   seen[v] = true
   local n = #v

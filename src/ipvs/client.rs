@@ -95,50 +95,70 @@ impl Client {
     /// Sends many operations with few system calls and returns one result per operation sent.
     /// Sending stops after the batch in which the first operation failed, so the results may
     /// be fewer than the operations; every operation with an `Ok` result was carried out.
+    ///
+    /// Only the last request of a batch asks for an ack: the kernel answers a failed request
+    /// whether asked or not, and handles a batch in order, so the last ack tells that every
+    /// request before it without an error succeeded. An ack per request would be one
+    /// datagram, and one receive, per rule.
     pub fn execute_batch(&mut self, ops: &[Op]) -> Vec<Result<(), Error>> {
         let mut results = Vec::with_capacity(ops.len());
+        let mut buf = Vec::with_capacity(BATCH_BYTES + 1024);
         let mut start = 0;
         while start < ops.len() {
-            let mut buf = Vec::with_capacity(BATCH_BYTES + 1024);
+            buf.clear();
             let first_seq = self.seq.wrapping_add(1);
             let mut end = start;
+            let mut last_at = 0;
             while end < ops.len() && (end == start || buf.len() < BATCH_BYTES) {
-                self.encode(ops[end].message(), NLM_F_REQUEST | NLM_F_ACK, &mut buf);
+                last_at = buf.len();
+                self.encode(ops[end].message(), NLM_F_REQUEST, &mut buf);
                 end += 1;
             }
+            // the flags of the header (length u32, type u16, flags u16), in host order
+            let flags = &mut buf[last_at + 6..last_at + 8];
+            flags.copy_from_slice(&(NLM_F_REQUEST | NLM_F_ACK).to_ne_bytes());
             let chunk = &ops[start..end];
-            let mut acked: Vec<Option<Result<(), Error>>> = vec![None; chunk.len()];
             if let Err(e) = self.sock.send(&buf, 0) {
                 let e = Error::from(e);
                 results.extend(chunk.iter().map(|_| Err(e.clone())));
                 return results;
             }
-            let mut pending = chunk.len();
-            while pending > 0 {
+            let mut failed: Vec<(usize, Error)> = Vec::new();
+            let last = chunk.len() - 1;
+            let mut done = false;
+            while !done {
                 let msgs = match self.receive() {
                     Ok(m) => m,
                     Err(e) => {
-                        results.extend(acked.into_iter().map(|r| r.unwrap_or_else(|| Err(e.clone()))));
+                        // nothing more is known: what has no error of its own is unknown
+                        let mut out: Vec<Result<(), Error>> = chunk.iter().map(|_| Err(e.clone())).collect();
+                        for (i, err) in failed {
+                            out[i] = Err(err);
+                        }
+                        results.extend(out);
                         return results;
                     }
                 };
                 for m in msgs {
                     let idx = m.header.sequence_number.wrapping_sub(first_seq) as usize;
-                    if idx >= chunk.len() || acked[idx].is_some() {
+                    if idx > last {
                         continue;
                     }
                     if let NetlinkPayload::Error(err) = m.payload {
-                        acked[idx] = Some(match err.code {
-                            None => Ok(()),
-                            Some(code) => Err(chunk[idx].explain(-code.get())),
-                        });
-                        pending -= 1;
+                        if let Some(code) = err.code {
+                            failed.push((idx, chunk[idx].explain(-code.get())));
+                        }
+                        done |= idx == last;
                     }
                 }
             }
-            let failed = acked.iter().any(|r| matches!(r, Some(Err(_))));
-            results.extend(acked.into_iter().map(|r| r.unwrap_or(Ok(()))));
-            if failed {
+            let any_failed = !failed.is_empty();
+            let base = results.len();
+            results.extend(chunk.iter().map(|_| Ok(())));
+            for (i, err) in failed {
+                results[base + i] = Err(err);
+            }
+            if any_failed {
                 break;
             }
             start = end;
@@ -346,6 +366,8 @@ fn open() -> Result<Socket, Error> {
     let mut sock = Socket::new(NETLINK_GENERIC)?;
     sock.bind_auto()?;
     sock.connect(&SocketAddr::new(0, 0))?;
+    // an error reply need not carry the request back: its sequence number names it
+    let _ = sock.set_cap_ack(true);
     // Large dumps and batches: ask for a big receive buffer (FORCE works as root).
     use nix::sys::socket::{setsockopt, sockopt};
     if setsockopt(&sock, sockopt::RcvBufForce, &RCVBUF).is_err() {

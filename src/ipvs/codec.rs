@@ -110,7 +110,7 @@ pub fn service_from_nlas(nlas: &[ServiceNla]) -> Result<Service, DecodeError> {
         timeout,
         netmask,
         pe,
-        stats: stats64.or(stats32).unwrap_or_default(),
+        stats: stats64.or(stats32).unwrap_or_default().into(),
     })
 }
 
@@ -167,7 +167,7 @@ pub fn dest_from_nlas(nlas: &[DestNla], svc_af: Family) -> Result<Dest, DecodeEr
     }
     let bytes = addr.ok_or_else(|| missing("real server address"))?;
     d.addr = addr_from_bytes(af, &bytes).ok_or_else(|| missing("complete real server address"))?;
-    d.stats = stats64.or(stats32).unwrap_or_default();
+    d.stats = stats64.or(stats32).unwrap_or_default().into();
     Ok(d)
 }
 

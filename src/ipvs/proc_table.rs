@@ -3,6 +3,7 @@
 //! default format) is one service dump and this file, instead of one dump per service.
 
 use std::collections::HashMap;
+use std::io::BufRead;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use super::types::{Dest, Forward, Protocol};
@@ -43,28 +44,36 @@ fn forward(name: &str) -> Forward {
     }
 }
 
-/// Parses the file's text; `None` if a line is not understood (the caller then dumps).
-pub fn parse(text: &str) -> Option<HashMap<ProcKey, Vec<Dest>>> {
+/// Parses the file as it is read; `None` if a line is not understood (the caller then dumps).
+/// Read through a buffer rather than whole: with 20,000 real servers the file is over 1 MB.
+pub fn parse(mut input: impl BufRead) -> Option<HashMap<ProcKey, Vec<Dest>>> {
     let mut out: HashMap<ProcKey, Vec<Dest>> = HashMap::new();
-    let mut current: Option<ProcKey> = None;
-    for line in text.lines().skip(3) {
-        let f: Vec<&str> = line.split_ascii_whitespace().collect();
-        match f.first().copied() {
+    let mut current: Option<(ProcKey, Vec<Dest>)> = None;
+    let mut line = String::new();
+    let mut number = 0;
+    loop {
+        line.clear();
+        if input.read_line(&mut line).ok()? == 0 {
+            break;
+        }
+        number += 1;
+        if number <= 3 {
+            continue; // the version line and the two title lines
+        }
+        let mut f = line.split_ascii_whitespace();
+        let key = match f.next() {
             Some("->") => {
-                let key = current.clone()?;
-                let (addr, port) = endpoint(f.get(1)?)?;
+                let (_, dests) = current.as_mut()?;
+                let (addr, port) = endpoint(f.next()?)?;
                 let mut d = Dest::new(addr, port);
-                d.fwd = forward(f.get(2)?);
-                d.weight = f.get(3)?.parse::<i64>().ok()? as u32;
-                d.active = f.get(4)?.parse().ok()?;
-                d.inactive = f.get(5)?.parse().ok()?;
-                out.entry(key).or_default().push(d);
+                d.fwd = forward(f.next()?);
+                d.weight = f.next()?.parse::<i64>().ok()? as u32;
+                d.active = f.next()?.parse().ok()?;
+                d.inactive = f.next()?.parse().ok()?;
+                dests.push(d);
+                continue;
             }
-            Some("FWM") => {
-                let key = ProcKey::Fwmark(u32::from_str_radix(f.get(1)?, 16).ok()?);
-                out.entry(key.clone()).or_default();
-                current = Some(key);
-            }
+            Some("FWM") => ProcKey::Fwmark(u32::from_str_radix(f.next()?, 16).ok()?),
             Some(proto) => {
                 let proto = match proto {
                     "TCP" => Protocol::Tcp,
@@ -72,13 +81,17 @@ pub fn parse(text: &str) -> Option<HashMap<ProcKey, Vec<Dest>>> {
                     "SCTP" => Protocol::Sctp,
                     _ => return None,
                 };
-                let (addr, port) = endpoint(f.get(1)?)?;
-                let key = ProcKey::Addr(proto, addr, port);
-                out.entry(key.clone()).or_default();
-                current = Some(key);
+                let (addr, port) = endpoint(f.next()?)?;
+                ProcKey::Addr(proto, addr, port)
             }
-            None => {}
+            None => continue,
+        };
+        if let Some((k, dests)) = current.replace((key, Vec::new())) {
+            out.insert(k, dests);
         }
+    }
+    if let Some((k, dests)) = current {
+        out.insert(k, dests);
     }
     Some(out)
 }
@@ -98,7 +111,7 @@ TCP  C000026E:0050 rr \n\
 UDP  [2001:0db8:0000:0000:0000:0000:0000:0035]:0035 sh \n\
   -> [2001:0db8:0000:0000:0000:0000:0000:0005]:0035      Masq    1      0          0         \n\
 FWM  00000064 wlc persistent 300 FFFFFFFF\n";
-        let t = parse(text).unwrap();
+        let t = parse(text.as_bytes()).unwrap();
         let d = &t[&ProcKey::Addr(Protocol::Tcp, "192.0.2.110".parse().unwrap(), 80)];
         assert_eq!(d.len(), 2);
         assert_eq!(
@@ -108,6 +121,6 @@ FWM  00000064 wlc persistent 300 FFFFFFFF\n";
         let v6 = &t[&ProcKey::Addr(Protocol::Udp, "2001:db8::35".parse().unwrap(), 53)];
         assert_eq!(v6[0].addr, "2001:db8::5".parse::<IpAddr>().unwrap());
         assert!(t[&ProcKey::Fwmark(100)].is_empty());
-        assert!(parse("a\nb\nc\nICMP 00000000:0000 rr\n").is_none());
+        assert!(parse(&b"a\nb\nc\nICMP 00000000:0000 rr\n"[..]).is_none());
     }
 }

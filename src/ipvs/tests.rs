@@ -62,7 +62,7 @@ fn v6_service() -> Service {
         timeout: 300,
         netmask: 64,
         pe: None,
-        stats: Stats::default(),
+        stats: Default::default(),
     }
 }
 
@@ -180,7 +180,7 @@ proptest! {
     fn services_round_trip(key in arb_key(), sched in "[a-z]{2,5}", flags in 0u32..0x40, timeout: u32,
                            mask: u32, pe in proptest::option::of("[a-z]{3}")) {
         let netmask = if key.af() == Family::Inet { mask } else { mask % 129 };
-        let svc = Service { key, scheduler: sched, flags: flags & !SVC_F_HASHED, timeout, netmask, pe, stats: Stats::default() };
+        let svc = Service { key, scheduler: sched, flags: flags & !SVC_F_HASHED, timeout, netmask, pe, stats: Default::default() };
         let bytes = genl_bytes(super::Op::AddService(svc.clone()).message());
         let msg = parse(&bytes);
         let IpvsNla::Service(nlas) = &msg.nlas[0] else { panic!() };

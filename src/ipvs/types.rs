@@ -163,6 +163,38 @@ pub struct Stats {
     pub outbps: u64,
 }
 
+const NO_TRAFFIC: Stats = Stats {
+    conns: 0,
+    inpkts: 0,
+    outpkts: 0,
+    inbytes: 0,
+    outbytes: 0,
+    cps: 0,
+    inpps: 0,
+    outpps: 0,
+    inbps: 0,
+    outbps: 0,
+};
+
+/// A service's or real server's counters, read as `Stats`. All-zero counters (every rule
+/// that is being configured rather than listed, and every idle one) take no space: tables
+/// and plans hold tens of thousands of these.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Counters(Option<Box<Stats>>);
+
+impl From<Stats> for Counters {
+    fn from(s: Stats) -> Counters {
+        Counters((s != NO_TRAFFIC).then(|| Box::new(s)))
+    }
+}
+
+impl std::ops::Deref for Counters {
+    type Target = Stats;
+    fn deref(&self) -> &Stats {
+        self.0.as_deref().unwrap_or(&NO_TRAFFIC)
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Service {
     pub key: ServiceKey,
@@ -174,7 +206,7 @@ pub struct Service {
     /// IPv4: the mask as a host integer (0xffffffff for /32). IPv6: the prefix length.
     pub netmask: u32,
     pub pe: Option<String>,
-    pub stats: Stats,
+    pub stats: Counters,
 }
 
 impl Service {
@@ -188,7 +220,7 @@ impl Service {
             timeout: 0,
             netmask,
             pe: None,
-            stats: Stats::default(),
+            stats: Counters::default(),
         }
     }
 
@@ -302,7 +334,7 @@ pub struct Dest {
     pub active: u32,
     pub inactive: u32,
     pub persist: u32,
-    pub stats: Stats,
+    pub stats: Counters,
     pub tun_type: TunType,
     pub tun_port: u16,
     pub tun_flags: u16,
@@ -320,7 +352,7 @@ impl Dest {
             active: 0,
             inactive: 0,
             persist: 0,
-            stats: Stats::default(),
+            stats: Counters::default(),
             tun_type: TunType::Ipip,
             tun_port: 0,
             tun_flags: 0,

@@ -321,7 +321,9 @@ pub fn service_entry(out: &mut String, svc: &Service, dests: &[Dest], f: &Format
 
 /// `ipvsadm -L` (with options) of a whole table; `-S` when `f.rule` is set.
 pub fn list_all(info: &Info, table: &[(Service, Vec<Dest>)], f: &Format, complete: bool) -> String {
-    let mut out = String::new();
+    // sized once, generously: capacity never written costs nothing, regrowing a megabyte does
+    let lines = table.len() + table.iter().map(|(_, d)| d.len()).sum::<usize>();
+    let mut out = String::with_capacity(256 + lines * if f.stats || f.rate { 160 } else { 96 });
     if !f.rule {
         let _ = writeln!(
             out,

@@ -106,6 +106,17 @@ pub fn parse(text: &str) -> Result<Vec<(usize, Op)>, RuleError> {
 pub fn parse_lines(text: &str) -> Result<(Vec<usize>, Vec<Op>), RuleError> {
     let n = text.lines().count();
     let (mut lines, mut ops) = (Vec::with_capacity(n), Vec::with_capacity(n));
+    for_each(text, |line, op| {
+        lines.push(line);
+        ops.push(op);
+        Ok(())
+    })?;
+    Ok((lines, ops))
+}
+
+/// Hands each operation of a rules text, with its line number, to `f` as it is parsed; the
+/// first bad line, or the first error `f` gives, stops it with an error naming the line.
+pub fn for_each(text: &str, mut f: impl FnMut(usize, Op) -> Result<(), String>) -> Result<(), RuleError> {
     for (i, line) in text.lines().enumerate() {
         let trimmed = line.trim();
         if trimmed.is_empty() || trimmed.starts_with('#') {
@@ -122,10 +133,7 @@ pub fn parse_lines(text: &str) -> Result<(Vec<usize>, Vec<Op>), RuleError> {
         }
         let parsed = args::parse(&toks).map_err(|e| err(e.message))?;
         match op(&parsed) {
-            Some(o) => {
-                lines.push(i + 1);
-                ops.push(o);
-            }
+            Some(o) => f(i + 1, o).map_err(err)?,
             None => {
                 return Err(err(format!(
                     "{:?} is not a command that restore can run",
@@ -135,7 +143,7 @@ pub fn parse_lines(text: &str) -> Result<(Vec<usize>, Vec<Op>), RuleError> {
             }
         }
     }
-    Ok((lines, ops))
+    Ok(())
 }
 
 /// The ipvsadm command line that does what `op` does (numeric, with thresholds).

@@ -82,9 +82,9 @@ impl Ipvs for Client {
         // one dump is enough when the file (read after it) shows the same services: nothing
         // changed in between; otherwise the dump is taken until two agree
         let first = self.service_dump()?;
-        let brief = std::fs::read_to_string(PROC_IP_VS)
+        let mut brief = std::fs::File::open(PROC_IP_VS)
             .ok()
-            .and_then(|t| parse(&t))
+            .and_then(|f| parse(std::io::BufReader::with_capacity(1 << 16, f)))
             .unwrap_or_default();
         let same = first.len() == brief.len()
             && first.iter().all(|s| match &s.key {
@@ -109,8 +109,8 @@ impl Ipvs for Client {
                 }
                 ServiceKey::Fwmark { .. } => None,
             };
-            let dests = match key.and_then(|k| brief.get(&k)) {
-                Some(d) => d.clone(),
+            let dests = match key.and_then(|k| brief.remove(&k)) {
+                Some(d) => d,
                 None => Client::dests(self, &svc.key)?,
             };
             out.push((svc, dests));

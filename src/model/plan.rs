@@ -43,32 +43,34 @@ fn same_dest(a: &Dest, b: &Dest) -> bool {
 pub fn plan(
     current: &[(Service, Vec<Dest>)],
     current_timeouts: Timeouts,
-    desired: &Desired,
+    desired: Desired,
     prune: bool,
     drain: bool,
 ) -> Plan {
     let mut p = Plan::default();
     let cur: HashMap<&ServiceKey, (&Service, &Vec<Dest>)> =
         current.iter().map(|(s, d)| (&s.key, (s, d))).collect();
-    let wanted: std::collections::HashSet<&ServiceKey> =
-        desired.services.iter().map(|(s, _)| &s.key).collect();
     if prune {
+        let wanted: std::collections::HashSet<&ServiceKey> =
+            desired.services.iter().map(|(s, _)| &s.key).collect();
         for (s, _) in current {
             if !wanted.contains(&s.key) {
                 p.ops.push(Op::DelService(s.key.clone()));
             }
         }
     }
-    for (svc, dests) in &desired.services {
+    // taken by value: a new service's parts move into the plan
+    for (svc, dests) in desired.services {
         let key = &svc.key;
         match cur.get(key) {
             None => {
-                p.ops.push(Op::AddService(svc.clone()));
+                let key = key.clone();
+                p.ops.push(Op::AddService(svc));
                 p.ops
-                    .extend(dests.iter().map(|d| Op::AddDest(key.clone(), d.clone())));
+                    .extend(dests.into_iter().map(|d| Op::AddDest(key.clone(), d)));
             }
             Some((have, have_dests)) => {
-                if !same_service(have, svc) {
+                if !same_service(have, &svc) {
                     p.ops.push(Op::EditService(svc.clone()));
                 }
                 let want: HashMap<(IpAddr, u16), &Dest> =
@@ -96,7 +98,7 @@ pub fn plan(
                 }
                 let have: HashMap<(IpAddr, u16), &Dest> =
                     have_dests.iter().map(|d| ((d.addr, d.port), d)).collect();
-                for d in dests {
+                for d in &dests {
                     match have.get(&(d.addr, d.port)) {
                         None => p.ops.push(Op::AddDest(key.clone(), d.clone())),
                         Some(h) if !same_dest(h, d) => p.ops.push(Op::EditDest(key.clone(), d.clone())),

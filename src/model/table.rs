@@ -5,7 +5,7 @@ use std::collections::HashMap;
 
 use nix::libc;
 
-use crate::ipvs::{Daemon, DaemonState, Dest, Error, Op, Service, ServiceKey, Stats, Timeouts};
+use crate::ipvs::{Daemon, DaemonState, Dest, Error, Op, Service, ServiceKey, Timeouts};
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct Table {
@@ -80,7 +80,7 @@ impl Table {
                 self.index.insert(s.key.clone(), self.services.len());
                 self.services.push((
                     Service {
-                        stats: Stats::default(),
+                        stats: Default::default(),
                         ..s.clone()
                     },
                     Vec::new(),

@@ -39,34 +39,50 @@ pub fn execute_all(c: &mut dyn Ipvs, ops: &[Op]) -> bool {
     ok
 }
 
+/// Checks every operation against the current table first (nothing is sent if one would be
+/// refused), then runs them; a kernel refusal partway undoes what was done.
 pub fn execute_atomic(c: &mut dyn Ipvs, ops: &[Op]) -> Result<(), Failure> {
-    let model = read_table(c).map_err(|e| Failure {
+    let before = read_table(c).map_err(|e| Failure {
         index: 0,
         error: e,
         undone: true,
     })?;
-    execute_atomic_from(c, model, ops)
+    let mut check = before.clone();
+    for (index, op) in ops.iter().enumerate() {
+        if let Err(error) = check.apply(op) {
+            return Err(Failure {
+                index,
+                error,
+                undone: true,
+            });
+        }
+    }
+    drop(check);
+    execute_atomic_from(c, before, ops)
 }
 
-/// As `execute_atomic`, with the current table already read.
-pub fn execute_atomic_from(c: &mut dyn Ipvs, mut model: Table, ops: &[Op]) -> Result<(), Failure> {
-    let fail = |index, error| Failure {
-        index,
-        error,
-        undone: true,
-    };
-    let undo = plan_undo(&mut model, ops).map_err(|(i, e)| fail(i, e))?;
+/// Runs operations made for `before` (the current table, already read): a plan, or
+/// operations already checked against it. The undo is worked out only if the kernel refuses
+/// one, by replaying on `before` what was sent.
+pub fn execute_atomic_from(c: &mut dyn Ipvs, before: Table, ops: &[Op]) -> Result<(), Failure> {
     let results = c.execute_batch(ops);
     let Some(failed) = results.iter().position(Result::is_err) else {
         return Ok(());
     };
-    let mut undo_ops = Vec::new();
-    for (j, r) in results.iter().enumerate().rev() {
-        if r.is_ok() {
-            undo_ops.extend(undo[j].iter().cloned());
+    let mut model = before;
+    let undone = match plan_undo(&mut model, &ops[..results.len()]) {
+        Ok(undo) => {
+            let mut undo_ops = Vec::new();
+            for (j, r) in results.iter().enumerate().rev() {
+                if r.is_ok() {
+                    undo_ops.extend(undo[j].iter().cloned());
+                }
+            }
+            execute_all(c, &undo_ops)
         }
-    }
-    let undone = execute_all(c, &undo_ops);
+        // the operations did not fit the table they were made for: nothing safe to undo
+        Err(_) => false,
+    };
     let error = results
         .into_iter()
         .nth(failed)

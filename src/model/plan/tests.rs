@@ -70,7 +70,7 @@ proptest! {
     fn apply_reaches_desired_minimally_and_then_does_nothing(current in arb_table(), desired in arb_table()) {
         let mut model = Table::new(current.clone(), Timeouts::default(), vec![]);
         let d = Desired { services: desired.clone(), timeouts: None };
-        let p = plan(&current, Timeouts::default(), &d, true, false);
+        let p = plan(&current, Timeouts::default(), d.clone(), true, false);
         for op in &p.ops {
             model.apply(op).unwrap();
         }
@@ -84,7 +84,7 @@ proptest! {
                 prop_assert!(!p.ops.iter().any(|o| matches!(o, Op::AddDest(k2, d) if k2 == k && d.addr == *a && d.port == *port)));
             }
         }
-        let again = plan(model.services(), Timeouts::default(), &d, true, false);
+        let again = plan(model.services(), Timeouts::default(), d.clone(), true, false);
         prop_assert!(again.ops.is_empty(), "{:?}", again.ops);
     }
 }
@@ -107,7 +107,7 @@ fn no_prune_only_adds_and_edits() {
         )],
         timeouts: None,
     };
-    let p = plan(&current, Timeouts::default(), &desired, false, false);
+    let p = plan(&current, Timeouts::default(), desired.clone(), false, false);
     assert_eq!(p.ops.len(), 1);
     assert!(matches!(&p.ops[0], Op::EditService(x) if x.scheduler == "wrr"));
 }
@@ -123,7 +123,7 @@ fn drain_sets_weight_zero_first() {
         services: vec![(Service::new(key(1)), vec![])],
         timeouts: None,
     };
-    let p = plan(&current, Timeouts::default(), &desired, true, true);
+    let p = plan(&current, Timeouts::default(), desired.clone(), true, true);
     assert_eq!(
         p.ops,
         vec![Op::EditDest(
