@@ -166,11 +166,19 @@ impl Client {
         results
     }
 
-    /// A dump: every reply message until NLMSG_DONE. IPVS itself never flags a dump as
-    /// interrupted, but should a kernel do so the dump is taken again.
-    fn dump(&mut self, msg: IpvsMessage, what: &str) -> Result<Vec<IpvsMessage>, Error> {
+    /// A dump: every reply message until NLMSG_DONE, each handed to `each` as it arrives (a
+    /// dump of 20,000 real servers is never held as decoded messages all at once). IPVS
+    /// itself never flags a dump as interrupted, but should a kernel do so the dump is taken
+    /// again from an empty list.
+    fn dump<T>(
+        &mut self,
+        msg: IpvsMessage,
+        what: &str,
+        mut each: impl FnMut(&mut Vec<T>, IpvsMessage) -> Result<(), Error>,
+    ) -> Result<Vec<T>, Error> {
+        let mut buf = Vec::new();
         'again: for _ in 0..DUMP_RETRIES {
-            let mut buf = Vec::new();
+            buf.clear();
             let seq = self.encode(msg.clone(), NLM_F_REQUEST | NLM_F_DUMP, &mut buf);
             self.sock.send(&buf, 0)?;
             let mut out = Vec::new();
@@ -182,7 +190,7 @@ impl Client {
                     }
                     interrupted |= m.header.flags & NLM_F_DUMP_INTR != 0;
                     match m.payload {
-                        NetlinkPayload::InnerMessage(g) => out.push(g.payload),
+                        NetlinkPayload::InnerMessage(g) => each(&mut out, g.payload)?,
                         NetlinkPayload::Done(_) if interrupted => continue 'again,
                         NetlinkPayload::Done(_) => return Ok(out),
                         NetlinkPayload::Error(e) => match e.code {
@@ -280,17 +288,20 @@ impl Client {
 
     /// One dump, with the repeats a shifting dump can produce removed.
     pub fn service_dump(&mut self) -> Result<Vec<Service>, Error> {
-        let msgs = self.dump(IpvsMessage::new(CMD_GET_SERVICE, vec![]), "list services")?;
-        let mut seen = std::collections::HashSet::new();
-        let mut out = Vec::new();
-        for n in msgs.iter().flat_map(|m| m.nlas.iter()) {
-            if let IpvsNla::Service(s) = n {
-                let svc = service_from_nlas(s)?;
-                if seen.insert(svc.key.clone()) {
-                    out.push(svc);
+        let mut out = self.dump(
+            IpvsMessage::new(CMD_GET_SERVICE, vec![]),
+            "list services",
+            |out, m| {
+                for n in m.nlas {
+                    if let IpvsNla::Service(s) = n {
+                        out.push(service_from_nlas(&s)?);
+                    }
                 }
-            }
-        }
+                Ok(())
+            },
+        )?;
+        let mut seen = std::collections::HashSet::with_capacity(out.len());
+        out.retain(|s| seen.insert(s.key.clone()));
         Ok(out)
     }
 
@@ -316,26 +327,30 @@ impl Client {
     /// The real servers of a service (none if the service does not exist).
     pub fn dests(&mut self, key: &ServiceKey) -> Result<Vec<Dest>, Error> {
         let msg = IpvsMessage::new(CMD_GET_DEST, vec![IpvsNla::Service(key_nlas(key))]);
-        let msgs = self.dump(msg, &format!("list the real servers of {key}"))?;
         let af = key.af();
-        msgs.iter()
-            .flat_map(|m| m.nlas.iter())
-            .filter_map(|n| match n {
-                IpvsNla::Dest(d) => Some(dest_from_nlas(d, af).map_err(Error::from)),
-                _ => None,
-            })
-            .collect()
+        self.dump(msg, &format!("list the real servers of {key}"), |out, m| {
+            for n in m.nlas {
+                if let IpvsNla::Dest(d) = n {
+                    out.push(dest_from_nlas(&d, af)?);
+                }
+            }
+            Ok(())
+        })
     }
 
     pub fn daemons(&mut self) -> Result<Vec<Daemon>, Error> {
-        let msgs = self.dump(IpvsMessage::new(CMD_GET_DAEMON, vec![]), "list sync daemons")?;
-        msgs.iter()
-            .flat_map(|m| m.nlas.iter())
-            .filter_map(|n| match n {
-                IpvsNla::Daemon(d) => Some(daemon_from_nlas(d).map_err(Error::from)),
-                _ => None,
-            })
-            .collect()
+        self.dump(
+            IpvsMessage::new(CMD_GET_DAEMON, vec![]),
+            "list sync daemons",
+            |out, m| {
+                for n in m.nlas {
+                    if let IpvsNla::Daemon(d) = n {
+                        out.push(daemon_from_nlas(&d)?);
+                    }
+                }
+                Ok(())
+            },
+        )
     }
 }
 

@@ -48,7 +48,9 @@ fn forward(name: &str) -> Forward {
 /// Read through a buffer rather than whole: with 20,000 real servers the file is over 1 MB.
 pub fn parse(mut input: impl BufRead) -> Option<HashMap<ProcKey, Vec<Dest>>> {
     let mut out: HashMap<ProcKey, Vec<Dest>> = HashMap::new();
-    let mut current: Option<(ProcKey, Vec<Dest>)> = None;
+    // a service's real servers gather in one reused list and are stored at their exact size
+    let mut current: Option<ProcKey> = None;
+    let mut dests: Vec<Dest> = Vec::new();
     let mut line = String::new();
     let mut number = 0;
     loop {
@@ -63,7 +65,7 @@ pub fn parse(mut input: impl BufRead) -> Option<HashMap<ProcKey, Vec<Dest>>> {
         let mut f = line.split_ascii_whitespace();
         let key = match f.next() {
             Some("->") => {
-                let (_, dests) = current.as_mut()?;
+                current.as_ref()?;
                 let (addr, port) = endpoint(f.next()?)?;
                 let mut d = Dest::new(addr, port);
                 d.fwd = forward(f.next()?);
@@ -86,11 +88,11 @@ pub fn parse(mut input: impl BufRead) -> Option<HashMap<ProcKey, Vec<Dest>>> {
             }
             None => continue,
         };
-        if let Some((k, dests)) = current.replace((key, Vec::new())) {
-            out.insert(k, dests);
+        if let Some(k) = current.replace(key) {
+            out.insert(k, dests.drain(..).collect());
         }
     }
-    if let Some((k, dests)) = current {
+    if let Some(k) = current {
         out.insert(k, dests);
     }
     Some(out)

@@ -27,9 +27,10 @@ pub fn dest_cmp(a: &Dest, b: &Dest) -> Ordering {
 }
 
 pub fn sort_table(table: &mut [(Service, Vec<Dest>)]) {
-    table.sort_by(|a, b| key_cmp(&a.0.key, &b.0.key));
+    // keys are unique, so an unstable sort gives the same order, without a scratch copy
+    table.sort_unstable_by(|a, b| key_cmp(&a.0.key, &b.0.key));
     for (_, dests) in table.iter_mut() {
-        dests.sort_by(dest_cmp);
+        dests.sort_unstable_by(dest_cmp);
     }
 }
 
