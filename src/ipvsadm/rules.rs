@@ -116,34 +116,50 @@ pub fn parse_lines(text: &str) -> Result<(Vec<usize>, Vec<Op>), RuleError> {
 
 /// Hands each operation of a rules text, with its line number, to `f` as it is parsed; the
 /// first bad line, or the first error `f` gives, stops it with an error naming the line.
-pub fn for_each(text: &str, mut f: impl FnMut(usize, Op) -> Result<(), String>) -> Result<(), RuleError> {
-    for (i, line) in text.lines().enumerate() {
-        let trimmed = line.trim();
+pub fn for_each(text: &str, f: impl FnMut(usize, Op) -> Result<(), String>) -> Result<(), RuleError> {
+    for_each_in(text.as_bytes(), f)
+}
+
+/// As `for_each`, reading the rules as it goes (a file of 20,000 rules is never held whole).
+pub fn for_each_in(
+    mut input: impl std::io::BufRead,
+    mut f: impl FnMut(usize, Op) -> Result<(), String>,
+) -> Result<(), RuleError> {
+    let mut line = String::new();
+    let mut number = 0;
+    loop {
+        line.clear();
+        number += 1;
+        let err = |line: &str, message: String| RuleError {
+            line: number,
+            text: line.trim_end_matches(['\n', '\r']).to_string(),
+            message,
+        };
+        match input.read_line(&mut line) {
+            Ok(0) => return Ok(()),
+            Ok(_) => {}
+            Err(e) => return Err(err("", format!("cannot read the rules: {e}"))),
+        }
+        let text = line.strip_suffix('\n').unwrap_or(&line);
+        let trimmed = text.trim();
         if trimmed.is_empty() || trimmed.starts_with('#') {
             continue;
         }
-        let err = |message: String| RuleError {
-            line: i + 1,
-            text: line.to_string(),
-            message,
-        };
-        let toks = tokens(line);
+        let toks = tokens(text);
         if toks.is_empty() {
             continue;
         }
-        let parsed = args::parse(&toks).map_err(|e| err(e.message))?;
+        let parsed = args::parse(&toks).map_err(|e| err(text, e.message))?;
         match op(&parsed) {
-            Some(o) => f(i + 1, o).map_err(err)?,
+            Some(o) => f(number, o).map_err(|m| err(text, m))?,
             None => {
-                return Err(err(format!(
-                    "{:?} is not a command that restore can run",
-                    parsed.cmd
-                )
-                .to_lowercase()));
+                return Err(err(
+                    text,
+                    format!("{:?} is not a command that restore can run", parsed.cmd).to_lowercase(),
+                ));
             }
         }
     }
-    Ok(())
 }
 
 /// The ipvsadm command line that does what `op` does (numeric, with thresholds).
@@ -245,5 +261,29 @@ mod tests {
         assert_eq!(e.line, 1);
         let e = parse("-A -t 192.0.2.1:80 # trailing\n").unwrap_err();
         assert_eq!(e.message, "unexpected argument #");
+    }
+
+    #[test]
+    fn rules_are_read_as_they_come() {
+        // CRLF line ends, a last line without one, and a callback's error named by its line
+        let text =
+            "-A -t 192.0.2.1:80 -s rr\r\n\r\n-a -t 192.0.2.1:80 -r 192.0.2.2:80 -g\n-D -t 192.0.2.1:80";
+        let mut seen = Vec::new();
+        for_each_in(std::io::BufReader::with_capacity(8, text.as_bytes()), |n, op| {
+            seen.push((n, command_line(&op)));
+            Ok(())
+        })
+        .unwrap();
+        assert_eq!(
+            seen,
+            [
+                (1, "-A -t 192.0.2.1:80 -s rr".to_string()),
+                (3, "-a -t 192.0.2.1:80 -r 192.0.2.2:80 -g -w 1".to_string()),
+                (4, "-D -t 192.0.2.1:80".to_string())
+            ]
+        );
+        let e = for_each(text, |n, _| if n == 3 { Err("no".into()) } else { Ok(()) }).unwrap_err();
+        assert_eq!((e.line, e.message.as_str()), (3, "no"));
+        assert_eq!(e.text, "-a -t 192.0.2.1:80 -r 192.0.2.2:80 -g");
     }
 }

@@ -23,11 +23,11 @@ fn bad(field: &str, v: &Value, reason: &str) -> mlua::Error {
 }
 
 /// The desired table from rules text (ipvsadm -R format): what those rules make from nothing.
-fn desired_from_rules(text: &str) -> mlua::Result<Desired> {
+fn desired_from_rules(input: impl std::io::BufRead) -> mlua::Result<Desired> {
     // each line goes into the model as it is parsed: no list of 20,000 operations on the way
     let mut model = Model::default();
     let mut timeouts = None;
-    rules::for_each(text, |_, op| {
+    rules::for_each_in(input, |_, op| {
         if let Op::SetTimeouts(t) = op {
             timeouts = Some(t);
         }
@@ -98,11 +98,11 @@ fn desired(v: Value) -> mlua::Result<Desired> {
         Value::String(s) => {
             let s = s.to_string_lossy();
             if s.contains('\n') || s.trim_start().starts_with('-') {
-                desired_from_rules(&s)
+                desired_from_rules(s.as_bytes())
             } else {
-                let text = std::fs::read_to_string(&s)
+                let file = std::fs::File::open(&*s)
                     .map_err(|e| mlua::Error::runtime(format!("cannot read rules from {s}: {e}")))?;
-                desired_from_rules(&text)
+                desired_from_rules(std::io::BufReader::with_capacity(1 << 16, file))
             }
         }
         other => Err(bad(

@@ -266,6 +266,8 @@ fn list(lua: &Lua, opts: Option<Table>) -> mlua::Result<Value> {
         }
         _ => boxed(&table, &o.format, o.print && std::io::stdout().is_terminal()),
     };
+    // the table's memory is free again before Lua copies the text
+    drop(table);
     emit(lua, text, o.print)
 }
 

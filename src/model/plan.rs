@@ -47,7 +47,12 @@ pub fn plan(
     prune: bool,
     drain: bool,
 ) -> Plan {
-    let mut p = Plan::default();
+    // room for the largest plan (everything added) at once: no regrowth of a 20,000-entry list
+    let most = desired.services.iter().map(|(_, d)| 1 + d.len()).sum::<usize>();
+    let mut p = Plan {
+        ops: Vec::with_capacity(most + current.len() + 1),
+        draining: Vec::new(),
+    };
     let cur: HashMap<&ServiceKey, (&Service, &Vec<Dest>)> =
         current.iter().map(|(s, d)| (&s.key, (s, d))).collect();
     if prune {
