@@ -89,7 +89,8 @@ pub fn parse(mut input: impl BufRead) -> Option<HashMap<ProcKey, Vec<Dest>>> {
             None => continue,
         };
         if let Some(k) = current.replace(key) {
-            out.insert(k, dests.drain(..).collect());
+            out.insert(k, dests.to_vec());
+            dests.clear();
         }
     }
     if let Some(k) = current {
