@@ -290,9 +290,9 @@ const TABLE: &[(&str, char, Arg, &str)] = &[
 ];
 
 /// One option as popt hands it out: its tag, its argument, and how it was written.
-struct Item {
+struct Item<'a> {
     tag: &'static str,
-    arg: Option<String>,
+    arg: Option<&'a str>,
     written: Written,
 }
 
@@ -314,8 +314,8 @@ impl std::fmt::Display for Written {
 }
 
 /// Splits argv into options (in order) and leftover arguments, as popt does.
-fn tokenize(argv: &[String]) -> Result<(Vec<Item>, Vec<String>), CliError> {
-    let mut items = Vec::new();
+fn tokenize<S: AsRef<str>>(argv: &[S]) -> Result<(Vec<Item<'_>>, Vec<&str>), CliError> {
+    let mut items = Vec::with_capacity(argv.len());
     let mut rest = Vec::new();
     let mut i = 0;
     let popt_err = |opt: &str, why: &str| CliError {
@@ -323,15 +323,15 @@ fn tokenize(argv: &[String]) -> Result<(Vec<Item>, Vec<String>), CliError> {
         code: 255,
     };
     while i < argv.len() {
-        let a = &argv[i];
+        let a = argv[i].as_ref();
         i += 1;
         if a == "--" {
-            rest.extend(argv[i..].iter().cloned());
+            rest.extend(argv[i..].iter().map(AsRef::as_ref));
             break;
         }
         if let Some(long) = a.strip_prefix("--") {
             let (name, inline) = match long.split_once('=') {
-                Some((n, v)) => (n, Some(v.to_string())),
+                Some((n, v)) => (n, Some(v)),
                 None => (long, None),
             };
             let Some(&(lname, _, kind, tag)) = TABLE.iter().find(|e| e.0 == name) else {
@@ -344,15 +344,15 @@ fn tokenize(argv: &[String]) -> Result<(Vec<Item>, Vec<String>), CliError> {
                     Some(v) => Some(v),
                     None if i < argv.len() => {
                         i += 1;
-                        Some(argv[i - 1].clone())
+                        Some(argv[i - 1].as_ref())
                     }
                     None => return Err(popt_err(a, "missing argument")),
                 },
                 Arg::Optional => match inline {
                     Some(v) => Some(v),
-                    None if i < argv.len() && !argv[i].starts_with('-') => {
+                    None if i < argv.len() && !argv[i].as_ref().starts_with('-') => {
                         i += 1;
-                        Some(argv[i - 1].clone())
+                        Some(argv[i - 1].as_ref())
                     }
                     None => None,
                 },
@@ -377,16 +377,16 @@ fn tokenize(argv: &[String]) -> Result<(Vec<Item>, Vec<String>), CliError> {
                     Arg::None => None,
                     Arg::Required | Arg::Optional if !tail.is_empty() => {
                         k = cluster.len();
-                        Some(tail.to_string())
+                        Some(tail)
                     }
                     Arg::Required if i < argv.len() => {
                         i += 1;
-                        Some(argv[i - 1].clone())
+                        Some(argv[i - 1].as_ref())
                     }
                     Arg::Required => return Err(popt_err(&format!("-{c}"), "missing argument")),
-                    Arg::Optional if i < argv.len() && !argv[i].starts_with('-') => {
+                    Arg::Optional if i < argv.len() && !argv[i].as_ref().starts_with('-') => {
                         i += 1;
-                        Some(argv[i - 1].clone())
+                        Some(argv[i - 1].as_ref())
                     }
                     Arg::Optional => None,
                 };
@@ -398,14 +398,17 @@ fn tokenize(argv: &[String]) -> Result<(Vec<Item>, Vec<String>), CliError> {
             }
             continue;
         }
-        rest.push(a.clone());
+        rest.push(a);
     }
     Ok((items, rest))
 }
 
 /// Whether popt's very first option would fail (unknown, or missing its argument).
-fn first_is_bad(argv: &[String]) -> bool {
-    match argv.iter().position(|a| a.starts_with('-') && a.len() > 1) {
+fn first_is_bad<S: AsRef<str>>(argv: &[S]) -> bool {
+    match argv
+        .iter()
+        .position(|a| a.as_ref().starts_with('-') && a.as_ref().len() > 1)
+    {
         Some(i) => {
             tokenize(&argv[i..i + 1]).is_err()
                 || tokenize(&argv[i..]).is_err() && tokenize(&argv[..=i]).is_err()
@@ -485,6 +488,11 @@ pub fn service_addr(s: &str, proto: Protocol) -> Option<(IpAddr, Option<u16>)> {
 
 /// inet_aton's forms: a.b.c.d, a.b.c, a.b, a (each part decimal, octal or hex).
 pub fn inet_aton(s: &str) -> Option<Ipv4Addr> {
+    // the form nearly every rule uses, read by the standard parser (plain decimal a.b.c.d,
+    // no leading zeros: for those both readings agree)
+    if let Ok(a) = s.parse::<Ipv4Addr>() {
+        return Some(a);
+    }
     let mut nums = [0u64; 4];
     let mut count = 0;
     for p in s.split('.') {
@@ -620,7 +628,7 @@ fn check_tunnel(t: TunType, options: u64) -> Result<(), CliError> {
 }
 
 /// Parses one ipvsadm command line (without the program name).
-pub fn parse(argv: &[String]) -> Result<Parsed, CliError> {
+pub fn parse<S: AsRef<str>>(argv: &[S]) -> Result<Parsed, CliError> {
     let (items, rest) = match tokenize(argv) {
         Ok(t) => t,
         // ipvsadm asks popt for the command first: a bad first option only gets "try -h"
@@ -671,7 +679,7 @@ pub fn parse(argv: &[String]) -> Result<Parsed, CliError> {
         Some(f) => f,
         None => return try_help(),
     };
-    let state = |a: &Option<String>, what: &str| match a.as_deref() {
+    let state = |a: Option<&str>, what: &str| match a {
         Some("master") => Ok(DaemonState::Master),
         Some("backup") => Ok(DaemonState::Backup),
         _ => fail(what.to_string()),
@@ -690,11 +698,11 @@ pub fn parse(argv: &[String]) -> Result<Parsed, CliError> {
         "R" => Cmd::Restore,
         "S" => Cmd::Save,
         "start-daemon" => {
-            p.daemon.state = state(&first.arg, "illegal start-daemon parameter specified")?;
+            p.daemon.state = state(first.arg, "illegal start-daemon parameter specified")?;
             Cmd::StartDaemon
         }
         "stop-daemon" => {
-            p.daemon.state = state(&first.arg, "illegal start_daemon specified")?;
+            p.daemon.state = state(first.arg, "illegal start_daemon specified")?;
             Cmd::StopDaemon
         }
         "h" => Cmd::Help,
@@ -707,7 +715,7 @@ pub fn parse(argv: &[String]) -> Result<Parsed, CliError> {
         return Ok(p);
     }
     for item in items {
-        let arg = item.arg.as_deref();
+        let arg = item.arg;
         let o = &mut p.options;
         match item.tag {
             "t" | "u" | "sctp" => {
@@ -911,14 +919,14 @@ pub fn parse(argv: &[String]) -> Result<Parsed, CliError> {
     }
     let mut rest = rest.into_iter();
     if c == Cmd::SetTimeout {
-        let vals: Vec<String> = rest.by_ref().take(3).collect();
+        let vals: Vec<&str> = rest.by_ref().take(3).collect();
         if vals.len() < 3 {
             return fail("--set option requires 3 timeout values");
         }
         p.timeouts = Timeouts {
-            tcp: timeout(Some(&vals[0]), 0, MAX_TIMEOUT)?,
-            tcpfin: timeout(Some(&vals[1]), 0, MAX_TIMEOUT)?,
-            udp: timeout(Some(&vals[2]), 0, MAX_TIMEOUT)?,
+            tcp: timeout(Some(vals[0]), 0, MAX_TIMEOUT)?,
+            tcpfin: timeout(Some(vals[1]), 0, MAX_TIMEOUT)?,
+            udp: timeout(Some(vals[2]), 0, MAX_TIMEOUT)?,
         };
     }
     if let Some(extra) = rest.next() {

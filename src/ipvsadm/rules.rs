@@ -29,11 +29,13 @@ impl fmt::Display for RuleError {
 impl std::error::Error for RuleError {}
 
 /// Splits a line as ipvsadm -R does (spaces, tabs, CR), dropping `ipvsadm` tokens.
-pub fn tokens(line: &str) -> Vec<String> {
-    line.split([' ', '\t', '\r'])
-        .filter(|t| !t.is_empty() && *t != "ipvsadm")
-        .map(str::to_string)
-        .collect()
+pub fn tokens(line: &str) -> Vec<&str> {
+    let mut out = Vec::with_capacity(16);
+    out.extend(
+        line.split(|c| matches!(c, ' ' | '\t' | '\r'))
+            .filter(|t| !t.is_empty() && *t != "ipvsadm"),
+    );
+    out
 }
 
 pub fn service_key(p: &Parsed) -> ServiceKey {

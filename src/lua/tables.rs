@@ -499,7 +499,10 @@ pub fn run_ipvsadm(lua: &Lua, argv: &[String]) -> mlua::Result<exec::Outcome> {
 
 fn ipvsadm(lua: &Lua, (line, opts): (Value, Option<Table>)) -> mlua::Result<Value> {
     let argv: Vec<String> = match &line {
-        Value::String(s) => rules::tokens(&s.to_string_lossy()),
+        Value::String(s) => rules::tokens(&s.to_string_lossy())
+            .into_iter()
+            .map(String::from)
+            .collect(),
         Value::Table(t) => t.sequence_values::<String>().collect::<mlua::Result<_>>()?,
         other => {
             return Err(bad(

@@ -87,7 +87,10 @@ fn is_ipvsadm_line(line: &str) -> bool {
 }
 
 fn run_ipvsadm_line(state: &State, line: &str) {
-    let argv = crate::ipvsadm::rules::tokens(line);
+    let argv: Vec<String> = crate::ipvsadm::rules::tokens(line)
+        .into_iter()
+        .map(String::from)
+        .collect();
     match crate::lua::run_ipvsadm(state.lua(), &argv) {
         Ok(out) => {
             print!("{}", out.stdout);
