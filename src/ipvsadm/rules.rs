@@ -32,7 +32,7 @@ impl std::error::Error for RuleError {}
 pub fn tokens(line: &str) -> Vec<&str> {
     let mut out = Vec::with_capacity(16);
     out.extend(
-        line.split(|c| matches!(c, ' ' | '\t' | '\r'))
+        line.split([' ', '\t', '\r'])
             .filter(|t| !t.is_empty() && *t != "ipvsadm"),
     );
     out
