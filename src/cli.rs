@@ -112,12 +112,13 @@ pub fn main(argv: Vec<OsString>) -> i32 {
             return 2;
         }
     };
+    use std::io::Write;
     if inv.show_help {
-        println!("{USAGE}");
+        let _ = writeln!(std::io::stdout(), "{USAGE}");
         return 0;
     }
     if inv.show_version {
-        println!("{}", shell::version_line());
+        let _ = writeln!(std::io::stdout(), "{}", shell::version_line());
         return 0;
     }
     shell::run(inv)

@@ -247,3 +247,45 @@ fn every_lvs_function_has_help() {
     assert_eq!(lines.next(), Some("ServiceSpec"));
     assert!(out.stdout.contains("scheduler"), "{}", out.stdout);
 }
+
+/// A reader that stops early (`lvsh ... | head`) must not make lvsh panic: listings, the
+/// dry-run report and printed plans all meet a closed pipe here.
+#[test]
+fn a_closed_pipe_is_no_panic() {
+    use std::io::Read;
+    let dir = tempfile::tempdir().unwrap();
+    let mut rules = String::new();
+    for i in 0..400 {
+        rules += &format!("-A -t 192.0.2.{}:{} -s rr\n", i % 250 + 1, 1000 + i);
+        for r in 1..=5 {
+            rules += &format!(
+                "-a -t 192.0.2.{}:{} -r 198.51.100.{r}:80 -m\n",
+                i % 250 + 1,
+                1000 + i
+            );
+        }
+    }
+    let path = dir.path().join("rules");
+    std::fs::write(&path, rules).unwrap();
+    let path = path.to_str().unwrap();
+    let chunks = [
+        "lvs.list{format='ipvsadm'}".to_string(),
+        format!("lvs.print_plan(lvs.apply('{path}', {{dry_run=true}}))"),
+        format!("lvs.clear(); lvs.restore('{path}')"),
+    ];
+    for chunk in chunks {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_lvsh"))
+            .args(["--dry-run", "--state", path, "-e", &chunk])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut first = [0u8; 16];
+        child.stdout.as_mut().unwrap().read_exact(&mut first).unwrap();
+        drop(child.stdout.take());
+        let out = child.wait_with_output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!stderr.contains("panicked"), "{chunk}: {stderr}");
+        assert_eq!(out.status.code(), Some(0), "{chunk}: {stderr}");
+    }
+}

@@ -328,14 +328,17 @@ impl Client {
     pub fn dests(&mut self, key: &ServiceKey) -> Result<Vec<Dest>, Error> {
         let msg = IpvsMessage::new(CMD_GET_DEST, vec![IpvsNla::Service(key_nlas(key))]);
         let af = key.af();
-        self.dump(msg, &format!("list the real servers of {key}"), |out, m| {
+        let mut dests = self.dump(msg, &format!("list the real servers of {key}"), |out, m| {
             for n in m.nlas {
                 if let IpvsNla::Dest(d) = n {
                     out.push(dest_from_nlas(&d, af)?);
                 }
             }
             Ok(())
-        })
+        })?;
+        // a whole table is read a service at a time: no spare room kept in 2,000 lists
+        dests.shrink_to_fit();
+        Ok(dests)
     }
 
     pub fn daemons(&mut self) -> Result<Vec<Daemon>, Error> {

@@ -324,19 +324,41 @@ pub fn list_all(info: &Info, table: &[(Service, Vec<Dest>)], f: &Format, complet
     // sized once, generously: capacity never written costs nothing, regrowing a megabyte does
     let lines = table.len() + table.iter().map(|(_, d)| d.len()).sum::<usize>();
     let mut out = String::with_capacity(256 + lines * if f.stats || f.rate { 160 } else { 96 });
+    let _ = write_all(info, table, f, complete, &mut |piece| {
+        out.push_str(piece);
+        Ok(())
+    });
+    out
+}
+
+/// As `list_all`, handing the text to `out` a piece at a time: printed or written this way, a
+/// listing of 20,000 real servers is never held whole.
+pub fn write_all(
+    info: &Info,
+    table: &[(Service, Vec<Dest>)],
+    f: &Format,
+    complete: bool,
+    out: &mut dyn FnMut(&str) -> std::io::Result<()>,
+) -> std::io::Result<()> {
+    const PIECE: usize = 64 * 1024;
+    let mut buf = String::with_capacity(PIECE + 8 * 1024);
     if !f.rule {
         let _ = writeln!(
-            out,
+            buf,
             "IP Virtual Server version {} (size={})",
             info.version_string(),
             info.conn_tab_size
         );
     }
-    out.push_str(&title(f));
+    buf.push_str(&title(f));
     for (svc, dests) in table {
-        service_entry(&mut out, svc, dests, f, complete);
+        service_entry(&mut buf, svc, dests, f, complete);
+        if buf.len() >= PIECE {
+            out(&buf)?;
+            buf.clear();
+        }
     }
-    out
+    out(&buf)
 }
 
 pub fn timeout_line(t: &Timeouts) -> String {

@@ -382,10 +382,12 @@ fn print_plan(_: &Lua, plan: Table) -> mlua::Result<()> {
             Cell::new(&cmd),
         ]));
     }
+    use std::io::Write;
     if n == 0 {
-        println!("(no changes)");
+        let _ = writeln!(std::io::stdout(), "(no changes)");
     } else {
-        t.printstd();
+        // prettytable's printstd panics when stdout is gone; print returns the error instead
+        let _ = t.print(&mut std::io::stdout());
     }
     Ok(())
 }

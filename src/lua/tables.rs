@@ -249,6 +249,15 @@ fn list(lua: &Lua, opts: Option<Table>) -> mlua::Result<Value> {
             }
             out
         }
+        "ipvsadm" if o.print => {
+            // printed as it is made, a piece at a time, as ipvsadm prints
+            let mut stdout = std::io::stdout().lock();
+            let _ = listing::write_all(&info, &table, &o.format, false, &mut |piece| {
+                stdout.write_all(piece.as_bytes())
+            });
+            let _ = stdout.flush();
+            return Ok(Value::Nil);
+        }
         "ipvsadm" => listing::list_all(&info, &table, &o.format, false),
         "json" => {
             let list = lua.create_table()?;

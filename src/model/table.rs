@@ -110,6 +110,9 @@ impl Table {
                 if dests.iter().any(|x| x.addr == d.addr && x.port == d.port) {
                     return refuse(libc::EEXIST);
                 }
+                // grown one at a time: a table being built grows at the heap's top, where
+                // this is in place, and 20,000 servers then take no spare room
+                dests.reserve_exact(1);
                 dests.push(d.clone());
                 vec![Op::DelDest(k.clone(), d.addr, d.port)]
             }

@@ -40,19 +40,27 @@ pub fn prepare(state: &State, inv: &Invocation) -> Result<Option<SharedModel>, S
 }
 
 pub fn report(model: &SharedModel, inv: &Invocation) {
+    use std::io::Write;
     let m = model.0.borrow();
-    if inv.plan {
-        println!(
+    // written, not println!: a reader that goes away (`| head`) is no reason to panic
+    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+    let _ = if inv.plan {
+        writeln!(
+            out,
             "# lvsh --plan: the script would make {} change(s); none was made",
             m.log.len()
-        );
+        )
     } else {
-        println!(
+        writeln!(
+            out,
             "# lvsh --dry-run: the script would have run {} ipvsadm command(s)",
             m.log.len()
-        );
-    }
+        )
+    };
     for op in &m.log {
-        println!("ipvsadm {}", rules::command_line(op));
+        if writeln!(out, "ipvsadm {}", rules::command_line(op)).is_err() {
+            break;
+        }
     }
+    let _ = out.flush();
 }
