@@ -289,3 +289,26 @@ fn a_closed_pipe_is_no_panic() {
         assert_eq!(out.status.code(), Some(0), "{chunk}: {stderr}");
     }
 }
+
+/// Lua's io.write (C's buffer) and lvsh's own output (a listing, the dry-run report) come out
+/// in the order the script made them, even into a pipe.
+#[test]
+fn output_keeps_its_order_in_a_pipe() {
+    let out = lvsh(
+        &[
+            "--dry-run",
+            "-e",
+            "io.write('one\\n'); lvs.list{format='ipvsadm'}; io.write('two\\n')",
+        ],
+        "",
+    );
+    let lines: Vec<&str> = out.stdout.lines().collect();
+    assert_eq!(lines[0], "one", "{}", out.stdout);
+    assert!(
+        lines[1].starts_with("IP Virtual Server version"),
+        "{}",
+        out.stdout
+    );
+    assert_eq!(lines[4], "two", "{}", out.stdout);
+    assert!(lines[5].starts_with("# lvsh --dry-run"), "{}", out.stdout);
+}

@@ -383,6 +383,7 @@ fn print_plan(_: &Lua, plan: Table) -> mlua::Result<()> {
         ]));
     }
     use std::io::Write;
+    super::flush_c_stdout();
     if n == 0 {
         let _ = writeln!(std::io::stdout(), "(no changes)");
     } else {

@@ -217,3 +217,12 @@ fn set_package_path(lua: &Lua, script_dir: Option<&Path>) -> mlua::Result<()> {
     parts.push(default);
     package.set("path", parts.join(";"))
 }
+
+/// Lua's `io.write` goes through C's stdout buffer and lvsh's own output through Rust's: C's
+/// is flushed before lvsh writes, so a script's output keeps its order when piped.
+pub fn flush_c_stdout() {
+    // SAFETY: fflush(NULL) flushes every open C output stream; no pointer is dereferenced.
+    unsafe {
+        nix::libc::fflush(std::ptr::null_mut());
+    }
+}

@@ -27,6 +27,7 @@ fn bad(field: &str, v: &Value, reason: &str) -> mlua::Error {
 /// Output either printed (the default) or handed back when `print = false`.
 fn emit(lua: &Lua, text: String, print: bool) -> mlua::Result<Value> {
     if print {
+        super::flush_c_stdout();
         let mut out = std::io::stdout().lock();
         let _ = out.write_all(text.as_bytes());
         let _ = out.flush();
@@ -251,6 +252,7 @@ fn list(lua: &Lua, opts: Option<Table>) -> mlua::Result<Value> {
         }
         "ipvsadm" if o.print => {
             // printed as it is made, a piece at a time, as ipvsadm prints
+            super::flush_c_stdout();
             let mut stdout = std::io::stdout().lock();
             let _ = listing::write_all(&info, &table, &o.format, false, &mut |piece| {
                 stdout.write_all(piece.as_bytes())

@@ -43,6 +43,7 @@ pub fn report(model: &SharedModel, inv: &Invocation) {
     use std::io::Write;
     let m = model.0.borrow();
     // written, not println!: a reader that goes away (`| head`) is no reason to panic
+    crate::lua::flush_c_stdout();
     let mut out = std::io::BufWriter::new(std::io::stdout().lock());
     let _ = if inv.plan {
         writeln!(
