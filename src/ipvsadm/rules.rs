@@ -30,11 +30,25 @@ impl std::error::Error for RuleError {}
 
 /// Splits a line as ipvsadm -R does (spaces, tabs, CR), dropping `ipvsadm` tokens.
 pub fn tokens(line: &str) -> Vec<&str> {
+    // by bytes: the separators are ASCII, so every cut falls on a character boundary
+    let bytes = line.as_bytes();
     let mut out = Vec::with_capacity(16);
-    out.extend(
-        line.split([' ', '\t', '\r'])
-            .filter(|t| !t.is_empty() && *t != "ipvsadm"),
-    );
+    let mut start = None;
+    for (i, &b) in bytes.iter().enumerate() {
+        let sep = matches!(b, b' ' | b'\t' | b'\r');
+        match (sep, start) {
+            (false, None) => start = Some(i),
+            (true, Some(s)) => {
+                out.push(&line[s..i]);
+                start = None;
+            }
+            _ => {}
+        }
+    }
+    if let Some(s) = start {
+        out.push(&line[s..]);
+    }
+    out.retain(|t| *t != "ipvsadm");
     out
 }
 
@@ -287,5 +301,15 @@ mod tests {
         let e = for_each(text, |n, _| if n == 3 { Err("no".into()) } else { Ok(()) }).unwrap_err();
         assert_eq!((e.line, e.message.as_str()), (3, "no"));
         assert_eq!(e.text, "-a -t 192.0.2.1:80 -r 192.0.2.2:80 -g");
+    }
+
+    #[test]
+    fn tokens_split_as_ipvsadm_does() {
+        assert_eq!(
+            tokens("ipvsadm  -A\t-t 192.0.2.1:80\r -s rr "),
+            ["-A", "-t", "192.0.2.1:80", "-s", "rr"]
+        );
+        assert_eq!(tokens("é -w\u{a0}1"), ["é", "-w\u{a0}1"]);
+        assert!(tokens(" \t\r").is_empty());
     }
 }

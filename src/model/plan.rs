@@ -1,7 +1,7 @@
 //! The smallest set of operations that turns the kernel's table into the desired one: changes
 //! in place where a change is enough, never a delete and re-add of what only needs an edit.
 
-use std::collections::HashMap;
+use rustc_hash::FxHashMap as HashMap;
 use std::net::IpAddr;
 
 use crate::ipvs::{Dest, Op, Service, ServiceKey, ServiceTable, Timeouts};

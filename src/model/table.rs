@@ -1,7 +1,7 @@
 //! An in-memory IPVS table with the kernel's rules for each operation. It checks a batch
 //! before the kernel sees it, and knows how to undo each operation (for rollback).
 
-use std::collections::HashMap;
+use rustc_hash::FxHashMap as HashMap;
 
 use nix::libc;
 
@@ -35,7 +35,7 @@ impl Table {
     pub fn new(services: Vec<(Service, Vec<Dest>)>, timeouts: Timeouts, daemons: Vec<Daemon>) -> Table {
         let mut t = Table {
             services: Vec::new(),
-            index: HashMap::new(),
+            index: HashMap::default(),
             timeouts,
             daemons,
         };
