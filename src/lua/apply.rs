@@ -8,9 +8,9 @@ use prettytable::{Cell, Row, format};
 use super::args::{Fields, show, spec_err};
 use super::convert::{server_spec, server_table, service_spec, service_table};
 use super::ipvs::with_client;
-use crate::ipvs::{Error, Op, ServiceKey, Timeouts, sockaddr};
+use crate::ipvs::{Dest, Error, Op, Service, ServiceKey, Timeouts, sockaddr};
 use crate::ipvsadm::rules;
-use crate::model::plan::{Desired, plan};
+use crate::model::plan::{Desired, Plan, plan, plan_rules};
 use crate::model::table::Table as Model;
 use crate::model::{SpecError, daemon, order, txn};
 
@@ -19,24 +19,6 @@ fn bad(field: &str, v: &Value, reason: &str) -> mlua::Error {
         field: field.into(),
         value: show(v),
         reason: reason.into(),
-    })
-}
-
-/// The desired table from rules text (ipvsadm -R format): what those rules make from nothing.
-fn desired_from_rules(input: impl std::io::BufRead) -> mlua::Result<Desired> {
-    // each line goes into the model as it is parsed: no list of 20,000 operations on the way
-    let mut model = Model::default();
-    let mut timeouts = None;
-    rules::for_each_in(input, |_, op| {
-        if let Op::SetTimeouts(t) = op {
-            timeouts = Some(t);
-        }
-        model.apply(&op).map(drop).map_err(|e| e.to_string())
-    })
-    .map_err(mlua::Error::external)?;
-    Ok(Desired {
-        services: model.into_services(),
-        timeouts,
     })
 }
 
@@ -92,17 +74,25 @@ fn desired_from_table(t: Table) -> mlua::Result<Desired> {
     Ok(d)
 }
 
-fn desired(v: Value) -> mlua::Result<Desired> {
+/// What lvs.apply is given: services as Lua data, or rules (text, or a file's path).
+enum Wanted {
+    Table(Desired),
+    Text(String),
+    File(String),
+}
+
+fn wanted(v: Value) -> mlua::Result<Wanted> {
     match v {
-        Value::Table(t) => desired_from_table(t),
+        Value::Table(t) => Ok(Wanted::Table(desired_from_table(t)?)),
         Value::String(s) => {
             let s = s.to_string_lossy();
             if s.contains('\n') || s.trim_start().starts_with('-') {
-                desired_from_rules(s.as_bytes())
+                Ok(Wanted::Text(s))
             } else {
-                let file = std::fs::File::open(&*s)
+                // opened now, so a missing file is named before anything else is done
+                std::fs::File::open(&*s)
                     .map_err(|e| mlua::Error::runtime(format!("cannot read rules from {s}: {e}")))?;
-                desired_from_rules(std::io::BufReader::with_capacity(1 << 16, file))
+                Ok(Wanted::File(s))
             }
         }
         other => Err(bad(
@@ -111,6 +101,34 @@ fn desired(v: Value) -> mlua::Result<Desired> {
             "a list of services, rules text, or a rules file",
         )),
     }
+}
+
+/// The plan for `want` against the current table; rules are compared as they are read.
+fn make_plan(
+    want: Wanted,
+    current: &[(Service, Vec<Dest>)],
+    timeouts: Timeouts,
+    o: &ApplyOpts,
+) -> mlua::Result<Plan> {
+    let p = match want {
+        Wanted::Table(d) => plan(current, timeouts, d, o.prune, o.drain),
+        Wanted::Text(text) => plan_rules(|| Ok(text.as_bytes()), current, timeouts, o.prune, o.drain)
+            .map_err(mlua::Error::external)?,
+        Wanted::File(path) => plan_rules(
+            || {
+                Ok(std::io::BufReader::with_capacity(
+                    1 << 16,
+                    std::fs::File::open(&path)?,
+                ))
+            },
+            current,
+            timeouts,
+            o.prune,
+            o.drain,
+        )
+        .map_err(|e| mlua::Error::runtime(format!("{path}: {e}")))?,
+    };
+    Ok(p)
 }
 
 fn key_name(k: &ServiceKey) -> String {
@@ -260,12 +278,11 @@ fn apply_opts(v: Option<Table>) -> mlua::Result<ApplyOpts> {
 }
 
 fn apply(lua: &Lua, (want, opts): (Value, Option<Table>)) -> mlua::Result<Table> {
-    let d = desired(want)?;
+    let want = wanted(want)?;
     let o = apply_opts(opts)?;
+    let (current, timeouts) = with_client(lua, |c| Ok((c.services()?, c.timeouts()?)))?;
+    let p = make_plan(want, &current, timeouts, &o)?;
     let (mut p, done) = with_client(lua, |c| {
-        let current = c.services()?;
-        let timeouts = c.timeouts()?;
-        let p = plan(&current, timeouts, d, o.prune, o.drain);
         if o.dry_run || p.ops.is_empty() {
             return Ok((p, true));
         }

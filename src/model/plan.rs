@@ -5,6 +5,11 @@ use rustc_hash::FxHashMap as HashMap;
 use std::net::IpAddr;
 
 use crate::ipvs::{Dest, Op, Service, ServiceKey, ServiceTable, Timeouts};
+use crate::ipvsadm::rules::{self, RuleError};
+use crate::model::table::Table;
+
+mod stream;
+pub use stream::plan_rules;
 
 /// What apply wants: services with their real servers, and optionally timeouts.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -113,18 +118,39 @@ pub fn plan(
             }
         }
     }
-    if let Some(t) = desired.timeouts {
-        let pick = |want: u32, have: u32| if want == 0 { have } else { want };
-        let t = Timeouts {
-            tcp: pick(t.tcp, current_timeouts.tcp),
-            tcpfin: pick(t.tcpfin, current_timeouts.tcpfin),
-            udp: pick(t.udp, current_timeouts.udp),
-        };
-        if t != current_timeouts {
-            p.ops.push(Op::SetTimeouts(t));
-        }
-    }
+    p.ops.extend(timeouts_op(desired.timeouts, current_timeouts));
     p
+}
+
+/// The timeouts change, if the wanted ones (0: keep) differ from the current.
+fn timeouts_op(want: Option<Timeouts>, current: Timeouts) -> Option<Op> {
+    let t = want?;
+    let pick = |want: u32, have: u32| if want == 0 { have } else { want };
+    let t = Timeouts {
+        tcp: pick(t.tcp, current.tcp),
+        tcpfin: pick(t.tcpfin, current.tcpfin),
+        udp: pick(t.udp, current.udp),
+    };
+    (t != current).then_some(Op::SetTimeouts(t))
+}
+
+impl Desired {
+    /// What rules text (ipvsadm -R format) makes from nothing: each rule goes into a model as
+    /// it is read, and one the model refuses is an error naming its line.
+    pub fn from_rules(input: impl std::io::BufRead) -> Result<Desired, RuleError> {
+        let mut model = Table::default();
+        let mut timeouts = None;
+        rules::for_each_in(input, |_, op| {
+            if let Op::SetTimeouts(t) = op {
+                timeouts = Some(t);
+            }
+            model.apply(&op).map(drop).map_err(|e| e.to_string())
+        })?;
+        Ok(Desired {
+            services: model.into_services(),
+            timeouts,
+        })
+    }
 }
 
 #[cfg(test)]

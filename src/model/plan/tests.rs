@@ -136,3 +136,92 @@ fn drain_sets_weight_zero_first() {
     );
     assert_eq!(p.draining, vec![(key(1), d.addr, 80)]);
 }
+
+/// Rules text for `table`: every service's -A with its -a lines, or (split) every -A first
+/// and the -a lines after them, as a hand-written file might have them.
+fn rules_text(table: &ServiceTable, split: bool) -> String {
+    use crate::ipvsadm::rules::command_line;
+    let adds = table
+        .iter()
+        .map(|(s, _)| command_line(&Op::AddService(s.clone())));
+    let dests = |(s, ds): &(Service, Vec<Dest>)| {
+        ds.iter()
+            .map(|d| command_line(&Op::AddDest(s.key.clone(), d.clone())))
+            .collect::<Vec<_>>()
+    };
+    let lines: Vec<String> = if split {
+        adds.chain(table.iter().flat_map(dests)).collect()
+    } else {
+        table
+            .iter()
+            .flat_map(|e| std::iter::once(command_line(&Op::AddService(e.0.clone()))).chain(dests(e)))
+            .collect()
+    };
+    lines.join("\n") + "\n"
+}
+
+proptest! {
+    /// Rules compared as they are read give the plan the general path gives, op for op, and
+    /// the same error for a repeated rule; a rule the streaming path does not take (-C here)
+    /// falls back to the general path.
+    #[test]
+    fn streamed_rules_plan_as_the_general_path_does(
+        current in arb_table(),
+        desired in arb_table(),
+        split in any::<bool>(),
+        prune in any::<bool>(),
+        drain in any::<bool>(),
+        repeat in any::<bool>(),
+        flush in any::<bool>(),
+        timeouts in any::<bool>(),
+    ) {
+        let mut text = rules_text(&desired, split);
+        if repeat && !text.trim().is_empty() {
+            let last = text.lines().last().unwrap().to_string();
+            text = format!("{text}{last}\n");
+        }
+        if timeouts {
+            text += "--set 0 60 0\n";
+        }
+        if flush {
+            text = format!("-C\n{text}");
+        }
+        let now = Timeouts { tcp: 900, tcpfin: 120, udp: 300 };
+        let streamed = plan_rules(|| Ok(text.as_bytes()), &current, now, prune, drain);
+        let general = Desired::from_rules(text.as_bytes()).map(|d| plan(&current, now, d, prune, drain));
+        match (streamed, general) {
+            (Ok(a), Ok(b)) => prop_assert_eq!(a, b),
+            (Err(a), Err(b)) => prop_assert_eq!(a.to_string(), b.to_string()),
+            (a, b) => prop_assert!(false, "streamed {:?}, general {:?}", a, b),
+        }
+    }
+}
+
+#[test]
+fn a_large_service_is_diffed_through_its_map() {
+    let dest = |i: u8, weight| Dest {
+        weight,
+        ..Dest::new(IpAddr::from([198, 51, 100, i]), 80)
+    };
+    let current = vec![(
+        Service::new(key(1)),
+        (1..=60).map(|i| dest(i, 1)).collect::<Vec<_>>(),
+    )];
+    // 40 kept (one reweighted), 20 dropped, 10 added
+    let desired: Vec<Dest> = (1..=40)
+        .map(|i| dest(i, if i == 7 { 5 } else { 1 }))
+        .chain((100..110).map(|i| dest(i, 1)))
+        .collect();
+    let text = rules_text(&vec![(Service::new(key(1)), desired)], false);
+    let now = Timeouts::default();
+    let streamed = plan_rules(|| Ok(text.as_bytes()), &current, now, true, false).unwrap();
+    let general = plan(
+        &current,
+        now,
+        Desired::from_rules(text.as_bytes()).unwrap(),
+        true,
+        false,
+    );
+    assert_eq!(streamed, general);
+    assert_eq!(streamed.ops.len(), 20 + 1 + 10);
+}

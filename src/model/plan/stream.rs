@@ -1,0 +1,226 @@
+//! A plan made while rules text (ipvsadm -R format) is read: each rule is compared with the
+//! current table as it comes, so applying 20,000 rules that mostly match the kernel holds no
+//! second copy of the table. The plan is the one `plan` makes from `Desired::from_rules`,
+//! operation for operation; rules other than -A, -a and --set (edits, deletes, -C in a rules
+//! file) are left to that slower path.
+
+use std::io::BufRead;
+use std::net::IpAddr;
+
+use nix::libc;
+use rustc_hash::{FxHashMap, FxHashSet};
+
+use super::{Desired, Plan, plan, same_dest, same_service, timeouts_op};
+use crate::ipvs::{Dest, Op, Service, ServiceKey, Timeouts};
+use crate::ipvsadm::rules::{self, RuleError};
+use crate::model::table::Table;
+
+/// Above this many real servers a service's are found through a map rather than a scan.
+const SCAN: usize = 32;
+
+/// What the rules say of a service the current table has.
+struct Named {
+    edit: Option<Service>,
+    /// Per current real server: named by the rules.
+    seen: Vec<bool>,
+    /// Adds and edits, in the rules' order.
+    ops: Vec<Op>,
+    /// Real servers the rules add (for telling a repeated one).
+    added: FxHashSet<(IpAddr, u16)>,
+    lookup: Option<FxHashMap<(IpAddr, u16), usize>>,
+}
+
+enum Entry {
+    Current(usize),
+    /// The next service of `new`, in order.
+    New,
+}
+
+enum Refusal {
+    Rule(String),
+    /// A rule this path does not handle.
+    Other,
+}
+
+struct Differ<'a> {
+    current: &'a [(Service, Vec<Dest>)],
+    index: FxHashMap<&'a ServiceKey, usize>,
+    named: Vec<Option<Box<Named>>>,
+    order: Vec<Entry>,
+    /// Services the current table does not have, checked as a model checks them.
+    new: Table,
+    timeouts: Option<Timeouts>,
+}
+
+impl<'a> Differ<'a> {
+    fn new(current: &'a [(Service, Vec<Dest>)]) -> Differ<'a> {
+        Differ {
+            current,
+            index: current
+                .iter()
+                .enumerate()
+                .map(|(i, (s, _))| (&s.key, i))
+                .collect(),
+            named: (0..current.len()).map(|_| None).collect(),
+            order: Vec::new(),
+            new: Table::default(),
+            timeouts: None,
+        }
+    }
+
+    fn feed(&mut self, op: Op) -> Result<(), Refusal> {
+        let refuse = |op: &Op, errno| Refusal::Rule(op.explain(errno).to_string());
+        match op {
+            Op::AddService(s) => match self.index.get(&s.key) {
+                Some(&i) => {
+                    if self.named[i].is_some() {
+                        return Err(refuse(&Op::AddService(s), libc::EEXIST));
+                    }
+                    let have = &self.current[i].1;
+                    self.named[i] = Some(Box::new(Named {
+                        edit: (!same_service(&self.current[i].0, &s)).then_some(s),
+                        seen: vec![false; have.len()],
+                        ops: Vec::new(),
+                        added: FxHashSet::default(),
+                        lookup: (have.len() > SCAN).then(|| {
+                            have.iter()
+                                .enumerate()
+                                .map(|(j, d)| ((d.addr, d.port), j))
+                                .collect()
+                        }),
+                    }));
+                    self.order.push(Entry::Current(i));
+                }
+                None => {
+                    let op = Op::AddService(s);
+                    self.new.apply(&op).map_err(|e| Refusal::Rule(e.to_string()))?;
+                    self.order.push(Entry::New);
+                }
+            },
+            Op::AddDest(k, d) => match self.index.get(&k) {
+                Some(&i) => {
+                    let Some(named) = self.named[i].as_mut() else {
+                        return Err(refuse(&Op::AddDest(k, d), libc::ESRCH));
+                    };
+                    let have = &self.current[i].1;
+                    let at = match &named.lookup {
+                        Some(m) => m.get(&(d.addr, d.port)).copied(),
+                        None => have.iter().position(|h| h.addr == d.addr && h.port == d.port),
+                    };
+                    match at {
+                        Some(j) => {
+                            if named.seen[j] {
+                                return Err(refuse(&Op::AddDest(k, d), libc::EEXIST));
+                            }
+                            named.seen[j] = true;
+                            if !same_dest(&have[j], &d) {
+                                named.ops.push(Op::EditDest(k, d));
+                            }
+                        }
+                        None => {
+                            if !named.added.insert((d.addr, d.port)) {
+                                return Err(refuse(&Op::AddDest(k, d), libc::EEXIST));
+                            }
+                            named.ops.push(Op::AddDest(k, d));
+                        }
+                    }
+                }
+                None => {
+                    let op = Op::AddDest(k, d);
+                    self.new.apply(&op).map_err(|e| Refusal::Rule(e.to_string()))?;
+                }
+            },
+            Op::SetTimeouts(t) => self.timeouts = Some(t),
+            _ => return Err(Refusal::Other),
+        }
+        Ok(())
+    }
+
+    /// The plan, in `plan`'s order.
+    fn finish(mut self, current_timeouts: Timeouts, prune: bool, drain: bool) -> Plan {
+        let mut p = Plan::default();
+        if prune {
+            for (i, (s, _)) in self.current.iter().enumerate() {
+                if self.named[i].is_none() {
+                    p.ops.push(Op::DelService(s.key.clone()));
+                }
+            }
+        }
+        let mut new = self.new.into_services().into_iter();
+        for entry in self.order {
+            match entry {
+                Entry::New => {
+                    let Some((svc, dests)) = new.next() else { break };
+                    let key = svc.key.clone();
+                    p.ops.push(Op::AddService(svc));
+                    p.ops
+                        .extend(dests.into_iter().map(|d| Op::AddDest(key.clone(), d)));
+                }
+                Entry::Current(i) => {
+                    let Some(named) = self.named[i].take() else {
+                        continue;
+                    };
+                    let (have, have_dests) = &self.current[i];
+                    let key = &have.key;
+                    if let Some(s) = named.edit {
+                        p.ops.push(Op::EditService(s));
+                    }
+                    if prune {
+                        for (d, _) in have_dests.iter().zip(&named.seen).filter(|(_, seen)| !**seen) {
+                            if drain {
+                                if d.weight != 0 {
+                                    p.ops.push(Op::EditDest(
+                                        key.clone(),
+                                        Dest {
+                                            weight: 0,
+                                            ..d.clone()
+                                        },
+                                    ));
+                                }
+                                p.draining.push((key.clone(), d.addr, d.port));
+                            } else {
+                                p.ops.push(Op::DelDest(key.clone(), d.addr, d.port));
+                            }
+                        }
+                    }
+                    p.ops.extend(named.ops);
+                }
+            }
+        }
+        p.ops.extend(timeouts_op(self.timeouts, current_timeouts));
+        p
+    }
+}
+
+/// The plan that turns `current` into what the rules from `open()` make from nothing.
+/// `open` is called again only if the rules need the general path.
+pub fn plan_rules<R: BufRead>(
+    open: impl Fn() -> std::io::Result<R>,
+    current: &[(Service, Vec<Dest>)],
+    current_timeouts: Timeouts,
+    prune: bool,
+    drain: bool,
+) -> Result<Plan, RuleError> {
+    let unreadable = |e: std::io::Error| RuleError {
+        line: 0,
+        text: String::new(),
+        message: format!("cannot read the rules: {e}"),
+    };
+    let mut differ = Differ::new(current);
+    let mut general = false;
+    let streamed = rules::for_each_in(open().map_err(unreadable)?, |_, op| {
+        differ.feed(op).map_err(|r| match r {
+            Refusal::Rule(m) => m,
+            Refusal::Other => {
+                general = true;
+                String::new()
+            }
+        })
+    });
+    if !general {
+        streamed?;
+        return Ok(differ.finish(current_timeouts, prune, drain));
+    }
+    let desired = Desired::from_rules(open().map_err(unreadable)?)?;
+    Ok(plan(current, current_timeouts, desired, prune, drain))
+}
