@@ -18,16 +18,22 @@ use crate::model::table::Table;
 /// Above this many real servers a service's are found through a map rather than a scan.
 const SCAN: usize = 32;
 
-/// What the rules say of a service the current table has.
+/// What the rules say of a service the current table has. Small when they agree with it
+/// (the common case, 2,000 times over): what changes lives behind a box made on first need.
 struct Named {
-    edit: Option<Service>,
     /// Per current real server: named by the rules.
-    seen: Vec<bool>,
+    seen: Box<[bool]>,
+    changes: Option<Box<Changes>>,
+    lookup: Option<Box<FxHashMap<(IpAddr, u16), usize>>>,
+}
+
+#[derive(Default)]
+struct Changes {
+    edit: Option<Service>,
     /// Adds and edits, in the rules' order.
     ops: Vec<Op>,
     /// Real servers the rules add (for telling a repeated one).
     added: FxHashSet<(IpAddr, u16)>,
-    lookup: Option<FxHashMap<(IpAddr, u16), usize>>,
 }
 
 enum Entry {
@@ -45,7 +51,7 @@ enum Refusal {
 struct Differ<'a> {
     current: &'a [(Service, Vec<Dest>)],
     index: FxHashMap<&'a ServiceKey, usize>,
-    named: Vec<Option<Box<Named>>>,
+    named: Vec<Option<Named>>,
     order: Vec<Entry>,
     /// Services the current table does not have, checked as a model checks them.
     new: Table,
@@ -77,18 +83,24 @@ impl<'a> Differ<'a> {
                         return Err(refuse(&Op::AddService(s), libc::EEXIST));
                     }
                     let have = &self.current[i].1;
-                    self.named[i] = Some(Box::new(Named {
-                        edit: (!same_service(&self.current[i].0, &s)).then_some(s),
-                        seen: vec![false; have.len()],
-                        ops: Vec::new(),
-                        added: FxHashSet::default(),
+                    let changes = (!same_service(&self.current[i].0, &s)).then(|| {
+                        Box::new(Changes {
+                            edit: Some(s),
+                            ..Default::default()
+                        })
+                    });
+                    self.named[i] = Some(Named {
+                        seen: vec![false; have.len()].into_boxed_slice(),
+                        changes,
                         lookup: (have.len() > SCAN).then(|| {
-                            have.iter()
-                                .enumerate()
-                                .map(|(j, d)| ((d.addr, d.port), j))
-                                .collect()
+                            Box::new(
+                                have.iter()
+                                    .enumerate()
+                                    .map(|(j, d)| ((d.addr, d.port), j))
+                                    .collect(),
+                            )
                         }),
-                    }));
+                    });
                     self.order.push(Entry::Current(i));
                 }
                 None => {
@@ -114,14 +126,15 @@ impl<'a> Differ<'a> {
                             }
                             named.seen[j] = true;
                             if !same_dest(&have[j], &d) {
-                                named.ops.push(Op::EditDest(k, d));
+                                named.changes.get_or_insert_default().ops.push(Op::EditDest(k, d));
                             }
                         }
                         None => {
-                            if !named.added.insert((d.addr, d.port)) {
+                            let changes = named.changes.get_or_insert_default();
+                            if !changes.added.insert((d.addr, d.port)) {
                                 return Err(refuse(&Op::AddDest(k, d), libc::EEXIST));
                             }
-                            named.ops.push(Op::AddDest(k, d));
+                            changes.ops.push(Op::AddDest(k, d));
                         }
                     }
                 }
@@ -162,7 +175,8 @@ impl<'a> Differ<'a> {
                     };
                     let (have, have_dests) = &self.current[i];
                     let key = &have.key;
-                    if let Some(s) = named.edit {
+                    let changes = named.changes.map(|c| *c).unwrap_or_default();
+                    if let Some(s) = changes.edit {
                         p.ops.push(Op::EditService(s));
                     }
                     if prune {
@@ -183,7 +197,7 @@ impl<'a> Differ<'a> {
                             }
                         }
                     }
-                    p.ops.extend(named.ops);
+                    p.ops.extend(changes.ops);
                 }
             }
         }
