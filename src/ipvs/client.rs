@@ -207,6 +207,23 @@ impl Client {
         )))
     }
 
+    /// A dump of one kind of nest: `decode` picks and decodes each as it arrives.
+    fn dump_each<T>(
+        &mut self,
+        msg: IpvsMessage,
+        what: &str,
+        mut decode: impl FnMut(IpvsNla) -> Option<Result<T, Error>>,
+    ) -> Result<Vec<T>, Error> {
+        self.dump(msg, what, |out, m| {
+            for n in m.nlas {
+                if let Some(v) = decode(n) {
+                    out.push(v?);
+                }
+            }
+            Ok(())
+        })
+    }
+
     /// A request answered by one reply message and an ack.
     fn request(&mut self, msg: IpvsMessage, what: &str) -> Result<Option<IpvsMessage>, Error> {
         let mut buf = Vec::new();
@@ -288,16 +305,12 @@ impl Client {
 
     /// One dump, with the repeats a shifting dump can produce removed.
     pub fn service_dump(&mut self) -> Result<Vec<Service>, Error> {
-        let mut out = self.dump(
+        let mut out = self.dump_each(
             IpvsMessage::new(CMD_GET_SERVICE, vec![]),
             "list services",
-            |out, m| {
-                for n in m.nlas {
-                    if let IpvsNla::Service(s) = n {
-                        out.push(service_from_nlas(&s)?);
-                    }
-                }
-                Ok(())
+            |n| match n {
+                IpvsNla::Service(s) => Some(service_from_nlas(&s).map_err(Error::from)),
+                _ => None,
             },
         )?;
         let mut seen = std::collections::HashSet::with_capacity(out.len());
@@ -328,13 +341,9 @@ impl Client {
     pub fn dests(&mut self, key: &ServiceKey) -> Result<Vec<Dest>, Error> {
         let msg = IpvsMessage::new(CMD_GET_DEST, vec![IpvsNla::Service(key_nlas(key))]);
         let af = key.af();
-        let mut dests = self.dump(msg, &format!("list the real servers of {key}"), |out, m| {
-            for n in m.nlas {
-                if let IpvsNla::Dest(d) = n {
-                    out.push(dest_from_nlas(&d, af)?);
-                }
-            }
-            Ok(())
+        let mut dests = self.dump_each(msg, &format!("list the real servers of {key}"), |n| match n {
+            IpvsNla::Dest(d) => Some(dest_from_nlas(&d, af).map_err(Error::from)),
+            _ => None,
         })?;
         // a whole table is read a service at a time: no spare room kept in 2,000 lists
         dests.shrink_to_fit();
@@ -342,16 +351,12 @@ impl Client {
     }
 
     pub fn daemons(&mut self) -> Result<Vec<Daemon>, Error> {
-        self.dump(
+        self.dump_each(
             IpvsMessage::new(CMD_GET_DAEMON, vec![]),
             "list sync daemons",
-            |out, m| {
-                for n in m.nlas {
-                    if let IpvsNla::Daemon(d) = n {
-                        out.push(daemon_from_nlas(&d)?);
-                    }
-                }
-                Ok(())
+            |n| match n {
+                IpvsNla::Daemon(d) => Some(daemon_from_nlas(&d).map_err(Error::from)),
+                _ => None,
             },
         )
     }

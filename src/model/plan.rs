@@ -25,6 +25,26 @@ pub struct Plan {
     pub draining: Vec<(ServiceKey, IpAddr, u16)>,
 }
 
+impl Plan {
+    /// A real server to go: deleted, or (`drain`) set to weight 0 and deleted once drained.
+    fn remove_dest(&mut self, key: &ServiceKey, d: &Dest, drain: bool) {
+        if drain {
+            if d.weight != 0 {
+                self.ops.push(Op::EditDest(
+                    key.clone(),
+                    Dest {
+                        weight: 0,
+                        ..d.clone()
+                    },
+                ));
+            }
+            self.draining.push((key.clone(), d.addr, d.port));
+        } else {
+            self.ops.push(Op::DelDest(key.clone(), d.addr, d.port));
+        }
+    }
+}
+
 fn same_service(a: &Service, b: &Service) -> bool {
     a.scheduler == b.scheduler
         && a.flags == b.flags
@@ -90,20 +110,7 @@ pub fn plan(
                         if want.contains_key(&(d.addr, d.port)) {
                             continue;
                         }
-                        if drain {
-                            if d.weight != 0 {
-                                p.ops.push(Op::EditDest(
-                                    key.clone(),
-                                    Dest {
-                                        weight: 0,
-                                        ..d.clone()
-                                    },
-                                ));
-                            }
-                            p.draining.push((key.clone(), d.addr, d.port));
-                        } else {
-                            p.ops.push(Op::DelDest(key.clone(), d.addr, d.port));
-                        }
+                        p.remove_dest(key, d, drain);
                     }
                 }
                 let have: HashMap<(IpAddr, u16), &Dest> =

@@ -181,20 +181,7 @@ impl<'a> Differ<'a> {
                     }
                     if prune {
                         for (d, _) in have_dests.iter().zip(&named.seen).filter(|(_, seen)| !**seen) {
-                            if drain {
-                                if d.weight != 0 {
-                                    p.ops.push(Op::EditDest(
-                                        key.clone(),
-                                        Dest {
-                                            weight: 0,
-                                            ..d.clone()
-                                        },
-                                    ));
-                                }
-                                p.draining.push((key.clone(), d.addr, d.port));
-                            } else {
-                                p.ops.push(Op::DelDest(key.clone(), d.addr, d.port));
-                            }
+                            p.remove_dest(key, d, drain);
                         }
                     }
                     p.ops.extend(changes.ops);
