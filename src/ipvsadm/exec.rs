@@ -172,8 +172,22 @@ pub fn list_all(c: &mut dyn Ipvs, f: &Format) -> Outcome {
     };
     // the default format needs no counters or thresholds: one dump and /proc/net/ip_vs will do
     let brief = !(f.rule || f.stats || f.rate || f.thresholds || f.persistent_conn || f.tun_info);
-    let read = if brief { c.services_brief() } else { c.services() };
-    let mut table = match read {
+    if brief {
+        let mut table = match c.services_brief() {
+            Ok(t) => t,
+            Err(e) => return Outcome::err(kernel_err(None, &e), 1),
+        };
+        if !f.nosort {
+            order::sort_brief(&mut table);
+        }
+        let mut out = String::new();
+        let _ = listing::write_all(&info, listing::brief_entries(&table), f, false, &mut |piece| {
+            out.push_str(piece);
+            Ok(())
+        });
+        return Outcome::out(out);
+    }
+    let mut table = match c.services() {
         Ok(t) => t,
         Err(e) => return Outcome::err(kernel_err(None, &e), 1),
     };

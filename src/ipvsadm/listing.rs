@@ -1,11 +1,13 @@
 //! ipvsadm's listing and save formats, byte for byte (printf widths, truncations and all).
 
+use std::borrow::Cow;
 use std::fmt::Write;
 use std::net::IpAddr;
 
 use super::args::Format;
 use super::names;
 use crate::ipvs::consts::*;
+use crate::ipvs::proc_table::BriefDest;
 use crate::ipvs::{Daemon, Dest, Family, Forward, Info, Protocol, Service, ServiceKey, Timeouts, TunType};
 use crate::model::spec::sched_flag_names;
 
@@ -324,18 +326,29 @@ pub fn list_all(info: &Info, table: &[(Service, Vec<Dest>)], f: &Format, complet
     // sized once, generously: capacity never written costs nothing, regrowing a megabyte does
     let lines = table.len() + table.iter().map(|(_, d)| d.len()).sum::<usize>();
     let mut out = String::with_capacity(256 + lines * if f.stats || f.rate { 160 } else { 96 });
-    let _ = write_all(info, table, f, complete, &mut |piece| {
+    let entries = table.iter().map(|(s, d)| (s, Cow::Borrowed(&d[..])));
+    let _ = write_all(info, entries, f, complete, &mut |piece| {
         out.push_str(piece);
         Ok(())
     });
     out
 }
 
+/// A brief table's entries for `write_all`: each service's real servers made whole only while
+/// it is written.
+pub fn brief_entries(
+    table: &[(Service, Vec<BriefDest>)],
+) -> impl Iterator<Item = (&Service, Cow<'_, [Dest]>)> {
+    table
+        .iter()
+        .map(|(s, d)| (s, Cow::Owned(d.iter().map(BriefDest::dest).collect())))
+}
+
 /// As `list_all`, handing the text to `out` a piece at a time: printed or written this way, a
 /// listing of 20,000 real servers is never held whole.
-pub fn write_all(
+pub fn write_all<'a>(
     info: &Info,
-    table: &[(Service, Vec<Dest>)],
+    entries: impl Iterator<Item = (&'a Service, Cow<'a, [Dest]>)>,
     f: &Format,
     complete: bool,
     out: &mut dyn FnMut(&str) -> std::io::Result<()>,
@@ -351,8 +364,8 @@ pub fn write_all(
         );
     }
     buf.push_str(&title(f));
-    for (svc, dests) in table {
-        service_entry(&mut buf, svc, dests, f, complete);
+    for (svc, dests) in entries {
+        service_entry(&mut buf, svc, &dests, f, complete);
         if buf.len() >= PIECE {
             out(&buf)?;
             buf.clear();

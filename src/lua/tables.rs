@@ -108,10 +108,23 @@ fn list_opts(v: Option<Table>) -> mlua::Result<ListOpts> {
     Ok(o)
 }
 
-fn read_for_list(lua: &Lua, o: &ListOpts) -> mlua::Result<(crate::ipvs::Info, crate::ipvs::ServiceTable)> {
+/// What a listing read: whole real servers, or (ipvsadm's default format) what it shows.
+enum Listed {
+    Full(crate::ipvs::ServiceTable),
+    Brief(crate::ipvs::BriefTable),
+}
+
+fn read_for_list(lua: &Lua, o: &ListOpts) -> mlua::Result<(crate::ipvs::Info, Listed)> {
     let key = o.service.clone().map(service_key).transpose()?;
     with_client(lua, |c| {
         let info = c.info()?;
+        if key.is_none() && o.brief() && o.style == "ipvsadm" {
+            let mut table = c.services_brief()?;
+            if !o.format.nosort {
+                order::sort_brief(&mut table);
+            }
+            return Ok((info, Listed::Brief(table)));
+        }
         let mut table = match &key {
             Some(k) => match c.service(k)? {
                 Some(s) => vec![(s, c.dests(k)?)],
@@ -122,14 +135,43 @@ fn read_for_list(lua: &Lua, o: &ListOpts) -> mlua::Result<(crate::ipvs::Info, cr
                     });
                 }
             },
-            None if o.brief() => c.services_brief()?,
+            None if o.brief() => c
+                .services_brief()?
+                .into_iter()
+                .map(|(s, d)| (s, d.iter().map(|b| b.dest()).collect()))
+                .collect(),
             None => c.services()?,
         };
         if !o.format.nosort {
             order::sort_table(&mut table);
         }
-        Ok((info, table))
+        Ok((info, Listed::Full(table)))
     })
+}
+
+/// ipvsadm's listing of `entries`: printed a piece at a time as it is made (as ipvsadm
+/// prints), or handed back whole.
+fn write_listing<'a>(
+    lua: &Lua,
+    info: &crate::ipvs::Info,
+    entries: impl Iterator<Item = (&'a Service, std::borrow::Cow<'a, [Dest]>)>,
+    o: &ListOpts,
+) -> mlua::Result<Value> {
+    if o.print {
+        super::flush_c_stdout();
+        let mut stdout = std::io::stdout().lock();
+        let _ = listing::write_all(info, entries, &o.format, false, &mut |piece| {
+            stdout.write_all(piece.as_bytes())
+        });
+        let _ = stdout.flush();
+        return Ok(Value::Nil);
+    }
+    let mut text = String::new();
+    let _ = listing::write_all(info, entries, &o.format, false, &mut |piece| {
+        text.push_str(piece);
+        Ok(())
+    });
+    emit(lua, text, false)
 }
 
 fn boxed(table: &[(Service, Vec<Dest>)], f: &Format, colour: bool) -> String {
@@ -241,7 +283,14 @@ fn boxed(table: &[(Service, Vec<Dest>)], f: &Format, colour: bool) -> String {
 
 fn list(lua: &Lua, opts: Option<Table>) -> mlua::Result<Value> {
     let o = list_opts(opts)?;
-    let (info, table) = read_for_list(lua, &o)?;
+    let table = match read_for_list(lua, &o)? {
+        (info, Listed::Brief(brief)) => return write_listing(lua, &info, listing::brief_entries(&brief), &o),
+        (info, Listed::Full(table)) if o.style == "ipvsadm" && o.service.is_none() => {
+            let entries = table.iter().map(|(s, d)| (s, std::borrow::Cow::Borrowed(&d[..])));
+            return write_listing(lua, &info, entries, &o);
+        }
+        (_, Listed::Full(table)) => table,
+    };
     let text = match o.style.as_str() {
         "ipvsadm" if o.service.is_some() => {
             let mut out = listing::title(&o.format);
@@ -250,17 +299,6 @@ fn list(lua: &Lua, opts: Option<Table>) -> mlua::Result<Value> {
             }
             out
         }
-        "ipvsadm" if o.print => {
-            // printed as it is made, a piece at a time, as ipvsadm prints
-            super::flush_c_stdout();
-            let mut stdout = std::io::stdout().lock();
-            let _ = listing::write_all(&info, &table, &o.format, false, &mut |piece| {
-                stdout.write_all(piece.as_bytes())
-            });
-            let _ = stdout.flush();
-            return Ok(Value::Nil);
-        }
-        "ipvsadm" => listing::list_all(&info, &table, &o.format, false),
         "json" => {
             let list = lua.create_table()?;
             list.set_metatable(Some(lua.array_metatable()))?;

@@ -8,8 +8,10 @@ use std::rc::Rc;
 use nix::libc;
 
 use super::table::Table;
+use crate::ipvs::proc_table::BriefDest;
 use crate::ipvs::{
-    Client, Daemon, Dest, Error, Family, Forward, Info, Op, Service, ServiceKey, ServiceTable, Timeouts,
+    BriefTable, Client, Daemon, Dest, Error, Family, Forward, Info, Op, Service, ServiceKey, ServiceTable,
+    Timeouts,
 };
 
 /// An IPVS: the kernel's, or a model of it.
@@ -36,8 +38,12 @@ pub trait Ipvs {
 
     /// Every service with its real servers' method, weight and active/inactive counts only
     /// (no counters, thresholds or tunnel settings): enough for ipvsadm -L -n's default format.
-    fn services_brief(&mut self) -> Result<ServiceTable, Error> {
-        self.services()
+    fn services_brief(&mut self) -> Result<BriefTable, Error> {
+        Ok(self
+            .services()?
+            .into_iter()
+            .map(|(s, d)| (s, d.iter().map(BriefDest::of).collect()))
+            .collect())
     }
 
     fn services(&mut self) -> Result<ServiceTable, Error> {
@@ -77,7 +83,7 @@ impl Ipvs for Client {
     /// One service dump and one read of /proc/net/ip_vs instead of a dump per service.
     /// Services the file does not show unambiguously (it may be read a moment apart from the
     /// dump; it gives fwmark services no family) get their own dump.
-    fn services_brief(&mut self) -> Result<ServiceTable, Error> {
+    fn services_brief(&mut self) -> Result<BriefTable, Error> {
         use crate::ipvs::proc_table::{PROC_IP_VS, ProcKey, parse};
         // one dump is enough when the file (read after it) shows the same services: nothing
         // changed in between; otherwise the dump is taken until two agree
@@ -111,7 +117,7 @@ impl Ipvs for Client {
             };
             let dests = match key.and_then(|k| brief.remove(&k)) {
                 Some(d) => d,
-                None => Client::dests(self, &svc.key)?,
+                None => Client::dests(self, &svc.key)?.iter().map(BriefDest::of).collect(),
             };
             out.push((svc, dests));
         }

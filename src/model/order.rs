@@ -4,6 +4,7 @@
 use std::cmp::Ordering;
 use std::net::IpAddr;
 
+use crate::ipvs::proc_table::BriefDest;
 use crate::ipvs::{Dest, Service, ServiceKey};
 
 /// IPv4 before IPv6, then by numeric address.
@@ -27,10 +28,21 @@ pub fn dest_cmp(a: &Dest, b: &Dest) -> Ordering {
 }
 
 pub fn sort_table(table: &mut [(Service, Vec<Dest>)]) {
+    sort_by(table, |d| (d.addr, d.port));
+}
+
+pub fn sort_brief(table: &mut [(Service, Vec<BriefDest>)]) {
+    sort_by(table, |d| (d.addr, d.port));
+}
+
+fn sort_by<D>(table: &mut [(Service, Vec<D>)], name: impl Fn(&D) -> (IpAddr, u16)) {
     // keys are unique, so an unstable sort gives the same order, without a scratch copy
     table.sort_unstable_by(|a, b| key_cmp(&a.0.key, &b.0.key));
     for (_, dests) in table.iter_mut() {
-        dests.sort_unstable_by(dest_cmp);
+        dests.sort_unstable_by_key(|d| {
+            let (a, p) = name(d);
+            (addr_key(&a), p)
+        });
     }
 }
 
