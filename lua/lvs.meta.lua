@@ -193,7 +193,8 @@ function lvs.state() end
 ---writes nothing. `desired` is a list of service specs with `servers` (and optional
 ---`timeouts`), rules text in the ipvsadm -R format, or a rules file. If the kernel refuses an
 ---operation, the ones before it are undone. Returns the plan: a list of operations, each
----{op=, service=, ..., ipvsadm="-a -t ..."}.
+---{op=, service=, ..., ipvsadm="-a -t ..."}, made when first read (`#plan`, `plan[i]`,
+---ipairs and pairs see them all; `next(plan)` does not).
 ---Options: dry_run (plan only), prune (default true: remove what desired does not name),
 ---drain (set removed real servers to weight 0 and delete them once their active connections
 ---are gone, or after drain_timeout seconds, default 300).
