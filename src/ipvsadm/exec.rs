@@ -180,12 +180,14 @@ pub fn list_all(c: &mut dyn Ipvs, f: &Format) -> Outcome {
         if !f.nosort {
             order::sort_brief(&mut table);
         }
-        let mut out = String::new();
-        let _ = listing::write_all(&info, listing::brief_entries(&table), f, false, &mut |piece| {
-            out.push_str(piece);
-            Ok(())
-        });
-        return Outcome::out(out);
+        let lines = listing::lines(&table);
+        return Outcome::out(listing::text(
+            &info,
+            listing::brief_entries(&table),
+            lines,
+            f,
+            false,
+        ));
     }
     let mut table = match c.services() {
         Ok(t) => t,
@@ -216,17 +218,16 @@ fn list_connections(f: &Format) -> Outcome {
 /// Restores rules text atomically: every line is checked first, and a kernel refusal
 /// partway undoes what was done. (ipvsadm -R itself goes on past refused lines.)
 pub fn restore(c: &mut dyn Ipvs, text: &str) -> Outcome {
-    let ops = match rules::parse(text) {
+    let (lines, list) = match rules::parse_lines(text) {
         Ok(o) => o,
         Err(e) => return Outcome::err(format!("line {}: {}", e.line, e.message), 2),
     };
-    let list: Vec<Op> = ops.iter().map(|(_, o)| o.clone()).collect();
     match txn::execute_atomic(c, &list) {
         Ok(()) => Outcome::default(),
         Err(f) => Outcome::err(
             format!(
                 "line {}: {}",
-                ops[f.index].0,
+                lines[f.index],
                 kernel_err(Some(&list[f.index]), &f.error)
             ),
             255,

@@ -323,15 +323,30 @@ pub fn service_entry(out: &mut String, svc: &Service, dests: &[Dest], f: &Format
 
 /// `ipvsadm -L` (with options) of a whole table; `-S` when `f.rule` is set.
 pub fn list_all(info: &Info, table: &[(Service, Vec<Dest>)], f: &Format, complete: bool) -> String {
-    // sized once, generously: capacity never written costs nothing, regrowing a megabyte does
-    let lines = table.len() + table.iter().map(|(_, d)| d.len()).sum::<usize>();
-    let mut out = String::with_capacity(256 + lines * if f.stats || f.rate { 160 } else { 96 });
     let entries = table.iter().map(|(s, d)| (s, Cow::Borrowed(&d[..])));
+    text(info, entries, lines(table), f, complete)
+}
+
+/// `write_all`'s text in one string, sized once for `lines` lines, generously: capacity never
+/// written costs nothing, regrowing a megabyte does.
+pub fn text<'a>(
+    info: &Info,
+    entries: impl Iterator<Item = (&'a Service, Cow<'a, [Dest]>)>,
+    lines: usize,
+    f: &Format,
+    complete: bool,
+) -> String {
+    let mut out = String::with_capacity(256 + lines * if f.stats || f.rate { 160 } else { 96 });
     let _ = write_all(info, entries, f, complete, &mut |piece| {
         out.push_str(piece);
         Ok(())
     });
     out
+}
+
+/// How many lines a listing of `table` has, titles aside.
+pub fn lines<D>(table: &[(Service, Vec<D>)]) -> usize {
+    table.len() + table.iter().map(|(_, d)| d.len()).sum::<usize>()
 }
 
 /// A brief table's entries for `write_all`: each service's real servers made whole only while

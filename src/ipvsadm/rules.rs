@@ -111,14 +111,8 @@ pub fn op(p: &Parsed) -> Option<Op> {
     })
 }
 
-/// Parses a whole rules text into operations; the first bad line is an error naming it.
-pub fn parse(text: &str) -> Result<Vec<(usize, Op)>, RuleError> {
-    let (lines, ops) = parse_lines(text)?;
-    Ok(lines.into_iter().zip(ops).collect())
-}
-
-/// As `parse`, with the operations in one list and their line numbers in another: the form
-/// a restore hands to the kernel client, with no copy of 20,000 operations on the way.
+/// Parses a whole rules text into operations and, in a list beside them, their line numbers
+/// (the form a restore hands to the kernel client); the first bad line is an error naming it.
 pub fn parse_lines(text: &str) -> Result<(Vec<usize>, Vec<Op>), RuleError> {
     let n = text.lines().count();
     let (mut lines, mut ops) = (Vec::with_capacity(n), Vec::with_capacity(n));
@@ -241,6 +235,11 @@ pub fn command_line(op: &Op) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn parse(text: &str) -> Result<Vec<(usize, Op)>, RuleError> {
+        let (lines, ops) = parse_lines(text)?;
+        Ok(lines.into_iter().zip(ops).collect())
+    }
 
     #[test]
     fn parses_save_output_and_hand_written_rules() {

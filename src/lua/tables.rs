@@ -155,6 +155,7 @@ fn write_listing<'a>(
     lua: &Lua,
     info: &crate::ipvs::Info,
     entries: impl Iterator<Item = (&'a Service, std::borrow::Cow<'a, [Dest]>)>,
+    lines: usize,
     o: &ListOpts,
 ) -> mlua::Result<Value> {
     if o.print {
@@ -166,12 +167,7 @@ fn write_listing<'a>(
         let _ = stdout.flush();
         return Ok(Value::Nil);
     }
-    let mut text = String::new();
-    let _ = listing::write_all(info, entries, &o.format, false, &mut |piece| {
-        text.push_str(piece);
-        Ok(())
-    });
-    emit(lua, text, false)
+    emit(lua, listing::text(info, entries, lines, &o.format, false), false)
 }
 
 fn boxed(table: &[(Service, Vec<Dest>)], f: &Format, colour: bool) -> String {
@@ -284,10 +280,13 @@ fn boxed(table: &[(Service, Vec<Dest>)], f: &Format, colour: bool) -> String {
 fn list(lua: &Lua, opts: Option<Table>) -> mlua::Result<Value> {
     let o = list_opts(opts)?;
     let table = match read_for_list(lua, &o)? {
-        (info, Listed::Brief(brief)) => return write_listing(lua, &info, listing::brief_entries(&brief), &o),
+        (info, Listed::Brief(brief)) => {
+            let lines = listing::lines(&brief);
+            return write_listing(lua, &info, listing::brief_entries(&brief), lines, &o);
+        }
         (info, Listed::Full(table)) if o.style == "ipvsadm" && o.service.is_none() => {
             let entries = table.iter().map(|(s, d)| (s, std::borrow::Cow::Borrowed(&d[..])));
-            return write_listing(lua, &info, entries, &o);
+            return write_listing(lua, &info, entries, listing::lines(&table), &o);
         }
         (_, Listed::Full(table)) => table,
     };

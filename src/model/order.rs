@@ -23,8 +23,13 @@ pub fn key_cmp(a: &ServiceKey, b: &ServiceKey) -> Ordering {
     rank(a).cmp(&rank(b))
 }
 
+/// A real server's place: by address, then port.
+fn name_key(addr: &IpAddr, port: u16) -> ((u8, u128), u16) {
+    (addr_key(addr), port)
+}
+
 pub fn dest_cmp(a: &Dest, b: &Dest) -> Ordering {
-    (addr_key(&a.addr), a.port).cmp(&(addr_key(&b.addr), b.port))
+    name_key(&a.addr, a.port).cmp(&name_key(&b.addr, b.port))
 }
 
 pub fn sort_table(table: &mut [(Service, Vec<Dest>)]) {
@@ -41,7 +46,7 @@ fn sort_by<D>(table: &mut [(Service, Vec<D>)], name: impl Fn(&D) -> (IpAddr, u16
     for (_, dests) in table.iter_mut() {
         dests.sort_unstable_by_key(|d| {
             let (a, p) = name(d);
-            (addr_key(&a), p)
+            name_key(&a, p)
         });
     }
 }

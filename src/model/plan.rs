@@ -5,7 +5,7 @@ use rustc_hash::FxHashMap as HashMap;
 use std::net::IpAddr;
 
 use crate::ipvs::{Dest, Op, Service, ServiceKey, ServiceTable, Timeouts};
-use crate::ipvsadm::rules::{self, RuleError};
+use crate::ipvsadm::rules::RuleError;
 use crate::model::table::Table;
 
 mod stream;
@@ -145,13 +145,12 @@ impl Desired {
     /// What rules text (ipvsadm -R format) makes from nothing: each rule goes into a model as
     /// it is read, and one the model refuses is an error naming its line.
     pub fn from_rules(input: impl std::io::BufRead) -> Result<Desired, RuleError> {
-        let mut model = Table::default();
+        // the timeouts as written (0: keep), not as the model merges them
         let mut timeouts = None;
-        rules::for_each_in(input, |_, op| {
+        let model = Table::from_rules(input, |op| {
             if let Op::SetTimeouts(t) = op {
-                timeouts = Some(t);
+                timeouts = Some(*t);
             }
-            model.apply(&op).map(drop).map_err(|e| e.to_string())
         })?;
         Ok(Desired {
             services: model.into_services(),

@@ -6,6 +6,7 @@ use rustc_hash::FxHashMap as HashMap;
 use nix::libc;
 
 use crate::ipvs::{Daemon, DaemonState, Dest, Error, Op, Service, ServiceKey, Timeouts};
+use crate::ipvsadm::rules::{self, RuleError};
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct Table {
@@ -44,6 +45,17 @@ impl Table {
             t.services.push((s, d));
         }
         t
+    }
+
+    /// What rules text (ipvsadm -R format) makes from an empty table, read as it comes; a rule
+    /// the table refuses is an error naming its line. `each` sees every operation first.
+    pub fn from_rules(input: impl std::io::BufRead, mut each: impl FnMut(&Op)) -> Result<Table, RuleError> {
+        let mut t = Table::default();
+        rules::for_each_in(input, |_, op| {
+            each(&op);
+            t.apply(&op).map(drop).map_err(|e| e.to_string())
+        })?;
+        Ok(t)
     }
 
     pub fn services(&self) -> &[(Service, Vec<Dest>)] {
@@ -110,9 +122,6 @@ impl Table {
                 if dests.iter().any(|x| x.addr == d.addr && x.port == d.port) {
                     return refuse(libc::EEXIST);
                 }
-                // grown one at a time: a table being built grows at the heap's top, where
-                // this is in place, and 20,000 servers then take no spare room
-                dests.reserve_exact(1);
                 dests.push(d.clone());
                 vec![Op::DelDest(k.clone(), d.addr, d.port)]
             }

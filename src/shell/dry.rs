@@ -20,13 +20,9 @@ pub fn prepare(state: &State, inv: &Invocation) -> Result<Option<SharedModel>, S
         match &inv.state {
             None => Table::default(),
             Some(path) => {
-                let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read {path}: {e}"))?;
-                let ops = rules::parse(&text).map_err(|e| format!("{path}: {e}"))?;
-                let mut t = Table::default();
-                for (line, op) in ops {
-                    t.apply(&op).map_err(|e| format!("{path}: line {line}: {e}"))?;
-                }
-                t
+                let file = std::fs::File::open(path).map_err(|e| format!("cannot read {path}: {e}"))?;
+                Table::from_rules(std::io::BufReader::new(file), |_| {})
+                    .map_err(|e| format!("{path}: {e}"))?
             }
         }
     } else {
