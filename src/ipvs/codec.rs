@@ -58,7 +58,7 @@ pub fn stats_from(nlas: &[StatsNla]) -> Stats {
             StatsNla::OutPps(v) => s.outpps = v,
             StatsNla::InBps(v) => s.inbps = v,
             StatsNla::OutBps(v) => s.outbps = v,
-            StatsNla::Other(_) => {}
+            StatsNla::Pad | StatsNla::Other(_) => {}
         }
     }
     s

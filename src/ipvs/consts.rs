@@ -79,6 +79,7 @@ pub const STATS_ATTR_INPPS: u16 = 7;
 pub const STATS_ATTR_OUTPPS: u16 = 8;
 pub const STATS_ATTR_INBPS: u16 = 9;
 pub const STATS_ATTR_OUTBPS: u16 = 10;
+pub const STATS_ATTR_PAD: u16 = 11;
 
 pub const SVC_F_PERSISTENT: u32 = 0x1;
 pub const SVC_F_HASHED: u32 = 0x2;

@@ -1,13 +1,11 @@
 //! The IPVS generic netlink message: a command and its top-level attributes.
 
 use netlink_packet_core::ParseableParametrized;
-use netlink_packet_core::{
-    DecodeError, DefaultNla, Emitable, NLA_F_NESTED, Nla, NlaBuffer, NlasIterator, Parseable,
-};
+use netlink_packet_core::{DecodeError, DefaultNla, Emitable, NLA_F_NESTED, Nla, NlaBuffer, Parseable};
 use netlink_packet_generic::{GenlFamily, GenlHeader};
 
 use super::consts::*;
-use super::nla::{DaemonNla, DestNla, ServiceNla, emit_nlas, nlas_len, parse_nlas, parse_u32};
+use super::nla::{DaemonNla, DestNla, ServiceNla, attributes, emit_nlas, nlas_len, parse_nlas, parse_u32};
 
 /// Top-level attributes. GET_INFO's reply reuses the numbers 1 and 2 for its own attributes,
 /// so parsing depends on the command.
@@ -68,8 +66,7 @@ impl Nla for IpvsNla {
 
 impl IpvsNla {
     fn parse_for(cmd: u8, buf: &NlaBuffer<&[u8]>) -> Result<Self, DecodeError> {
-        let p = buf.value();
-        let kind = buf.kind() & netlink_packet_core::NLA_TYPE_MASK;
+        let (kind, p) = super::nla::kind_value(buf);
         use IpvsNla::*;
         if cmd == CMD_SET_INFO || cmd == CMD_GET_INFO {
             return Ok(match kind {
@@ -128,9 +125,10 @@ impl Emitable for IpvsMessage {
 
 impl ParseableParametrized<[u8], GenlHeader> for IpvsMessage {
     fn parse_with_param(buf: &[u8], header: GenlHeader) -> Result<Self, DecodeError> {
-        let nlas = NlasIterator::new(buf)
-            .map(|nla| nla.and_then(|b| IpvsNla::parse_for(header.cmd, &b)))
-            .collect::<Result<Vec<_>, _>>()?;
+        let mut nlas = Vec::with_capacity(attributes(buf).count());
+        for nla in attributes(buf) {
+            nlas.push(IpvsNla::parse_for(header.cmd, &nla?)?);
+        }
         Ok(IpvsMessage {
             cmd: header.cmd,
             nlas,

@@ -109,6 +109,26 @@ fn dumped_dest_parses() {
     };
     let d = dest_from_nlas(nlas, Family::Inet).unwrap();
     assert_eq!(d, nat_dest());
+    // the padding before each 64-bit counter is known, not kept as an unknown attribute
+    use super::nla::{DestNla, StatsNla};
+    let Some(DestNla::Stats64(stats)) = nlas.iter().find(|n| matches!(n, DestNla::Stats64(_))) else {
+        panic!("{nlas:?}")
+    };
+    assert_eq!(stats.iter().filter(|n| **n == StatsNla::Pad).count(), 9);
+    assert!(!stats.iter().any(|n| matches!(n, StatsNla::Other(_))));
+}
+
+#[test]
+fn malformed_attribute_lengths_are_errors() {
+    use super::nla::{StatsNla, parse_nlas};
+    // a length below the header's, one past the end, and a header cut short
+    for bytes in [&[2u8, 0, 1, 0][..], &[12, 0, 1, 0, 0, 0, 0, 0], &[8, 0]] {
+        assert!(parse_nlas::<StatsNla>(bytes).is_err(), "{bytes:?}");
+    }
+    assert_eq!(
+        parse_nlas::<StatsNla>(&[8, 0, 1, 0, 7, 0, 0, 0]).unwrap(),
+        [StatsNla::Conns(7)]
+    );
 }
 
 #[test]

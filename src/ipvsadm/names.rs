@@ -20,6 +20,10 @@ fn proto_name(p: Protocol) -> Option<&'static CStr> {
 /// An IPv4 address for a host name (the first one), as gethostbyname gives it.
 pub fn host_to_v4(name: &str) -> Option<Ipv4Addr> {
     use std::net::ToSocketAddrs;
+    // Unit tests feed the parsers random words: none may become a DNS query from the host.
+    if cfg!(test) && name != "localhost" {
+        return None;
+    }
     (name, 0).to_socket_addrs().ok()?.find_map(|a| match a {
         SocketAddr::V4(v4) => Some(*v4.ip()),
         SocketAddr::V6(_) => None,

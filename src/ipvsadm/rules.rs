@@ -31,24 +31,22 @@ impl std::error::Error for RuleError {}
 /// Splits a line as ipvsadm -R does (spaces, tabs, CR), dropping `ipvsadm` tokens.
 pub fn tokens(line: &str) -> Vec<&str> {
     // by bytes: the separators are ASCII, so every cut falls on a character boundary
+    let sep = |b: &u8| matches!(b, b' ' | b'\t' | b'\r');
     let bytes = line.as_bytes();
     let mut out = Vec::with_capacity(16);
-    let mut start = None;
-    for (i, &b) in bytes.iter().enumerate() {
-        let sep = matches!(b, b' ' | b'\t' | b'\r');
-        match (sep, start) {
-            (false, None) => start = Some(i),
-            (true, Some(s)) => {
-                out.push(&line[s..i]);
-                start = None;
-            }
-            _ => {}
+    let mut i = 0;
+    while i < bytes.len() {
+        while i < bytes.len() && sep(&bytes[i]) {
+            i += 1;
+        }
+        let start = i;
+        while i < bytes.len() && !sep(&bytes[i]) {
+            i += 1;
+        }
+        if let Some(t) = line.get(start..i).filter(|t| !t.is_empty() && *t != "ipvsadm") {
+            out.push(t);
         }
     }
-    if let Some(s) = start {
-        out.push(&line[s..]);
-    }
-    out.retain(|t| *t != "ipvsadm");
     out
 }
 
@@ -135,22 +133,33 @@ pub fn for_each_in(
     mut input: impl std::io::BufRead,
     mut f: impl FnMut(usize, Op) -> Result<(), String>,
 ) -> Result<(), RuleError> {
-    let mut line = String::new();
+    let mut bytes = Vec::new();
     let mut number = 0;
     loop {
-        line.clear();
+        bytes.clear();
         number += 1;
         let err = |line: &str, message: String| RuleError {
             line: number,
             text: line.trim_end_matches(['\n', '\r']).to_string(),
             message,
         };
-        match input.read_line(&mut line) {
+        match input.read_until(b'\n', &mut bytes) {
             Ok(0) => return Ok(()),
             Ok(_) => {}
             Err(e) => return Err(err("", format!("cannot read the rules: {e}"))),
         }
-        let text = line.strip_suffix('\n').unwrap_or(&line);
+        let line = bytes.strip_suffix(b"\n").unwrap_or(&bytes);
+        if let Some(o) = args::parse_saved(line).as_ref().and_then(op) {
+            let text = || String::from_utf8_lossy(line).into_owned();
+            f(number, o).map_err(|m| err(&text(), m))?;
+            continue;
+        }
+        let Ok(text) = std::str::from_utf8(line) else {
+            return Err(err(
+                "",
+                "cannot read the rules: stream did not contain valid UTF-8".into(),
+            ));
+        };
         let trimmed = text.trim();
         if trimmed.is_empty() || trimmed.starts_with('#') {
             continue;
@@ -300,6 +309,17 @@ mod tests {
         let e = for_each(text, |n, _| if n == 3 { Err("no".into()) } else { Ok(()) }).unwrap_err();
         assert_eq!((e.line, e.message.as_str()), (3, "no"));
         assert_eq!(e.text, "-a -t 192.0.2.1:80 -r 192.0.2.2:80 -g");
+    }
+
+    #[test]
+    fn a_line_that_is_not_utf8_is_named() {
+        let text = b"-A -t 192.0.2.1:80 -s rr\n-a -t 192.0.2.1:80 -r 192.0.2.\xff -g -w 1\n";
+        let e = for_each_in(&text[..], |_, _| Ok(())).unwrap_err();
+        assert_eq!(e.line, 2);
+        assert_eq!(
+            e.message,
+            "cannot read the rules: stream did not contain valid UTF-8"
+        );
     }
 
     #[test]

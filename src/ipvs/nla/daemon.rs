@@ -64,9 +64,9 @@ impl Nla for DaemonNla {
 
 impl<'a, T: AsRef<[u8]> + ?Sized> Parseable<NlaBuffer<&'a T>> for DaemonNla {
     fn parse(buf: &NlaBuffer<&'a T>) -> Result<Self, DecodeError> {
-        let p = buf.value();
+        let (kind, p) = super::kind_value(buf);
         use DaemonNla::*;
-        Ok(match buf.kind() {
+        Ok(match kind {
             DAEMON_ATTR_STATE => State(parse_u32(p)?),
             DAEMON_ATTR_MCAST_IFN => McastIfn(parse_cstr(p)?),
             DAEMON_ATTR_SYNC_ID => SyncId(parse_u32(p)?),

@@ -82,9 +82,9 @@ impl Nla for DestNla {
 
 impl<'a, T: AsRef<[u8]> + ?Sized> Parseable<NlaBuffer<&'a T>> for DestNla {
     fn parse(buf: &NlaBuffer<&'a T>) -> Result<Self, DecodeError> {
-        let p = buf.value();
+        let (kind, p) = super::kind_value(buf);
         use DestNla::*;
-        Ok(match buf.kind() {
+        Ok(match kind {
             DEST_ATTR_ADDR => Addr(p.to_vec()),
             DEST_ATTR_PORT => Port(parse_u16_be(p)?),
             DEST_ATTR_FWD_METHOD => FwdMethod(parse_u32(p)?),

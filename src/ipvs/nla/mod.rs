@@ -12,16 +12,68 @@ pub use dest::DestNla;
 pub use service::{ServiceFlags, ServiceNla};
 pub use stats::StatsNla;
 
-use netlink_packet_core::{DecodeError, Emitable, NlaBuffer, NlasIterator, Parseable};
+use netlink_packet_core::{DecodeError, Emitable, NLA_TYPE_MASK, NlaBuffer, Parseable};
 
-/// Parses every attribute of a nest (or of a message body) with `P`'s parser.
+/// Parses every attribute of a nest (or of a message body) with `P`'s parser, into a list of
+/// the exact size (reading a table decodes some 750,000 attributes: growing 40,000 lists from
+/// empty was a third of the work).
 pub fn parse_nlas<P>(payload: &[u8]) -> Result<Vec<P>, DecodeError>
 where
     P: for<'a> Parseable<NlaBuffer<&'a [u8]>>,
 {
-    NlasIterator::new(payload)
-        .map(|nla| nla.and_then(|buf| P::parse(&buf)))
-        .collect()
+    let mut out = Vec::with_capacity(attributes(payload).count());
+    for nla in attributes(payload) {
+        out.push(P::parse(&nla?)?);
+    }
+    Ok(out)
+}
+
+/// The attributes of a nest in netlink's layout (length, type, value, padding to 4 bytes),
+/// each as a buffer of exactly its own bytes. A malformed length ends the walk with an error.
+pub fn attributes(payload: &[u8]) -> Attributes<'_> {
+    Attributes { rest: payload }
+}
+
+pub struct Attributes<'a> {
+    rest: &'a [u8],
+}
+
+impl<'a> Iterator for Attributes<'a> {
+    type Item = Result<NlaBuffer<&'a [u8]>, DecodeError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.rest.is_empty() {
+            return None;
+        }
+        let len = match self.rest {
+            [a, b, _, _, ..] => usize::from(u16::from_ne_bytes([*a, *b])),
+            _ => 0,
+        };
+        if len < 4 || len > self.rest.len() {
+            let left = self.rest.len();
+            self.rest = &[];
+            return Some(Err(DecodeError::from(format!(
+                "attribute of length {len} in {left} bytes"
+            ))));
+        }
+        let nla = &self.rest[..len];
+        self.rest = self.rest.get((len + 3) & !3..).unwrap_or(&[]);
+        Some(Ok(NlaBuffer::new(nla)))
+    }
+}
+
+/// An attribute's type (flags masked off) and value, read from its header once: NlaBuffer's
+/// accessors read and check the header again on every call, and may panic on a bad length.
+pub fn kind_value<'a, T: AsRef<[u8]> + ?Sized>(buf: &NlaBuffer<&'a T>) -> (u16, &'a [u8]) {
+    let b: &'a [u8] = buf.into_inner().as_ref();
+    match b {
+        [l0, l1, t0, t1, ..] => {
+            let len = usize::from(u16::from_ne_bytes([*l0, *l1]));
+            let kind = u16::from_ne_bytes([*t0, *t1]) & NLA_TYPE_MASK;
+            (kind, b.get(4..len.max(4)).unwrap_or(&[]))
+        }
+        _ => (0, &[]),
+    }
 }
 
 /// Emits a list of attributes as a nest's value.

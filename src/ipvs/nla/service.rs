@@ -91,8 +91,10 @@ impl Nla for ServiceNla {
 /// A counter as STATS64 carries it: every value 64 bits wide.
 pub(super) fn wide(n: &StatsNla) -> DefaultNla {
     let mut value = vec![0u8; 8];
-    if let StatsNla::Other(nla) = n {
-        return nla.clone();
+    match n {
+        StatsNla::Other(nla) => return nla.clone(),
+        StatsNla::Pad => return DefaultNla::new(n.kind(), vec![]),
+        _ => {}
     }
     n.emit_value(&mut value);
     if n.value_len() == 4 {
@@ -104,9 +106,9 @@ pub(super) fn wide(n: &StatsNla) -> DefaultNla {
 
 impl<'a, T: AsRef<[u8]> + ?Sized> Parseable<NlaBuffer<&'a T>> for ServiceNla {
     fn parse(buf: &NlaBuffer<&'a T>) -> Result<Self, DecodeError> {
-        let p = buf.value();
+        let (kind, p) = super::kind_value(buf);
         use ServiceNla::*;
-        Ok(match buf.kind() {
+        Ok(match kind {
             SVC_ATTR_AF => Af(parse_u16(p)?),
             SVC_ATTR_PROTOCOL => Protocol(parse_u16(p)?),
             SVC_ATTR_ADDR => Addr(p.to_vec()),

@@ -18,6 +18,9 @@ pub enum StatsNla {
     OutPps(u64),
     InBps(u64),
     OutBps(u64),
+    /// Padding the kernel puts before a 64-bit counter to align it: known, so that it is not
+    /// copied as an unknown attribute (a dozen per real server in a table's dump).
+    Pad,
     Other(DefaultNla),
 }
 
@@ -27,7 +30,7 @@ impl StatsNla {
         match self {
             Conns(v) | InPkts(v) | OutPkts(v) | InBytes(v) | OutBytes(v) | Cps(v) | InPps(v) | OutPps(v)
             | InBps(v) | OutBps(v) => Some(*v),
-            Other(_) => None,
+            Pad | Other(_) => None,
         }
     }
 }
@@ -40,6 +43,7 @@ impl Nla for StatsNla {
         match self {
             StatsNla::InBytes(_) | StatsNla::OutBytes(_) => 8,
             StatsNla::Other(nla) => nla.value_len(),
+            StatsNla::Pad => 0,
             _ => 4,
         }
     }
@@ -57,6 +61,7 @@ impl Nla for StatsNla {
             OutPps(_) => STATS_ATTR_OUTPPS,
             InBps(_) => STATS_ATTR_INBPS,
             OutBps(_) => STATS_ATTR_OUTBPS,
+            Pad => STATS_ATTR_PAD,
             Other(nla) => nla.kind(),
         }
     }
@@ -66,7 +71,7 @@ impl Nla for StatsNla {
             (StatsNla::Other(nla), _) => nla.emit_value(buffer),
             (_, Some(v)) if self.value_len() == 8 => buffer[..8].copy_from_slice(&v.to_ne_bytes()),
             (_, Some(v)) => buffer[..4].copy_from_slice(&(v as u32).to_ne_bytes()),
-            (_, None) => {}
+            (_, None) => {} // padding: no value
         }
     }
 }
@@ -74,7 +79,7 @@ impl Nla for StatsNla {
 impl<'a, T: AsRef<[u8]> + ?Sized> Parseable<NlaBuffer<&'a T>> for StatsNla {
     /// Width is taken from the attribute's length, so one parser serves both nests.
     fn parse(buf: &NlaBuffer<&'a T>) -> Result<Self, DecodeError> {
-        let payload = buf.value();
+        let (kind, payload) = super::kind_value(buf);
         let v = || -> Result<u64, DecodeError> {
             if payload.len() >= 8 {
                 parse_u64(payload)
@@ -83,7 +88,7 @@ impl<'a, T: AsRef<[u8]> + ?Sized> Parseable<NlaBuffer<&'a T>> for StatsNla {
             }
         };
         use StatsNla::*;
-        Ok(match buf.kind() {
+        Ok(match kind {
             STATS_ATTR_CONNS => Conns(v()?),
             STATS_ATTR_INPKTS => InPkts(v()?),
             STATS_ATTR_OUTPKTS => OutPkts(v()?),
@@ -94,6 +99,7 @@ impl<'a, T: AsRef<[u8]> + ?Sized> Parseable<NlaBuffer<&'a T>> for StatsNla {
             STATS_ATTR_OUTPPS => OutPps(v()?),
             STATS_ATTR_INBPS => InBps(v()?),
             STATS_ATTR_OUTBPS => OutBps(v()?),
+            STATS_ATTR_PAD => Pad,
             _ => Other(DefaultNla::parse(buf)?),
         })
     }

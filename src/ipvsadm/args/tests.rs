@@ -47,3 +47,132 @@ fn borrowed_and_owned_arguments_parse_alike() {
         "unexpected argument extra"
     );
 }
+
+mod saved_lines {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn the_lines_ipvsadm_saves_take_the_short_way() {
+        for line in [
+            "-A -t 198.51.100.1:80 -s wrr",
+            "-A -u 198.51.100.1:53 -s rr",
+            "-a -t 198.51.100.1:80 -r 203.0.113.1:8080 -m -w 1",
+            "-a -t 198.51.100.1:80 -r 203.0.113.1:80 -g -w 0",
+            "-a -u 198.51.100.1:53 -r 203.0.113.1:53 -i -w 2147483647",
+        ] {
+            let toks: Vec<&str> = line.split(' ').collect();
+            assert_eq!(
+                parse_saved(line.as_bytes()),
+                Some(parse(&toks).unwrap()),
+                "{line}"
+            );
+        }
+        for other in [
+            "-A -t 198.51.100.1:80 -s wrr -p 360",
+            "-A -t 198.51.100.1:0 -s wrr",
+            "-a -t 198.51.100.1:80 -r 203.0.113.1:8080 -m -w 1 -x 5",
+            "-a -t 198.51.100.1:80 -r 203.0.113.01 -g -w 1",
+            "-a -t 198.51.100.1:80 -r 203.0.113.1 -g -w -1",
+            "-a  -t 198.51.100.1:80 -r 203.0.113.1 -g -w 1",
+            "-a -t [2001:db8::1]:80 -r [2001:db8::2]:80 -g -w 1",
+            "-a -f 7 -r 203.0.113.1 -g -w 1",
+        ] {
+            assert_eq!(parse_saved(other.as_bytes()), None, "{other}");
+        }
+    }
+
+    fn word() -> impl Strategy<Value = String> {
+        let fixed = prop::sample::select(vec![
+            "-A",
+            "-a",
+            "-E",
+            "-e",
+            "-t",
+            "-u",
+            "-f",
+            "-r",
+            "-s",
+            "-g",
+            "-m",
+            "-i",
+            "-w",
+            "-x",
+            "-p",
+            "rr",
+            "wrr",
+            "sh",
+            "-srr",
+            "RR",
+            "verylongschedulername",
+            "r1",
+            "",
+            "ipvsadm",
+            "-w1",
+            "1\r",
+        ])
+        .prop_map(str::to_string);
+        let addr = "[0-9]{1,4}\\.[0-9]{1,3}\\.[0-9]{1,3}\\.[0-9]{1,3}(:[0-9]{0,6})?";
+        let num = prop_oneof![any::<u32>().prop_map(|n| n.to_string()), "[0-9+-]{0,11}"];
+        prop_oneof![3 => fixed, 2 => addr, 1 => num]
+    }
+
+    fn shaped() -> impl Strategy<Value = Vec<String>> {
+        fn words(v: &[&'static str]) -> impl Strategy<Value = String> + use<> {
+            prop::sample::select(v.to_vec()).prop_map(str::to_string)
+        }
+        let addr = "[0-9]{1,3}\\.[0-9]{1,3}\\.[0-9]{1,3}\\.[0-9]{1,3}(:[0-9]{1,5})?";
+        prop_oneof![
+            (
+                words(&["-A"]),
+                words(&["-t", "-u"]),
+                addr,
+                words(&["-s"]),
+                words(&["rr", "wrr", "mh", "x"])
+            )
+                .prop_map(|(a, b, c, d, e)| vec![a, b, c, d, e]),
+            (
+                words(&["-a"]),
+                words(&["-t", "-u"]),
+                addr,
+                words(&["-r"]),
+                addr,
+                words(&["-g", "-m", "-i"]),
+                words(&["-w"]),
+                "[0-9]{1,10}"
+            )
+                .prop_map(|(a, b, c, d, e, f, g, h)| vec![a, b, c, d, e, f, g, h]),
+        ]
+    }
+
+    fn line() -> impl Strategy<Value = String> {
+        // lines of the two shapes, with a word now and then replaced or added
+        (
+            shaped(),
+            prop::collection::vec((any::<prop::sample::Index>(), word()), 0..3),
+            any::<bool>(),
+        )
+            .prop_map(|(mut words, edits, add)| {
+                for (at, w) in edits {
+                    if add {
+                        let i = at.index(words.len() + 1);
+                        words.insert(i, w);
+                    } else {
+                        let i = at.index(words.len());
+                        words[i] = w;
+                    }
+                }
+                words.join(" ")
+            })
+    }
+
+    proptest! {
+        #[test]
+        fn the_short_way_reads_as_the_general_parser(line in line()) {
+            if let Some(p) = parse_saved(line.as_bytes()) {
+                let toks = crate::ipvsadm::rules::tokens(&line);
+                prop_assert_eq!(Ok(p), parse(&toks), "{}", line);
+            }
+        }
+    }
+}
