@@ -6,7 +6,7 @@ use mlua::{Lua, Table, Value};
 use prettytable::{Cell, Row, format};
 
 use super::args::{Fields, show, spec_err};
-use super::convert::{server_spec, server_table, service_spec, service_table};
+use super::convert::{server_settings, server_spec, service_settings, service_spec};
 use super::ipvs::with_client;
 use crate::ipvs::{Dest, Error, Op, Service, ServiceKey, Timeouts, sockaddr};
 use crate::ipvsadm::rules;
@@ -346,21 +346,11 @@ fn state(lua: &Lua, (): ()) -> mlua::Result<Table> {
     order::sort_table(&mut table);
     let list = lua.create_table()?;
     for (s, dests) in &table {
-        let t = service_table(lua, s, &[])?;
-        for k in ["stats", "rate", "ip", "port"] {
-            t.set(k, Value::Nil)?;
-        }
-        if s.pe.is_none() {
-            t.set("pe", Value::Nil)?;
-        }
-        t.set_metatable(None)?;
-        let servers = lua.create_table()?;
+        // settings only: counters and connection counts are not something apply takes
+        let t = service_settings(lua, s)?;
+        let servers = lua.create_table_with_capacity(dests.len(), 0)?;
         for d in dests {
-            let st = server_table(lua, d)?;
-            for k in ["stats", "rate", "ip", "port", "active", "inactive", "persist"] {
-                st.set(k, Value::Nil)?;
-            }
-            servers.push(st)?;
+            servers.push(server_settings(lua, d)?)?;
         }
         t.set("servers", servers)?;
         list.push(t)?;

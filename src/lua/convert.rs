@@ -164,18 +164,14 @@ fn stats_tables(lua: &Lua, t: &Table, s: &Stats) -> mlua::Result<()> {
     t.set("rate", rate)
 }
 
-pub fn server_table(lua: &Lua, d: &Dest) -> mlua::Result<Table> {
+/// A real server's settings: the fields `lvs.add_server` and `lvs.apply` take.
+pub fn server_settings(lua: &Lua, d: &Dest) -> mlua::Result<Table> {
     let t = lua.create_table()?;
     t.set("addr", d.name())?;
-    t.set("ip", d.addr.to_string())?;
-    t.set("port", d.port)?;
     t.set("method", d.fwd.name())?;
     t.set("weight", d.weight as i64)?;
     t.set("upper", d.upper as i64)?;
     t.set("lower", d.lower as i64)?;
-    t.set("active", d.active as i64)?;
-    t.set("inactive", d.inactive as i64)?;
-    t.set("persist", d.persist as i64)?;
     if d.fwd == Forward::Tunnel {
         t.set("tun_type", d.tun_type.name())?;
         if d.tun_type == TunType::Gue {
@@ -185,18 +181,28 @@ pub fn server_table(lua: &Lua, d: &Dest) -> mlua::Result<Table> {
             t.set("tun_csum", tun_csum_name(d.tun_flags))?;
         }
     }
+    Ok(t)
+}
+
+/// A real server as listings show it: its settings, its address apart, connections, counters.
+pub fn server_table(lua: &Lua, d: &Dest) -> mlua::Result<Table> {
+    let t = server_settings(lua, d)?;
+    t.set("ip", d.addr.to_string())?;
+    t.set("port", d.port)?;
+    t.set("active", d.active as i64)?;
+    t.set("inactive", d.inactive as i64)?;
+    t.set("persist", d.persist as i64)?;
     stats_tables(lua, &t, &d.stats)?;
     Ok(t)
 }
 
-pub fn service_table(lua: &Lua, s: &Service, dests: &[Dest]) -> mlua::Result<Table> {
+/// A service's settings: the fields `lvs.add_service` and `lvs.apply` take.
+pub fn service_settings(lua: &Lua, s: &Service) -> mlua::Result<Table> {
     let t = lua.create_table()?;
     match &s.key {
         ServiceKey::Addr { proto, addr, port } => {
             t.set("proto", proto.name())?;
             t.set("addr", sockaddr(addr, *port))?;
-            t.set("ip", addr.to_string())?;
-            t.set("port", *port)?;
         }
         ServiceKey::Fwmark { mark, .. } => t.set("fwmark", *mark)?,
     }
@@ -218,6 +224,16 @@ pub fn service_table(lua: &Lua, s: &Service, dests: &[Dest]) -> mlua::Result<Tab
         t.set("pe", pe.as_str())?;
     }
     t.set("ops", s.flags & crate::ipvs::consts::SVC_F_ONEPACKET != 0)?;
+    Ok(t)
+}
+
+/// A service as listings show it: its settings, its address apart, counters, real servers.
+pub fn service_table(lua: &Lua, s: &Service, dests: &[Dest]) -> mlua::Result<Table> {
+    let t = service_settings(lua, s)?;
+    if let ServiceKey::Addr { addr, port, .. } = &s.key {
+        t.set("ip", addr.to_string())?;
+        t.set("port", *port)?;
+    }
     stats_tables(lua, &t, &s.stats)?;
     let servers = lua.create_table()?;
     for d in dests {

@@ -1,20 +1,37 @@
 //! An in-memory IPVS table with the kernel's rules for each operation. It checks a batch
 //! before the kernel sees it, and knows how to undo each operation (for rollback).
 
-use rustc_hash::FxHashMap as HashMap;
+use std::net::IpAddr;
+
+use rustc_hash::{FxHashMap as HashMap, FxHashSet as HashSet};
 
 use nix::libc;
 
 use crate::ipvs::{Daemon, DaemonState, Dest, Error, Op, Service, ServiceKey, Timeouts};
 use crate::ipvsadm::rules::{self, RuleError};
 
-#[derive(Debug, Clone, PartialEq)]
+/// From this many real servers on, a service's servers are also kept in a set, so that adding
+/// one is not a walk through all of them (a service of 20,000 servers made a restore's check
+/// quadratic); below it the walk is cheaper than the set's memory.
+const INDEXED_FROM: usize = 32;
+
+#[derive(Debug, Clone)]
 pub struct Table {
     /// Services in insertion order; `index` maps keys to positions.
     services: Vec<(Service, Vec<Dest>)>,
     index: HashMap<ServiceKey, usize>,
+    /// The (address, port) of each server of the services past INDEXED_FROM servers, made on
+    /// first need.
+    large: HashMap<ServiceKey, HashSet<(IpAddr, u16)>>,
     pub timeouts: Timeouts,
     pub daemons: Vec<Daemon>,
+}
+
+impl PartialEq for Table {
+    /// The same services, servers, timeouts and daemons (`large` is only a lookup aid).
+    fn eq(&self, other: &Table) -> bool {
+        self.services == other.services && self.timeouts == other.timeouts && self.daemons == other.daemons
+    }
 }
 
 impl Default for Table {
@@ -37,6 +54,7 @@ impl Table {
         let mut t = Table {
             services: Vec::new(),
             index: HashMap::default(),
+            large: HashMap::default(),
             timeouts,
             daemons,
         };
@@ -70,7 +88,20 @@ impl Table {
         self.index.get(key).map(|&i| &self.services[i])
     }
 
+    /// Whether service `i` has the server `addr:port`.
+    fn has_dest(&mut self, i: usize, addr: &IpAddr, port: u16) -> bool {
+        let (s, dests) = &self.services[i];
+        if dests.len() < INDEXED_FROM {
+            return dests.iter().any(|x| x.addr == *addr && x.port == port);
+        }
+        self.large
+            .entry(s.key.clone())
+            .or_insert_with(|| dests.iter().map(|d| (d.addr, d.port)).collect())
+            .contains(&(*addr, port))
+    }
+
     fn remove(&mut self, key: &ServiceKey) -> Option<(Service, Vec<Dest>)> {
+        self.large.remove(key);
         let i = self.index.remove(key)?;
         let entry = self.services.remove(i);
         for v in self.index.values_mut() {
@@ -118,11 +149,13 @@ impl Table {
                 let Some(&i) = self.index.get(k) else {
                     return refuse(libc::ESRCH);
                 };
-                let dests = &mut self.services[i].1;
-                if dests.iter().any(|x| x.addr == d.addr && x.port == d.port) {
+                if self.has_dest(i, &d.addr, d.port) {
                     return refuse(libc::EEXIST);
                 }
-                dests.push(d.clone());
+                self.services[i].1.push(d.clone());
+                if let Some(set) = self.large.get_mut(k) {
+                    set.insert((d.addr, d.port));
+                }
                 vec![Op::DelDest(k.clone(), d.addr, d.port)]
             }
             Op::EditDest(k, d) => {
@@ -147,6 +180,9 @@ impl Table {
                 let Some(pos) = dests.iter().position(|x| x.addr == *a && x.port == *p) else {
                     return refuse(libc::ENOENT);
                 };
+                if let Some(set) = self.large.get_mut(k) {
+                    set.remove(&(*a, *p));
+                }
                 vec![Op::AddDest(k.clone(), dests.remove(pos))]
             }
             Op::Zero(Some(k)) => {
@@ -164,6 +200,7 @@ impl Table {
                     undo.extend(dests.into_iter().map(|d| Op::AddDest(k.clone(), d)));
                 }
                 self.index.clear();
+                self.large.clear();
                 undo
             }
             Op::SetTimeouts(t) => {
@@ -246,6 +283,43 @@ mod tests {
         a.sort_by(|x, y| crate::model::order::key_cmp(&x.0.key, &y.0.key));
         b.sort_by(|x, y| crate::model::order::key_cmp(&x.0.key, &y.0.key));
         assert_eq!(a, b);
+    }
+
+    #[test]
+    fn large_services_refuse_the_same_servers_as_small_ones() {
+        let mut t = Table::default();
+        let s = Service::new(key("192.0.2.1"));
+        let k = s.key.clone();
+        let server = |i: u32| Dest::new(std::net::Ipv4Addr::from(0xc633_0000 + i).into(), 80);
+        t.apply(&Op::AddService(s.clone())).unwrap();
+        for i in 0..100 {
+            t.apply(&Op::AddDest(k.clone(), server(i))).unwrap();
+            let again = t.apply(&Op::AddDest(k.clone(), server(i))).unwrap_err();
+            assert_eq!(again.errno(), Some(libc::EEXIST), "server {i}");
+        }
+        // a deleted server can come back, once
+        t.apply(&Op::DelDest(k.clone(), server(40).addr, 80)).unwrap();
+        t.apply(&Op::AddDest(k.clone(), server(40))).unwrap();
+        assert!(t.apply(&Op::AddDest(k.clone(), server(40))).is_err());
+        // a service deleted (or cleared) and made again starts empty
+        for clear in [Op::DelService(k.clone()), Op::Flush] {
+            t.apply(&clear).unwrap();
+            t.apply(&Op::AddService(s.clone())).unwrap();
+            t.apply(&Op::AddDest(k.clone(), server(7))).unwrap();
+            assert_eq!(t.get(&k).unwrap().1.len(), 1);
+            for i in 0..40 {
+                let r = t.apply(&Op::AddDest(k.clone(), server(i)));
+                assert_eq!(r.is_err(), i == 7, "server {i}");
+            }
+        }
+        // a table read with a large service already in it
+        let mut read = Table::new(t.services().to_vec(), t.timeouts, vec![]);
+        assert!(read.apply(&Op::AddDest(k.clone(), server(39))).is_err());
+        assert!(read.apply(&Op::AddDest(k.clone(), server(40))).is_ok());
+        assert_eq!(read, {
+            t.apply(&Op::AddDest(k.clone(), server(40))).unwrap();
+            t
+        });
     }
 
     #[test]

@@ -46,6 +46,15 @@ fn an_unchanged_table_plans_nothing_and_edits_stay_edits() {
                              timeouts={tcp=1000}}
                lvs.apply(want)
                print(#lvs.apply(want), #lvs.apply(lvs.state()))
+               -- lvs.state() gives settings only: no counters, connections or split addresses
+               local function keys(t)
+                 local k = {}
+                 for n in pairs(t) do k[#k + 1] = n end
+                 table.sort(k)
+                 return table.concat(k, ",")
+               end
+               local st = lvs.state()
+               print(keys(st[1]), keys(st[1].servers[1]), keys(st.timeouts))
                want[1].scheduler = "wrr"
                want[1].servers[1].weight = 4
                want[1].servers[2].method = "nat"
@@ -56,6 +65,7 @@ fn an_unchanged_table_plans_nothing_and_edits_stay_edits() {
         assert_eq!(
             out,
             "0\t0\n\
+             addr,af,netmask,ops,persistent,proto,sched_flags,scheduler,servers\taddr,lower,method,upper,weight\ttcp,tcpfin,udp\n\
              edit_service\t-E -t 192.0.2.1:80 -s wrr\n\
              edit_server\t-e -t 192.0.2.1:80 -r 192.0.2.11:80 -g -w 4\n\
              edit_server\t-e -t 192.0.2.1:80 -r 192.0.2.12:80 -m -w 1\n\
