@@ -85,6 +85,7 @@ impl Client {
         let fd = self.sock.as_raw_fd();
         let (a, b) = self.rx.split_at_mut(RX_BYTES / 2);
         let mut slices = [[IoSliceMut::new(a)], [IoSliceMut::new(b)]];
+        // made per call: the headers hold raw pointers, which would make the client !Send
         let mut headers = MultiHeaders::<()>::preallocate(2, None);
         let got: Vec<(usize, MsgFlags)> = recvmmsg(
             fd,

@@ -118,6 +118,48 @@ impl Parsed {
         self.options & (1 << o) != 0
     }
 
+    /// ipvsadm's checks and defaults once a command's options are read: the legality table,
+    /// per-command rules, and the port a direct-routed or tunnelled server must share.
+    fn checked(self) -> Result<Parsed, CliError> {
+        let (c, mut p) = (self.cmd, self);
+        check_legal(c, p.options)?;
+        if matches!(c, Cmd::Add | Cmd::Edit) {
+            if p.svc.fwmark == 0 && p.svc.port == 0 && p.svc.flags & SVC_F_PERSISTENT == 0 {
+                return fail("Zero port specified for non-persistent service");
+            }
+            if p.svc.flags & SVC_F_ONEPACKET != 0 && p.svc.fwmark == 0 && p.svc.proto != Protocol::Udp {
+                return fail("One-Packet Scheduling is only for UDP virtual services");
+            }
+            if p.svc.sched.is_empty() {
+                p.svc.sched = "wlc".into();
+            }
+        }
+        if c == Cmd::StartDaemon && p.daemon.ifname.is_empty() {
+            p.daemon.ifname = "eth0".into();
+        }
+        if matches!(c, Cmd::AddDest | Cmd::EditDest) {
+            let fwd = p.dest.fwd;
+            if p.svc.fwmark == 0 && (fwd == CONN_F_TUNNEL || fwd == CONN_F_DROUTE) {
+                p.dest.port = p.svc.port;
+            }
+            if p.dest.af != p.svc.af && fwd != CONN_F_TUNNEL {
+                return fail("Different address family is allowed only for tunneling servers");
+            }
+            let tun_opts = [
+                opt::TUN_TYPE,
+                opt::TUN_PORT,
+                opt::TUN_NOCSUM,
+                opt::TUN_CSUM,
+                opt::TUN_REMCSUM,
+            ];
+            if tun_opts.iter().any(|&t| p.has(t)) && fwd != CONN_F_TUNNEL {
+                return fail("Tunnel options conflict with forward method");
+            }
+            check_tunnel(p.dest.tun_type, p.options)?;
+        }
+        Ok(p)
+    }
+
     /// What a command line sets before its options are read: ipvsadm's defaults.
     fn blank() -> Parsed {
         Parsed {
@@ -442,42 +484,7 @@ pub fn parse<S: AsRef<str>>(argv: &[S]) -> Result<Parsed, CliError> {
         p.svc.flags |= sched_flags(&p.svc.sched, &f)?;
     }
     p.cmd = c;
-    check_legal(c, p.options)?;
-    if matches!(c, Cmd::Add | Cmd::Edit) {
-        if p.svc.fwmark == 0 && p.svc.port == 0 && p.svc.flags & SVC_F_PERSISTENT == 0 {
-            return fail("Zero port specified for non-persistent service");
-        }
-        if p.svc.flags & SVC_F_ONEPACKET != 0 && p.svc.fwmark == 0 && p.svc.proto != Protocol::Udp {
-            return fail("One-Packet Scheduling is only for UDP virtual services");
-        }
-        if p.svc.sched.is_empty() {
-            p.svc.sched = "wlc".into();
-        }
-    }
-    if c == Cmd::StartDaemon && p.daemon.ifname.is_empty() {
-        p.daemon.ifname = "eth0".into();
-    }
-    if matches!(c, Cmd::AddDest | Cmd::EditDest) {
-        let fwd = p.dest.fwd;
-        if p.svc.fwmark == 0 && (fwd == CONN_F_TUNNEL || fwd == CONN_F_DROUTE) {
-            p.dest.port = p.svc.port;
-        }
-        if p.dest.af != p.svc.af && fwd != CONN_F_TUNNEL {
-            return fail("Different address family is allowed only for tunneling servers");
-        }
-        let tun_opts = [
-            opt::TUN_TYPE,
-            opt::TUN_PORT,
-            opt::TUN_NOCSUM,
-            opt::TUN_CSUM,
-            opt::TUN_REMCSUM,
-        ];
-        if tun_opts.iter().any(|&t| p.has(t)) && fwd != CONN_F_TUNNEL {
-            return fail("Tunnel options conflict with forward method");
-        }
-        check_tunnel(p.dest.tun_type, p.options)?;
-    }
-    Ok(p)
+    p.checked()
 }
 
 #[cfg(test)]

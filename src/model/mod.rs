@@ -10,3 +10,8 @@ pub mod table;
 pub mod txn;
 
 pub use spec::{ServerSpec, ServiceSpec, SpecError};
+
+/// From this many real servers on, a service's servers are found through a map rather than a
+/// walk through its list (one service of 20,000 servers would otherwise make checking or
+/// diffing it quadratic); below it the walk is cheaper than the map's memory.
+const LOOKUP_FROM: usize = 32;

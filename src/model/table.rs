@@ -7,21 +7,17 @@ use rustc_hash::{FxHashMap as HashMap, FxHashSet as HashSet};
 
 use nix::libc;
 
+use super::LOOKUP_FROM;
 use crate::ipvs::{Daemon, DaemonState, Dest, Error, Op, Service, ServiceKey, Timeouts};
 use crate::ipvsadm::rules::{self, RuleError};
-
-/// From this many real servers on, a service's servers are also kept in a set, so that adding
-/// one is not a walk through all of them (a service of 20,000 servers made a restore's check
-/// quadratic); below it the walk is cheaper than the set's memory.
-const INDEXED_FROM: usize = 32;
 
 #[derive(Debug, Clone)]
 pub struct Table {
     /// Services in insertion order; `index` maps keys to positions.
     services: Vec<(Service, Vec<Dest>)>,
     index: HashMap<ServiceKey, usize>,
-    /// The (address, port) of each server of the services past INDEXED_FROM servers, made on
-    /// first need.
+    /// The (address, port) of each server of the services of LOOKUP_FROM servers or more,
+    /// made on first need.
     large: HashMap<ServiceKey, HashSet<(IpAddr, u16)>>,
     pub timeouts: Timeouts,
     pub daemons: Vec<Daemon>,
@@ -91,7 +87,7 @@ impl Table {
     /// Whether service `i` has the server `addr:port`.
     fn has_dest(&mut self, i: usize, addr: &IpAddr, port: u16) -> bool {
         let (s, dests) = &self.services[i];
-        if dests.len() < INDEXED_FROM {
+        if dests.len() < LOOKUP_FROM {
             return dests.iter().any(|x| x.addr == *addr && x.port == port);
         }
         self.large

@@ -90,12 +90,12 @@ impl Nla for ServiceNla {
 
 /// A counter as STATS64 carries it: every value 64 bits wide.
 pub(super) fn wide(n: &StatsNla) -> DefaultNla {
-    let mut value = vec![0u8; 8];
     match n {
         StatsNla::Other(nla) => return nla.clone(),
         StatsNla::Pad => return DefaultNla::new(n.kind(), vec![]),
         _ => {}
     }
+    let mut value = vec![0u8; 8];
     n.emit_value(&mut value);
     if n.value_len() == 4 {
         let v = u32::from_ne_bytes(value[..4].try_into().unwrap_or_default());

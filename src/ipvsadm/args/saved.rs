@@ -11,10 +11,10 @@ use crate::ipvs::Protocol;
 use crate::ipvs::consts::{CONN_F_DROUTE, CONN_F_MASQ, CONN_F_TUNNEL};
 
 /// `-A -t|-u A.B.C.D:PORT -s SCHED` and `-a -t|-u A.B.C.D:PORT -r A.B.C.D[:PORT] -g|-m|-i -w N`,
-/// single spaces apart, nothing else on the line. None for any other line, which the general
-/// parser then reads; wherever this answers, the general parser gives the same (a property
-/// test holds them to it). Lines that are errors are always left to the general parser, which
-/// words them.
+/// single spaces apart, nothing else on the line. Only the reading is short: the checks and
+/// defaults after it are the general parser's own (`Parsed::checked`). None for any other
+/// line, and for every line that is an error, which the general parser then reads and words;
+/// wherever this answers, the general parser gives the same (a property test holds them to it).
 ///
 /// The line is taken as bytes: a line this answers is ASCII throughout, so a rules file is
 /// checked for UTF-8 only where the general parser reads it.
@@ -37,11 +37,11 @@ pub fn parse_saved(line: &[u8]) -> Option<Parsed> {
             }
             let sched = std::str::from_utf8(words.next()?).ok()?;
             // a scheduler's name, as the kernel's modules are named ("ipvsadm" is a word
-            // rules files may repeat anywhere, which is dropped); a port of 0 is refused
+            // rules files may repeat anywhere, which is dropped)
             let plain = (1..=15).contains(&sched.len())
                 && sched.bytes().all(|b| b.is_ascii_lowercase())
                 && sched != "ipvsadm";
-            if !plain || p.svc.port == 0 {
+            if !plain {
                 return None;
             }
             p.svc.sched = sched.to_string();
@@ -65,11 +65,7 @@ pub fn parse_saved(line: &[u8]) -> Option<Parsed> {
             let weight = std::str::from_utf8(words.next()?).ok()?;
             p.dest.weight = number(weight, 0, i32::MAX as i64)? as u32;
             p.dest.addr = IpAddr::V4(addr);
-            // direct routing and tunnels cannot change the port: the service's it is
-            p.dest.port = match p.dest.fwd {
-                CONN_F_MASQ => port.unwrap_or(p.svc.port),
-                _ => p.svc.port,
-            };
+            p.dest.port = port.unwrap_or(p.svc.port);
             p.cmd = Cmd::AddDest;
             p.options = 1 << opt::SERVICE | 1 << opt::SERVER | 1 << opt::FORWARD | 1 << opt::WEIGHT;
         }
@@ -78,5 +74,5 @@ pub fn parse_saved(line: &[u8]) -> Option<Parsed> {
     if words.next().is_some() {
         return None;
     }
-    Some(p)
+    p.checked().ok()
 }

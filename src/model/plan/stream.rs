@@ -13,10 +13,8 @@ use rustc_hash::{FxHashMap, FxHashSet};
 use super::{Desired, Plan, plan, same_dest, same_service, timeouts_op};
 use crate::ipvs::{Dest, Op, Service, ServiceKey, Timeouts};
 use crate::ipvsadm::rules::{self, RuleError};
+use crate::model::LOOKUP_FROM;
 use crate::model::table::Table;
-
-/// Above this many real servers a service's are found through a map rather than a scan.
-const SCAN: usize = 32;
 
 /// What the rules say of a service the current table has. Small when they agree with it
 /// (the common case, 2,000 times over): what changes lives behind a box made on first need.
@@ -92,7 +90,7 @@ impl<'a> Differ<'a> {
                     self.named[i] = Some(Named {
                         seen: vec![false; have.len()].into_boxed_slice(),
                         changes,
-                        lookup: (have.len() > SCAN).then(|| {
+                        lookup: (have.len() >= LOOKUP_FROM).then(|| {
                             Box::new(
                                 have.iter()
                                     .enumerate()
