@@ -196,13 +196,30 @@ function lvs.state() end
 ---{op=, service=, ..., ipvsadm="-a -t ..."}, made when first read (`#plan`, `plan[i]`,
 ---ipairs and pairs see them all; `next(plan)` does not).
 ---Options: dry_run (plan only), prune (default true: remove what desired does not name),
----drain (set removed real servers to weight 0 and delete them once their active connections
----are gone, or after drain_timeout seconds, default 300).
+---drain (set removed real servers to weight 0 and delete them once drained, as lvs.drain does:
+---wait = "active" (default), "all" or seconds; after drain_timeout seconds, default 300, at the
+---latest). A draining apply waits without holding up monitors, timers or the REPL; SIGTERM
+---ends the wait, leaving the servers in at weight 0. An empty string is refused.
 ---Example: lvs.apply({{addr="192.0.2.110:80", scheduler="rr", servers={"192.0.2.101", "192.0.2.102"}}})
 ---@param desired table|string
----@param opts? {dry_run?: boolean, prune?: boolean, drain?: boolean, drain_timeout?: integer}
+---@param opts? {dry_run?: boolean, prune?: boolean, drain?: boolean, drain_timeout?: integer, wait?: "active"|"all"|number}
 ---@return table[]
 function lvs.apply(desired, opts) end
+
+---Takes a real server out of rotation (weight 0) and deletes it once drained: wait = "active"
+---(default: no active connections left), "all" (no connection entries at all: inactive ones
+---such as TIME_WAIT too) or a number of seconds; a persistent service's persistence templates
+---are waited for too. After `timeout` seconds (default 300) it is deleted with what it has.
+---The calling code waits; everything else on the event loop goes on. The log says when the
+---kernel's settings defeat a drain (expire_quiescent_template = 0 on a persistent service,
+---conn_reuse_mode = 0). SIGTERM ends the wait with the server left in at weight 0.
+---Returns true once the server is deleted.
+---Example: lvs.drain({addr="192.0.2.110:80"}, "192.0.2.101", {wait="all", timeout=60})
+---@param service ServiceSpec
+---@param server ServerSpec|string
+---@param opts? {timeout?: integer, wait?: "active"|"all"|number}
+---@return boolean
+function lvs.drain(service, server, opts) end
 
 ---Prints a plan returned by lvs.apply as a table.
 ---@param plan table[]

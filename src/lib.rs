@@ -5,6 +5,7 @@
 
 pub mod check;
 pub mod cli;
+pub mod director;
 pub mod host;
 pub mod ipvs;
 pub mod ipvsadm;
@@ -12,3 +13,4 @@ pub mod log;
 pub mod lua;
 pub mod model;
 pub mod shell;
+pub mod view;

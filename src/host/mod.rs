@@ -1,6 +1,7 @@
 //! The director's and real servers' host setup, without Lua: sysctls, addresses and links over
 //! rtnetlink, and network namespaces.
 
+pub mod files;
 pub mod netns;
 pub mod rtnl;
 pub mod sysctl;

@@ -8,10 +8,11 @@ use nix::libc;
 
 use super::args::{self, CliError, Cmd, Format, Parsed, opt};
 use super::{listing, rules};
+use crate::director::{self, Director};
 use crate::ipvs::conns;
-use crate::ipvs::{Client, Error, Op, strerror};
+use crate::ipvs::{Error, Op, strerror};
 use crate::model::backend::Ipvs;
-use crate::model::{order, txn};
+use crate::model::order;
 
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct Outcome {
@@ -217,33 +218,28 @@ fn list_connections(f: &Format) -> Outcome {
 
 /// Restores rules text atomically: every line is checked first, and a kernel refusal
 /// partway undoes what was done. (ipvsadm -R itself goes on past refused lines.)
-pub fn restore(c: &mut dyn Ipvs, text: &str) -> Outcome {
+pub fn restore(d: &mut Director, text: &str) -> Outcome {
     let (lines, list) = match rules::parse_lines(text) {
         Ok(o) => o,
         Err(e) => return Outcome::err(format!("line {}: {}", e.line, e.message), 2),
     };
-    match txn::execute_atomic(c, &list) {
-        Ok(()) => Outcome::default(),
-        Err(f) => Outcome::err(
-            format!(
-                "line {}: {}",
-                lines[f.index],
-                kernel_err(Some(&list[f.index]), &f.error)
-            ),
+    match d.restore(&list, &lines) {
+        Ok(_) => Outcome::default(),
+        // in ipvsadm's words, not lvsh's
+        Err(director::Error::Txn(f)) => Outcome::err(
+            format!("line {}: {}", f.line, kernel_err(f.op.as_ref(), &f.error)),
             255,
         ),
+        Err(e) => Outcome::err(kernel_err(None, &e.into_ipvs()), 255),
     }
 }
 
-/// Runs one ipvsadm command line. `client` is opened on first use; `stdin` supplies -R's input.
-pub fn run(
-    client: &mut Option<Box<dyn Ipvs>>,
-    argv: &[String],
-    stdin: &mut dyn FnMut() -> String,
-) -> Outcome {
-    if client.is_none() {
-        match Client::new() {
-            Ok(c) => *client = Some(Box::new(c)),
+/// Runs one ipvsadm command line. `director` is opened on first use; `stdin` supplies -R's
+/// input.
+pub fn run(director: &mut Option<Director>, argv: &[String], stdin: &mut dyn FnMut() -> String) -> Outcome {
+    if director.is_none() {
+        match Director::open() {
+            Ok(d) => *director = Some(d),
             Err(e) => {
                 let why = match e.errno() {
                     Some(n) => strerror(n),
@@ -258,11 +254,11 @@ pub fn run(
             }
         }
     }
-    let Some(c) = client.as_deref_mut() else {
+    let Some(d) = director.as_mut() else {
         return Outcome::err("no IPVS client", 1);
     };
     if argv.is_empty() {
-        return list_all(c, &Format::default());
+        return list_all(d.ipvs(), &Format::default());
     }
     let p = match args::parse(argv) {
         Ok(p) => p,
@@ -274,30 +270,24 @@ pub fn run(
             "ipvsadm v1.31 (lvsh {}, IPVS v1.2.1)\n",
             env!("CARGO_PKG_VERSION")
         )),
-        Cmd::List => list(c, &p),
+        Cmd::List => list(d.ipvs(), &p),
         Cmd::Save => {
             let f = Format {
                 rule: true,
                 ..p.format
             };
-            list_all(c, &f)
+            list_all(d.ipvs(), &f)
         }
         Cmd::Restore => {
             let text = stdin();
-            restore(c, &text)
+            restore(d, &text)
         }
         _ => {
             let Some(op) = rules::op(&p) else {
                 return Outcome::default();
             };
-            match c.execute(&op) {
-                Ok(()) => {
-                    if matches!(op, Op::StartDaemon(_)) {
-                        // see lvs.start_daemon: let the sync threads start before anything else
-                        std::thread::sleep(std::time::Duration::from_millis(50));
-                    }
-                    Outcome::default()
-                }
+            match d.perform(op.clone()) {
+                Ok(()) => Outcome::default(),
                 Err(e) => Outcome::err(kernel_err(Some(&op), &e), 255),
             }
         }

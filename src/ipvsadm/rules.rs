@@ -1,32 +1,10 @@
 //! Rules text in the ipvsadm -R format (what ipvsadm -S writes), with what people write by
 //! hand too: comments, blank lines, long options, a leading `ipvsadm`.
 
-use std::fmt;
-
 use super::args::{self, Cmd, Parsed};
 use crate::ipvs::{Dest, Forward, Op, Service, ServiceKey};
 
-/// A bad line: its number (from 1), its text, and what is wrong with it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RuleError {
-    pub line: usize,
-    pub text: String,
-    pub message: String,
-}
-
-impl fmt::Display for RuleError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "line {}: {} (in: {})",
-            self.line,
-            self.message.trim_end(),
-            self.text.trim()
-        )
-    }
-}
-
-impl std::error::Error for RuleError {}
+pub use crate::model::source::RuleError;
 
 /// Splits a line as ipvsadm -R does (spaces, tabs, CR), dropping `ipvsadm` tokens.
 pub fn tokens(line: &str) -> Vec<&str> {
@@ -181,6 +159,15 @@ pub fn for_each_in(
     }
 }
 
+/// Rules text read as it goes, as the model takes operations.
+pub struct Rules<R>(pub R);
+
+impl<R: std::io::BufRead> crate::model::source::OpSource for Rules<R> {
+    fn each_op(&mut self, each: &mut dyn FnMut(usize, Op) -> Result<(), String>) -> Result<(), RuleError> {
+        for_each_in(&mut self.0, each)
+    }
+}
+
 /// The ipvsadm command line that does what `op` does (numeric, with thresholds).
 pub fn command_line(op: &Op) -> String {
     use super::listing::{addrport, server_options, service_name, service_options};
@@ -238,6 +225,39 @@ pub fn command_line(op: &Op) -> String {
             s
         }
         Op::StopDaemon(st) => format!("--stop-daemon {}", st.name()),
+    }
+}
+
+/// What apply reads rules from: the text, or the file at a path (opened now, so a missing
+/// file is named before anything else is done).
+pub fn opener(
+    arg: crate::director::RulesArg,
+) -> Result<crate::director::Wanted<'static>, crate::director::Error> {
+    use crate::director::{Error, RulesArg, Wanted};
+    use crate::model::OpSource;
+    match arg {
+        RulesArg::Text(text) => {
+            let bytes: std::rc::Rc<[u8]> = text.into_bytes().into();
+            Ok(Wanted::Rules {
+                origin: None,
+                open: Box::new(move || {
+                    Ok(Box::new(Rules(std::io::Cursor::new(bytes.clone()))) as Box<dyn OpSource>)
+                }),
+            })
+        }
+        RulesArg::Path(path) => {
+            std::fs::File::open(&path)
+                .map_err(|e| Error::File(format!("cannot read rules from {path}: {e}")))?;
+            let p = path.clone();
+            Ok(Wanted::Rules {
+                origin: Some(path),
+                open: Box::new(move || {
+                    let file = std::fs::File::open(&p)?;
+                    Ok(Box::new(Rules(std::io::BufReader::with_capacity(1 << 16, file)))
+                        as Box<dyn OpSource>)
+                }),
+            })
+        }
     }
 }
 

@@ -3,24 +3,16 @@
 use std::time::{Duration, Instant};
 
 use mlua::{Lua, Table, Value};
-use prettytable::{Cell, Row, format};
 
-use super::args::{Fields, show, spec_err};
-use super::convert::{server_settings, server_spec, service_settings, service_spec};
-use super::ipvs::with_client;
-use crate::ipvs::{Dest, Error, Op, Service, ServiceKey, Timeouts, sockaddr};
+use super::args::{Fields, bad, spec_err};
+use super::convert::{server_settings, server_spec, service_key, service_settings, service_spec};
+use super::ipvs::with_director;
+use crate::director::drain::{DrainOpts, Drains, Wait};
+use crate::director::{ApplyOpts, Wanted, path_or_rules};
+use crate::ipvs::{Op, ServiceKey, sockaddr};
 use crate::ipvsadm::rules;
-use crate::model::plan::{Desired, Plan, plan, plan_rules};
-use crate::model::table::Table as Model;
-use crate::model::{SpecError, daemon, order, txn};
-
-fn bad(field: &str, v: &Value, reason: &str) -> mlua::Error {
-    spec_err(SpecError {
-        field: field.into(),
-        value: show(v),
-        reason: reason.into(),
-    })
-}
+use crate::model::daemon;
+use crate::model::plan::Desired;
 
 fn desired_from_table(t: Table) -> mlua::Result<Desired> {
     let mut d = Desired::default();
@@ -75,25 +67,12 @@ fn desired_from_table(t: Table) -> mlua::Result<Desired> {
 }
 
 /// What lvs.apply is given: services as Lua data, or rules (text, or a file's path).
-enum Wanted {
-    Table(Desired),
-    Text(String),
-    File(String),
-}
-
-fn wanted(v: Value) -> mlua::Result<Wanted> {
+fn wanted(v: Value) -> mlua::Result<Wanted<'static>> {
     match v {
         Value::Table(t) => Ok(Wanted::Table(desired_from_table(t)?)),
         Value::String(s) => {
-            let s = s.to_string_lossy();
-            if s.contains('\n') || s.trim_start().starts_with('-') {
-                Ok(Wanted::Text(s))
-            } else {
-                // opened now, so a missing file is named before anything else is done
-                std::fs::File::open(&*s)
-                    .map_err(|e| mlua::Error::runtime(format!("cannot read rules from {s}: {e}")))?;
-                Ok(Wanted::File(s))
-            }
+            let arg = path_or_rules("desired", s.to_string_lossy()).map_err(mlua::Error::external)?;
+            rules::opener(arg).map_err(mlua::Error::external)
         }
         other => Err(bad(
             "desired",
@@ -101,34 +80,6 @@ fn wanted(v: Value) -> mlua::Result<Wanted> {
             "a list of services, rules text, or a rules file",
         )),
     }
-}
-
-/// The plan for `want` against the current table; rules are compared as they are read.
-fn make_plan(
-    want: Wanted,
-    current: &[(Service, Vec<Dest>)],
-    timeouts: Timeouts,
-    o: &ApplyOpts,
-) -> mlua::Result<Plan> {
-    let p = match want {
-        Wanted::Table(d) => plan(current, timeouts, d, o.prune, o.drain),
-        Wanted::Text(text) => plan_rules(|| Ok(text.as_bytes()), current, timeouts, o.prune, o.drain)
-            .map_err(mlua::Error::external)?,
-        Wanted::File(path) => plan_rules(
-            || {
-                Ok(std::io::BufReader::with_capacity(
-                    1 << 16,
-                    std::fs::File::open(&path)?,
-                ))
-            },
-            current,
-            timeouts,
-            o.prune,
-            o.drain,
-        )
-        .map_err(|e| mlua::Error::runtime(format!("{path}: {e}")))?,
-    };
-    Ok(p)
 }
 
 fn key_name(k: &ServiceKey) -> String {
@@ -240,110 +191,115 @@ fn plan_list(lua: &Lua, ops: Vec<Op>) -> mlua::Result<Table> {
     Ok(list)
 }
 
-struct ApplyOpts {
-    dry_run: bool,
-    prune: bool,
-    drain: bool,
-    drain_timeout: Duration,
+/// `wait = "active" | "all" | seconds` and `timeout`/`drain_timeout` of a drain.
+fn drain_opts(f: &Fields, timeout_field: &str, o: &mut DrainOpts) -> mlua::Result<()> {
+    if let Some(s) = f.int(timeout_field)? {
+        if !(0..=86400).contains(&s) {
+            return Err(bad(
+                timeout_field,
+                &f.raw(timeout_field)?,
+                "seconds from 0 to 86400",
+            ));
+        }
+        o.timeout = Duration::from_secs(s as u64);
+    }
+    o.wait = match f.raw("wait")? {
+        Value::Nil => o.wait,
+        Value::String(s) if s.to_str().is_ok_and(|s| s == "active") => Wait::Active,
+        Value::String(s) if s.to_str().is_ok_and(|s| s == "all") => Wait::All,
+        v @ (Value::Integer(_) | Value::Number(_)) => match f.seconds("wait")? {
+            Some(d) if d.as_secs() <= 86400 => Wait::For(d),
+            _ => return Err(bad("wait", &v, "seconds from 0 to 86400")),
+        },
+        other => {
+            return Err(bad(
+                "wait",
+                &other,
+                "\"active\" (no active connections), \"all\" (no connection entries) or seconds",
+            ));
+        }
+    };
+    Ok(())
 }
 
 fn apply_opts(v: Option<Table>) -> mlua::Result<ApplyOpts> {
-    let mut o = ApplyOpts {
-        dry_run: false,
-        prune: true,
-        drain: false,
-        drain_timeout: Duration::from_secs(300),
-    };
+    let mut o = ApplyOpts::default();
     let Some(t) = v else { return Ok(o) };
     let f = Fields::new(
         t,
         "apply options",
-        &["dry_run", "prune", "drain", "drain_timeout"],
+        &["dry_run", "prune", "drain", "drain_timeout", "wait"],
         &[],
     )?;
     o.dry_run = f.bool("dry_run")?.unwrap_or(false);
-    o.prune = f.bool("prune")?.unwrap_or(true);
-    o.drain = f.bool("drain")?.unwrap_or(false);
-    if let Some(s) = f.int("drain_timeout")? {
-        if !(0..=86400).contains(&s) {
-            return Err(bad(
-                "drain_timeout",
-                &f.raw("drain_timeout")?,
-                "seconds from 0 to 86400",
-            ));
-        }
-        o.drain_timeout = Duration::from_secs(s as u64);
-    }
+    o.plan.prune = f.bool("prune")?.unwrap_or(true);
+    o.plan.drain = f.bool("drain")?.unwrap_or(false);
+    drain_opts(&f, "drain_timeout", &mut o.drain)?;
     Ok(o)
 }
 
-fn apply(lua: &Lua, (want, opts): (Value, Option<Table>)) -> mlua::Result<Table> {
+/// Waits for drains without holding up the loop: the calling coroutine sleeps between looks.
+/// SIGTERM (unless the script handles it) gives the drains up, the servers left at weight 0.
+async fn wait_drains(lua: &Lua, mut drains: Drains) -> mlua::Result<Vec<Op>> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let handled = super::engine::control(lua)
+        .handled
+        .borrow()
+        .contains(&nix::libc::SIGTERM);
+    let mut term = if handled {
+        None
+    } else {
+        signal(SignalKind::terminate()).ok()
+    };
+    loop {
+        let Some(wait) = with_director(lua, |d| drains.step(d, Instant::now()))? else {
+            return Ok(drains.deleted);
+        };
+        tokio::select! {
+            _ = tokio::time::sleep(wait) => {}
+            _ = super::tasks::recv(&mut term) => {
+                return Err(mlua::Error::external(drains.give_up("SIGTERM")));
+            }
+        }
+    }
+}
+
+async fn apply(lua: Lua, (want, opts): (Value, Option<Table>)) -> mlua::Result<Table> {
     let want = wanted(want)?;
     let o = apply_opts(opts)?;
-    let (current, timeouts) = with_client(lua, |c| Ok((c.services()?, c.timeouts()?)))?;
-    let p = make_plan(want, &current, timeouts, &o)?;
-    let (mut p, done) = with_client(lua, |c| {
-        if o.dry_run || p.ops.is_empty() {
-            return Ok((p, true));
-        }
-        let model = Model::new(current, timeouts, c.daemons()?);
-        txn::execute_atomic_from(c, model, &p.ops).map_err(|f| Error::Kernel {
-            errno: f.error.errno().unwrap_or(0),
-            message: format!(
-                "apply: {} refused: {} ({})",
-                rules::command_line(&p.ops[f.index]),
-                f.error,
-                if f.undone {
-                    "the operations before it were undone"
-                } else {
-                    "undoing the operations before it failed too"
-                }
-            ),
-        })?;
-        Ok((p, false))
-    })?;
-    if !done && !p.draining.is_empty() {
-        // graceful removal: weight 0 now, delete once the active connections are gone
-        let deadline = Instant::now() + o.drain_timeout;
-        let mut left = p.draining.clone();
-        while !left.is_empty() {
-            let mut still = Vec::new();
-            for (k, a, port) in left {
-                let active = with_client(lua, |c| {
-                    Ok(c.dests(&k)?
-                        .iter()
-                        .find(|d| d.addr == a && d.port == port)
-                        .map(|d| d.active))
-                })?;
-                match active {
-                    None => {}
-                    Some(n) if n > 0 && Instant::now() < deadline => still.push((k, a, port)),
-                    Some(_) => {
-                        let op = Op::DelDest(k.clone(), a, port);
-                        with_client(lua, |c| c.execute(&op))?;
-                        p.ops.push(op);
-                    }
-                }
-            }
-            left = still;
-            if !left.is_empty() {
-                std::thread::sleep(Duration::from_millis(500));
-            }
-        }
-    } else if done && o.dry_run {
-        p.ops.extend(
-            p.draining
-                .iter()
-                .map(|(k, a, port)| Op::DelDest(k.clone(), *a, *port)),
-        );
+    let applied = with_director(&lua, |d| d.apply(want, &o, &rules::command_line))?;
+    if !applied.executed {
+        return plan_list(&lua, applied.all_ops());
     }
-    plan_list(lua, p.ops)
+    let mut ops = applied.plan.ops.clone();
+    if !applied.to_drain().is_empty() {
+        let drains = with_director(&lua, |d| {
+            Drains::new(d, applied.to_drain(), o.drain, Instant::now())
+        })?;
+        ops.extend(wait_drains(&lua, drains).await?);
+    }
+    plan_list(&lua, ops)
+}
+
+/// `lvs.drain(service, server, {timeout=, wait=})`: weight 0 now, deleted once drained.
+async fn drain(lua: Lua, (svc, rs, opts): (Value, Value, Option<Table>)) -> mlua::Result<bool> {
+    let key = service_key(svc)?;
+    let spec = server_spec(rs)?;
+    let mut o = ApplyOpts::default().drain;
+    if let Some(t) = opts {
+        drain_opts(
+            &Fields::new(t, "drain options", &["timeout", "wait"], &[])?,
+            "timeout",
+            &mut o,
+        )?;
+    }
+    let drains = with_director(&lua, |d| d.drain(&key, &spec, o, Instant::now()))?;
+    Ok(!wait_drains(&lua, drains).await?.is_empty())
 }
 
 /// The whole table as plain data that lvs.apply takes back.
 fn state(lua: &Lua, (): ()) -> mlua::Result<Table> {
-    let (mut table, timeouts): (_, Timeouts) = with_client(lua, |c| Ok((c.services()?, c.timeouts()?)))?;
-    order::sort_table(&mut table);
+    let (table, timeouts) = with_director(lua, |d| d.state())?;
     let list = lua.create_table()?;
     for (s, dests) in &table {
         // settings only: counters and connection counts are not something apply takes
@@ -355,25 +311,15 @@ fn state(lua: &Lua, (): ()) -> mlua::Result<Table> {
         t.set("servers", servers)?;
         list.push(t)?;
     }
-    let t = lua.create_table()?;
-    t.set("tcp", timeouts.tcp)?;
-    t.set("tcpfin", timeouts.tcpfin)?;
-    t.set("udp", timeouts.udp)?;
-    list.set("timeouts", t)?;
+    list.set("timeouts", super::ipvs::timeouts_table(lua, &timeouts)?)?;
     Ok(list)
 }
 
 fn print_plan(_: &Lua, plan: Table) -> mlua::Result<()> {
-    let mut t = prettytable::Table::new();
-    t.set_format(*format::consts::FORMAT_BOX_CHARS);
-    t.set_titles(Row::new(
-        ["#", "operation", "object", "ipvsadm"].map(Cell::new).to_vec(),
-    ));
-    let mut n = 0;
+    let mut rows = Vec::new();
     // by index, not raw: a plan from lvs.apply makes its entries as they are read
     for i in 1..=plan.len()? {
         let op: Table = plan.get(i)?;
-        n += 1;
         let what: String = op.get("op").unwrap_or_default();
         let service: String = op.get("service").unwrap_or_default();
         let addr: Option<String> = op.get("addr").ok().flatten();
@@ -381,27 +327,19 @@ fn print_plan(_: &Lua, plan: Table) -> mlua::Result<()> {
             (true, Some(a)) => format!("{a} in {service}"),
             _ => service,
         };
-        let cmd: String = op.get("ipvsadm").unwrap_or_default();
-        t.add_row(Row::new(vec![
-            Cell::new(&n.to_string()),
-            Cell::new(&what),
-            Cell::new(&object),
-            Cell::new(&cmd),
-        ]));
+        rows.push(crate::view::PlanRow {
+            op: what,
+            object,
+            ipvsadm: op.get("ipvsadm").unwrap_or_default(),
+        });
     }
-    use std::io::Write;
-    super::flush_c_stdout();
-    if n == 0 {
-        let _ = writeln!(std::io::stdout(), "(no changes)");
-    } else {
-        // prettytable's printstd panics when stdout is gone; print returns the error instead
-        let _ = t.print(&mut std::io::stdout());
-    }
+    super::listing::emit_text(&crate::view::plan(&rows));
     Ok(())
 }
 
 pub fn register(lua: &Lua, lvs: &Table) -> mlua::Result<()> {
-    lvs.set("apply", lua.create_function(apply)?)?;
+    lvs.set("apply", lua.create_async_function(apply)?)?;
+    lvs.set("drain", lua.create_async_function(drain)?)?;
     lvs.set("state", lua.create_function(state)?)?;
     lvs.set("print_plan", lua.create_function(print_plan)?)?;
     Ok(())

@@ -9,7 +9,8 @@ pub fn spec_err(e: SpecError) -> mlua::Error {
     mlua::Error::external(e)
 }
 
-fn err(field: &str, value: &Value, reason: &str) -> mlua::Error {
+/// The error for a bad field: its name, the value given, and what it must be.
+pub fn bad(field: &str, value: &Value, reason: &str) -> mlua::Error {
     spec_err(SpecError {
         field: field.into(),
         value: show(value),
@@ -41,7 +42,7 @@ impl Fields {
             let (k, v) = pair?;
             let name = match &k {
                 Value::String(s) => s.to_string_lossy(),
-                other => return Err(err(what, other, "has a key that is not a field name")),
+                other => return Err(bad(what, other, "has a key that is not a field name")),
             };
             if !allowed.contains(&name.as_str()) && !ignored.contains(&name.as_str()) {
                 let hint = format!("unknown field '{name}' (known: {})", allowed.join(", "));
@@ -64,10 +65,10 @@ impl Fields {
             Value::Nil => Ok(None),
             Value::String(s) => Ok(Some(
                 s.to_str()
-                    .map_err(|_| err(name, &Value::String(s.clone()), "is not UTF-8"))?
+                    .map_err(|_| bad(name, &Value::String(s.clone()), "is not UTF-8"))?
                     .to_string(),
             )),
-            other => Err(err(name, &other, "must be a string")),
+            other => Err(bad(name, &other, "must be a string")),
         }
     }
 
@@ -88,10 +89,10 @@ impl Fields {
                 if n.is_finite() && (0.0..1e9).contains(&n) {
                     Ok(Some(std::time::Duration::from_secs_f64(n)))
                 } else {
-                    Err(err(name, &v, "must be a number of seconds, 0 or more"))
+                    Err(bad(name, &v, "must be a number of seconds, 0 or more"))
                 }
             }
-            other => Err(err(name, &other, "must be a number of seconds")),
+            other => Err(bad(name, &other, "must be a number of seconds")),
         }
     }
 
@@ -99,7 +100,7 @@ impl Fields {
         match self.raw(name)? {
             Value::Nil => Ok(None),
             Value::Boolean(b) => Ok(Some(b)),
-            other => Err(err(name, &other, "must be true or false")),
+            other => Err(bad(name, &other, "must be true or false")),
         }
     }
 
@@ -119,12 +120,12 @@ impl Fields {
                 for v in t.sequence_values::<Value>() {
                     match v? {
                         Value::String(s) => out.push(s.to_string_lossy()),
-                        other => return Err(err(name, &other, "must be a list of strings")),
+                        other => return Err(bad(name, &other, "must be a list of strings")),
                     }
                 }
                 Ok(Some(out))
             }
-            other => Err(err(name, &other, "must be a list of strings")),
+            other => Err(bad(name, &other, "must be a list of strings")),
         }
     }
 }
@@ -134,6 +135,6 @@ pub fn to_int(name: &str, v: Value) -> mlua::Result<Option<i64>> {
         Value::Nil => Ok(None),
         Value::Integer(i) => Ok(Some(i)),
         Value::Number(n) if n.fract() == 0.0 && n.abs() < 9.0e15 => Ok(Some(n as i64)),
-        other => Err(err(name, &other, "must be an integer")),
+        other => Err(bad(name, &other, "must be an integer")),
     }
 }

@@ -2,7 +2,7 @@
 
 use mlua::{Lua, LuaSerdeExt, Table, Value};
 
-use super::args::{Fields, show, spec_err};
+use super::args::{Fields, bad, spec_err};
 use crate::ipvs::{Daemon, Dest, Family, Forward, Service, ServiceKey, Stats, TunType, sockaddr};
 use crate::model::spec::{Netmask, sched_flag_names, tun_csum_name};
 use crate::model::{ServerSpec, ServiceSpec, SpecError};
@@ -26,14 +26,6 @@ pub const SERVER_FIELDS: &[&str] = &[
     "addr", "method", "weight", "upper", "lower", "tun_type", "tun_port", "tun_csum",
 ];
 pub const SERVER_OUTPUT: &[&str] = &["ip", "port", "active", "inactive", "persist", "stats", "rate"];
-
-fn bad(field: &str, v: &Value, reason: &str) -> mlua::Error {
-    spec_err(SpecError {
-        field: field.into(),
-        value: show(v),
-        reason: reason.into(),
-    })
-}
 
 /// A service spec from a table (or a service object lvsh returned).
 pub fn service_spec(v: Value) -> mlua::Result<(ServiceSpec, Option<Table>)> {

@@ -5,20 +5,11 @@ use std::fs::File;
 
 use mlua::{Function, Lua, MultiValue, Table, Value};
 
-use super::args::{Fields, show, spec_err};
+use super::args::{Fields, bad};
 use super::ipvs::with_slot;
 use crate::host::netns;
 use crate::host::rtnl::{Rtnl, parse_cidr};
 use crate::host::sysctl;
-use crate::model::SpecError;
-
-fn bad(field: &str, v: &Value, reason: &str) -> mlua::Error {
-    spec_err(SpecError {
-        field: field.into(),
-        value: show(v),
-        reason: reason.into(),
-    })
-}
 
 fn ext<E: std::error::Error + Send + Sync + 'static>(e: E) -> mlua::Error {
     mlua::Error::external(e)

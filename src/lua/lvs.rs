@@ -8,7 +8,9 @@ pub fn module(lua: &Lua) -> mlua::Result<Table> {
     let lvs = lua.create_table()?;
     lvs.set("version", env!("CARGO_PKG_VERSION"))?;
     super::ipvs::register(lua, &lvs)?;
-    super::tables::register(lua, &lvs)?;
+    super::listing::register(lua, &lvs)?;
+    super::rules::register(lua, &lvs)?;
+    super::conns::register(lua, &lvs)?;
     super::apply::register(lua, &lvs)?;
     super::host::register(lua, &lvs)?;
     super::tasks::register(lua, &lvs)?;

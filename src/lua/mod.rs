@@ -4,18 +4,20 @@
 mod apply;
 mod args;
 mod checks;
+mod conns;
 mod convert;
 pub mod engine;
 mod host;
 mod ipvs;
+mod listing;
 mod lvs;
 mod monitor;
 mod net;
 mod probes;
-mod tables;
+mod rules;
 mod tasks;
 
-pub use tables::run_ipvsadm;
+pub use rules::run_ipvsadm;
 
 use std::path::Path;
 use std::rc::Rc;
@@ -91,7 +93,9 @@ impl State {
 
     /// Makes the `lvs` functions talk to `backend` (a model, for dry runs) instead of the kernel.
     pub fn use_backend(&self, backend: Box<dyn crate::model::backend::Ipvs>) -> mlua::Result<()> {
-        ipvs::with_slot(&self.lua, |slot| *slot = Some(backend))
+        ipvs::with_slot(&self.lua, |slot| {
+            *slot = Some(crate::director::Director::new(backend))
+        })
     }
 
     /// Compiles `src` as a chunk named `name` (`@file` or `=label`, as Lua names chunks).

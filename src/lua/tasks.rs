@@ -149,7 +149,7 @@ fn on_signal(lua: &Lua, (name, f): (String, Function)) -> mlua::Result<Task> {
 }
 
 /// Waits until `lvs.stop()` or SIGINT/SIGTERM (unless the script handles those itself).
-async fn recv(s: &mut Option<tokio::signal::unix::Signal>) {
+pub async fn recv(s: &mut Option<tokio::signal::unix::Signal>) {
     match s {
         Some(s) => {
             s.recv().await;

@@ -5,10 +5,12 @@ pub mod backend;
 pub mod daemon;
 pub mod order;
 pub mod plan;
+pub mod source;
 pub mod spec;
 pub mod table;
 pub mod txn;
 
+pub use source::{OpSource, RuleError};
 pub use spec::{ServerSpec, ServiceSpec, SpecError};
 
 /// From this many real servers on, a service's servers are found through a map rather than a

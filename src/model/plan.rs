@@ -5,7 +5,7 @@ use rustc_hash::FxHashMap as HashMap;
 use std::net::IpAddr;
 
 use crate::ipvs::{Dest, Op, Service, ServiceKey, ServiceTable, Timeouts};
-use crate::ipvsadm::rules::RuleError;
+use crate::model::source::{OpSource, RuleError};
 use crate::model::table::Table;
 
 mod stream;
@@ -63,15 +63,31 @@ fn same_dest(a: &Dest, b: &Dest) -> bool {
         && a.tun_flags == b.tun_flags
 }
 
-/// `prune`: remove what `desired` does not name. `drain`: set removed real servers to weight
-/// 0 (listed in `draining`) instead of deleting them at once.
+/// How a plan treats what the wanted table leaves out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PlanOpts {
+    /// Remove what the wanted table does not name.
+    pub prune: bool,
+    /// Set removed real servers to weight 0 (listed in `draining`) instead of deleting them.
+    pub drain: bool,
+}
+
+impl Default for PlanOpts {
+    fn default() -> PlanOpts {
+        PlanOpts {
+            prune: true,
+            drain: false,
+        }
+    }
+}
+
 pub fn plan(
     current: &[(Service, Vec<Dest>)],
     current_timeouts: Timeouts,
     desired: Desired,
-    prune: bool,
-    drain: bool,
+    opts: PlanOpts,
 ) -> Plan {
+    let PlanOpts { prune, drain } = opts;
     // room for the largest plan (everything added) at once: no regrowth of a 20,000-entry list
     let most = desired.services.iter().map(|(_, d)| 1 + d.len()).sum::<usize>();
     let mut p = Plan {
@@ -144,7 +160,7 @@ fn timeouts_op(want: Option<Timeouts>, current: Timeouts) -> Option<Op> {
 impl Desired {
     /// What rules text (ipvsadm -R format) makes from nothing: each rule goes into a model as
     /// it is read, and one the model refuses is an error naming its line.
-    pub fn from_rules(input: impl std::io::BufRead) -> Result<Desired, RuleError> {
+    pub fn from_rules(input: &mut dyn OpSource) -> Result<Desired, RuleError> {
         // the timeouts as written (0: keep), not as the model merges them
         let mut timeouts = None;
         let model = Table::from_rules(input, |op| {

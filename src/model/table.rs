@@ -8,8 +8,8 @@ use rustc_hash::{FxHashMap as HashMap, FxHashSet as HashSet};
 use nix::libc;
 
 use super::LOOKUP_FROM;
+use super::source::{OpSource, RuleError};
 use crate::ipvs::{Daemon, DaemonState, Dest, Error, Op, Service, ServiceKey, Timeouts};
-use crate::ipvsadm::rules::{self, RuleError};
 
 #[derive(Debug, Clone)]
 pub struct Table {
@@ -61,11 +61,11 @@ impl Table {
         t
     }
 
-    /// What rules text (ipvsadm -R format) makes from an empty table, read as it comes; a rule
+    /// What a stream of operations (rules) makes from an empty table, read as it comes; a rule
     /// the table refuses is an error naming its line. `each` sees every operation first.
-    pub fn from_rules(input: impl std::io::BufRead, mut each: impl FnMut(&Op)) -> Result<Table, RuleError> {
+    pub fn from_rules(input: &mut dyn OpSource, mut each: impl FnMut(&Op)) -> Result<Table, RuleError> {
         let mut t = Table::default();
-        rules::for_each_in(input, |_, op| {
+        input.each_op(&mut |_, op| {
             each(&op);
             t.apply(&op).map(drop).map_err(|e| e.to_string())
         })?;
@@ -78,6 +78,16 @@ impl Table {
 
     pub fn into_services(self) -> Vec<(Service, Vec<Dest>)> {
         self.services
+    }
+
+    /// A real server to change behind the model's back (tests: connection counts).
+    #[cfg(test)]
+    pub(crate) fn dest_mut(&mut self, key: &ServiceKey, addr: IpAddr, port: u16) -> Option<&mut Dest> {
+        let i = *self.index.get(key)?;
+        self.services[i]
+            .1
+            .iter_mut()
+            .find(|d| d.addr == addr && d.port == port)
     }
 
     pub fn get(&self, key: &ServiceKey) -> Option<&(Service, Vec<Dest>)> {

@@ -47,6 +47,12 @@ pub fn execute_atomic(c: &mut dyn Ipvs, ops: &[Op]) -> Result<(), Failure> {
         error: e,
         undone: true,
     })?;
+    execute_checked(c, before, ops)
+}
+
+/// As `execute_atomic`, with `before` the part of the kernel's table the operations touch
+/// (all of it, or, for a new service and its servers, what the kernel has of that service).
+pub fn execute_checked(c: &mut dyn Ipvs, before: Table, ops: &[Op]) -> Result<(), Failure> {
     let mut check = before.clone();
     for (index, op) in ops.iter().enumerate() {
         if let Err(error) = check.apply(op) {

@@ -21,8 +21,11 @@ pub fn prepare(state: &State, inv: &Invocation) -> Result<Option<SharedModel>, S
             None => Table::default(),
             Some(path) => {
                 let file = std::fs::File::open(path).map_err(|e| format!("cannot read {path}: {e}"))?;
-                Table::from_rules(std::io::BufReader::new(file), |_| {})
-                    .map_err(|e| format!("{path}: {e}"))?
+                Table::from_rules(
+                    &mut crate::ipvsadm::rules::Rules(std::io::BufReader::new(file)),
+                    |_| {},
+                )
+                .map_err(|e| format!("{path}: {e}"))?
             }
         }
     } else {

@@ -4,16 +4,15 @@
 //! operation for operation; rules other than -A, -a and --set (edits, deletes, -C in a rules
 //! file) are left to that slower path.
 
-use std::io::BufRead;
 use std::net::IpAddr;
 
 use nix::libc;
 use rustc_hash::{FxHashMap, FxHashSet};
 
-use super::{Desired, Plan, plan, same_dest, same_service, timeouts_op};
+use super::{Desired, Plan, PlanOpts, plan, same_dest, same_service, timeouts_op};
 use crate::ipvs::{Dest, Op, Service, ServiceKey, Timeouts};
-use crate::ipvsadm::rules::{self, RuleError};
 use crate::model::LOOKUP_FROM;
+use crate::model::source::{OpSource, RuleError};
 use crate::model::table::Table;
 
 /// What the rules say of a service the current table has. Small when they agree with it
@@ -148,7 +147,8 @@ impl<'a> Differ<'a> {
     }
 
     /// The plan, in `plan`'s order.
-    fn finish(mut self, current_timeouts: Timeouts, prune: bool, drain: bool) -> Plan {
+    fn finish(mut self, current_timeouts: Timeouts, opts: PlanOpts) -> Plan {
+        let PlanOpts { prune, drain } = opts;
         let mut p = Plan::default();
         if prune {
             for (i, (s, _)) in self.current.iter().enumerate() {
@@ -193,12 +193,11 @@ impl<'a> Differ<'a> {
 
 /// The plan that turns `current` into what the rules from `open()` make from nothing.
 /// `open` is called again only if the rules need the general path.
-pub fn plan_rules<R: BufRead>(
-    open: impl Fn() -> std::io::Result<R>,
+pub fn plan_rules<'r>(
+    open: impl Fn() -> std::io::Result<Box<dyn OpSource + 'r>>,
     current: &[(Service, Vec<Dest>)],
     current_timeouts: Timeouts,
-    prune: bool,
-    drain: bool,
+    opts: PlanOpts,
 ) -> Result<Plan, RuleError> {
     let unreadable = |e: std::io::Error| RuleError {
         line: 0,
@@ -207,7 +206,7 @@ pub fn plan_rules<R: BufRead>(
     };
     let mut differ = Differ::new(current);
     let mut general = false;
-    let streamed = rules::for_each_in(open().map_err(unreadable)?, |_, op| {
+    let streamed = open().map_err(unreadable)?.each_op(&mut |_, op| {
         differ.feed(op).map_err(|r| match r {
             Refusal::Rule(m) => m,
             Refusal::Other => {
@@ -218,8 +217,8 @@ pub fn plan_rules<R: BufRead>(
     });
     if !general {
         streamed?;
-        return Ok(differ.finish(current_timeouts, prune, drain));
+        return Ok(differ.finish(current_timeouts, opts));
     }
-    let desired = Desired::from_rules(open().map_err(unreadable)?)?;
-    Ok(plan(current, current_timeouts, desired, prune, drain))
+    let desired = Desired::from_rules(&mut *open().map_err(unreadable)?)?;
+    Ok(plan(current, current_timeouts, desired, opts))
 }

@@ -2,6 +2,7 @@ use proptest::prelude::*;
 
 use super::*;
 use crate::ipvs::{Forward, Protocol, TunType};
+use crate::ipvsadm::rules::Rules;
 use crate::model::table::Table;
 
 fn key(i: u8) -> ServiceKey {
@@ -70,7 +71,7 @@ proptest! {
     fn apply_reaches_desired_minimally_and_then_does_nothing(current in arb_table(), desired in arb_table()) {
         let mut model = Table::new(current.clone(), Timeouts::default(), vec![]);
         let d = Desired { services: desired.clone(), timeouts: None };
-        let p = plan(&current, Timeouts::default(), d.clone(), true, false);
+        let p = plan(&current, Timeouts::default(), d.clone(), PlanOpts { prune: true, drain: false });
         for op in &p.ops {
             model.apply(op).unwrap();
         }
@@ -84,7 +85,7 @@ proptest! {
                 prop_assert!(!p.ops.iter().any(|o| matches!(o, Op::AddDest(k2, d) if k2 == k && d.addr == *a && d.port == *port)));
             }
         }
-        let again = plan(model.services(), Timeouts::default(), d.clone(), true, false);
+        let again = plan(model.services(), Timeouts::default(), d.clone(), PlanOpts { prune: true, drain: false });
         prop_assert!(again.ops.is_empty(), "{:?}", again.ops);
     }
 }
@@ -107,7 +108,15 @@ fn no_prune_only_adds_and_edits() {
         )],
         timeouts: None,
     };
-    let p = plan(&current, Timeouts::default(), desired.clone(), false, false);
+    let p = plan(
+        &current,
+        Timeouts::default(),
+        desired.clone(),
+        PlanOpts {
+            prune: false,
+            drain: false,
+        },
+    );
     assert_eq!(p.ops.len(), 1);
     assert!(matches!(&p.ops[0], Op::EditService(x) if x.scheduler == "wrr"));
 }
@@ -123,7 +132,15 @@ fn drain_sets_weight_zero_first() {
         services: vec![(Service::new(key(1)), vec![])],
         timeouts: None,
     };
-    let p = plan(&current, Timeouts::default(), desired.clone(), true, true);
+    let p = plan(
+        &current,
+        Timeouts::default(),
+        desired.clone(),
+        PlanOpts {
+            prune: true,
+            drain: true,
+        },
+    );
     assert_eq!(
         p.ops,
         vec![Op::EditDest(
@@ -187,8 +204,8 @@ proptest! {
             text = format!("-C\n{text}");
         }
         let now = Timeouts { tcp: 900, tcpfin: 120, udp: 300 };
-        let streamed = plan_rules(|| Ok(text.as_bytes()), &current, now, prune, drain);
-        let general = Desired::from_rules(text.as_bytes()).map(|d| plan(&current, now, d, prune, drain));
+        let streamed = plan_rules(|| Ok(Box::new(Rules(text.as_bytes()))), &current, now, PlanOpts { prune, drain });
+        let general = Desired::from_rules(&mut Rules(text.as_bytes())).map(|d| plan(&current, now, d, PlanOpts { prune, drain }));
         match (streamed, general) {
             (Ok(a), Ok(b)) => prop_assert_eq!(a, b),
             (Err(a), Err(b)) => prop_assert_eq!(a.to_string(), b.to_string()),
@@ -214,13 +231,18 @@ fn a_large_service_is_diffed_through_its_map() {
         .collect();
     let text = rules_text(&vec![(Service::new(key(1)), desired)], false);
     let now = Timeouts::default();
-    let streamed = plan_rules(|| Ok(text.as_bytes()), &current, now, true, false).unwrap();
+    let streamed = plan_rules(
+        || Ok(Box::new(Rules(text.as_bytes()))),
+        &current,
+        now,
+        PlanOpts::default(),
+    )
+    .unwrap();
     let general = plan(
         &current,
         now,
-        Desired::from_rules(text.as_bytes()).unwrap(),
-        true,
-        false,
+        Desired::from_rules(&mut Rules(text.as_bytes())).unwrap(),
+        PlanOpts::default(),
     );
     assert_eq!(streamed, general);
     assert_eq!(streamed.ops.len(), 20 + 1 + 10);

@@ -1,0 +1,140 @@
+//! Declarative apply: the wanted table (services, or rules) is compared with the kernel's,
+//! and the difference is carried out all or nothing.
+
+use std::time::Duration;
+
+use super::drain::{DrainOpts, Wait};
+use super::{Director, Error, TxnFailure, TxnKind};
+use crate::ipvs::{Op, ServiceKey};
+use crate::model::plan::{Desired, Plan, PlanOpts, plan, plan_rules};
+use crate::model::spec::bad;
+use crate::model::table::Table;
+use crate::model::{OpSource, txn};
+
+/// Opens the rules again from the start (the planner may read them twice).
+pub type RulesOpener<'r> = Box<dyn Fn() -> std::io::Result<Box<dyn OpSource + 'r>> + 'r>;
+
+/// What apply is given.
+pub enum Wanted<'r> {
+    Table(Desired),
+    /// Rules, and where they came from (a file's path) for errors.
+    Rules {
+        origin: Option<String>,
+        open: RulesOpener<'r>,
+    },
+}
+
+/// A string handed to apply or restore: rules text, or the path of a rules file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RulesArg {
+    Text(String),
+    Path(String),
+}
+
+/// The one rule for telling them apart: text has a line break or starts with an option
+/// (`-A ...`); anything else is a path. An empty string is neither: applied as rules it
+/// would remove every service, and it is far likelier an unset variable than that wish.
+pub fn path_or_rules(field: &str, s: String) -> Result<RulesArg, Error> {
+    if s.trim().is_empty() {
+        return Err(bad(
+            field,
+            "\"\"",
+            "an empty string: give rules text or a rules file's path",
+        )
+        .into());
+    }
+    if s.contains('\n') || s.trim_start().starts_with('-') {
+        Ok(RulesArg::Text(s))
+    } else {
+        Ok(RulesArg::Path(s))
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct ApplyOpts {
+    /// Plan only; change nothing.
+    pub dry_run: bool,
+    pub plan: PlanOpts,
+    pub drain: DrainOpts,
+}
+
+impl Default for ApplyOpts {
+    fn default() -> ApplyOpts {
+        ApplyOpts {
+            dry_run: false,
+            plan: PlanOpts::default(),
+            drain: DrainOpts {
+                timeout: Duration::from_secs(300),
+                wait: Wait::Active,
+            },
+        }
+    }
+}
+
+/// What apply did (or, in a dry run, would do).
+#[derive(Debug, Clone, Default)]
+pub struct Applied {
+    pub plan: Plan,
+    /// The plan was carried out (not a dry run); its draining servers are now at weight 0.
+    pub executed: bool,
+}
+
+impl Applied {
+    /// The whole of what apply does, drains' deletions included (a dry run's report).
+    pub fn all_ops(&self) -> Vec<Op> {
+        let mut ops = self.plan.ops.clone();
+        ops.extend(
+            self.plan
+                .draining
+                .iter()
+                .map(|(k, a, p)| Op::DelDest(k.clone(), *a, *p)),
+        );
+        ops
+    }
+
+    /// Servers set to weight 0 that are to be deleted once drained.
+    pub fn to_drain(&self) -> &[(ServiceKey, std::net::IpAddr, u16)] {
+        if self.executed { &self.plan.draining } else { &[] }
+    }
+}
+
+impl Director {
+    /// Plans `want` against the kernel's table and carries the plan out all or nothing
+    /// (unless `dry_run`). Drains are the caller's to wait for (see `drain::Drains`), so the
+    /// wait can yield to everything else on its event loop. `show` words a refused operation.
+    pub fn apply(
+        &mut self,
+        want: Wanted,
+        o: &ApplyOpts,
+        show: &dyn Fn(&Op) -> String,
+    ) -> Result<Applied, Error> {
+        let current = self.ipvs.services()?;
+        let timeouts = self.ipvs.timeouts()?;
+        let plan = match want {
+            Wanted::Table(d) => plan(&current, timeouts, d, o.plan),
+            Wanted::Rules { origin, open } => plan_rules(open, &current, timeouts, o.plan)
+                .map_err(|error| Error::Rules { origin, error })?,
+        };
+        if o.dry_run {
+            return Ok(Applied {
+                plan,
+                executed: false,
+            });
+        }
+        if !plan.ops.is_empty() {
+            let model = Table::new(current, timeouts, self.ipvs.daemons()?);
+            txn::execute_atomic_from(self.ipvs.as_mut(), model, &plan.ops).map_err(|f| {
+                let op = plan.ops.get(f.index).cloned();
+                Error::Txn(Box::new(TxnFailure {
+                    kind: TxnKind::Apply,
+                    line: 0,
+                    shown: op.as_ref().map(show).unwrap_or_default(),
+                    op,
+                    error: f.error,
+                    undone: f.undone,
+                }))
+            })?;
+        }
+        Ok(Applied { plan, executed: true })
+    }
+}

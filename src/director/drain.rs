@@ -1,0 +1,236 @@
+//! Draining real servers: weight 0 first (no new connections are scheduled to them), deleted
+//! once what they still serve is gone. The rules are pure (counts and a clock in, a verdict
+//! out); the waiting between looks is the caller's, so an event loop can yield meanwhile.
+
+use std::net::IpAddr;
+use std::time::{Duration, Instant};
+
+use super::{Director, Error};
+use crate::ipvs::{Dest, Op, ServiceKey, sockaddr};
+use crate::log;
+
+/// How often a drain looks at the kernel's counts.
+pub const LOOK_EVERY: Duration = Duration::from_millis(200);
+
+/// What a drain waits for before it deletes the server.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Wait {
+    /// No active connections (ESTABLISHED and the like) are left.
+    Active,
+    /// No connection entries at all are left: active and inactive (TIME_WAIT, FIN_WAIT...).
+    All,
+    /// This long, or until nothing is left, whichever comes first.
+    For(Duration),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct DrainOpts {
+    /// The longest a drain waits; past it the server is deleted with what it still has.
+    pub timeout: Duration,
+    pub wait: Wait,
+}
+
+/// What a look at a draining server found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    /// Someone else deleted it (or its service): nothing to do.
+    Gone,
+    /// What the drain waits for is gone: delete it.
+    Drained,
+    /// The wait is over with connections left: delete it anyway.
+    TimedOut,
+    Waiting,
+}
+
+/// The rule: what `dest`'s counts (None: not in the table) say `now` of a drain that started
+/// at `started`. Persistence templates count as connections of a persistent service: a
+/// server deleted under them would break the clients they pin to it.
+pub fn verdict(
+    o: &DrainOpts,
+    persistent: bool,
+    started: Instant,
+    now: Instant,
+    dest: Option<&Dest>,
+) -> Verdict {
+    let Some(d) = dest else { return Verdict::Gone };
+    let templates = if persistent { d.persist } else { 0 };
+    let all_gone = d.active == 0 && d.inactive == 0 && templates == 0;
+    let waited = now.saturating_duration_since(started);
+    let done = match o.wait {
+        Wait::Active => d.active == 0 && templates == 0,
+        Wait::All => all_gone,
+        Wait::For(t) => all_gone || waited >= t,
+    };
+    if done {
+        Verdict::Drained
+    } else if waited >= o.timeout {
+        Verdict::TimedOut
+    } else {
+        Verdict::Waiting
+    }
+}
+
+struct Draining {
+    key: ServiceKey,
+    addr: IpAddr,
+    port: u16,
+    persistent: bool,
+}
+
+impl Draining {
+    fn name(&self) -> String {
+        format!("{} in {}", sockaddr(&self.addr, self.port), self.key)
+    }
+}
+
+/// The servers one apply (or one `lvs.drain`) drains, and what became of them.
+pub struct Drains {
+    left: Vec<Draining>,
+    opts: DrainOpts,
+    started: Instant,
+    /// The deletions made so far, in order.
+    pub deleted: Vec<Op>,
+}
+
+impl Drains {
+    /// Starts draining `servers` (already at weight 0). Says in the log where the kernel's
+    /// settings will keep sending a draining server traffic.
+    pub fn new(
+        dir: &mut Director,
+        servers: &[(ServiceKey, IpAddr, u16)],
+        opts: DrainOpts,
+        now: Instant,
+    ) -> Result<Drains, Error> {
+        let mut left = Vec::with_capacity(servers.len());
+        for (key, addr, port) in servers {
+            let persistent = dir.ipvs.service(key)?.is_some_and(|s| s.persistent());
+            left.push(Draining {
+                key: key.clone(),
+                addr: *addr,
+                port: *port,
+                persistent,
+            });
+        }
+        let drains = Drains {
+            left,
+            opts,
+            started: now,
+            deleted: Vec::new(),
+        };
+        for w in drains.traps(dir) {
+            log::warn(&w);
+        }
+        Ok(drains)
+    }
+
+    /// The kernel settings under which draining does not do what it says (kube-proxy's
+    /// traps), one line each.
+    pub fn traps(&self, dir: &Director) -> Vec<String> {
+        let mut out = Vec::new();
+        if let Some(d) = self.left.iter().find(|d| d.persistent)
+            && dir.sysctl("net/ipv4/vs/expire_quiescent_template").as_deref() == Some("0")
+        {
+            out.push(format!(
+                "drain {}: the service is persistent and net.ipv4.vs.expire_quiescent_template is 0: \
+                 clients with a persistence template keep being sent to the server at weight 0 until \
+                 the template expires (set it to 1 to end templates of quiescent servers)",
+                d.name()
+            ));
+        }
+        if let Some(d) = self.left.first()
+            && dir.sysctl("net/ipv4/vs/conn_reuse_mode").as_deref() == Some("0")
+        {
+            out.push(format!(
+                "drain {}: net.ipv4.vs.conn_reuse_mode is 0: a new connection that reuses a client \
+                 port of an old one goes to the old one's server, draining or not",
+                d.name()
+            ));
+        }
+        out
+    }
+
+    pub fn is_done(&self) -> bool {
+        self.left.is_empty()
+    }
+
+    /// Looks at every server still draining and deletes those that are done. Returns when to
+    /// look again, or None when every drain is over.
+    pub fn step(&mut self, dir: &mut Director, now: Instant) -> Result<Option<Duration>, Error> {
+        let mut still = Vec::with_capacity(self.left.len());
+        for d in std::mem::take(&mut self.left) {
+            let dest = match dir.server(&d.key, d.addr, d.port) {
+                Ok(dest) => dest,
+                // a service deleted meanwhile dumps as "no such service"
+                Err(e) if e.errno() == Some(nix::libc::ESRCH) => None,
+                Err(e) => {
+                    still.push(d);
+                    self.left.extend(still);
+                    return Err(e);
+                }
+            };
+            match verdict(&self.opts, d.persistent, self.started, now, dest.as_ref()) {
+                Verdict::Waiting => still.push(d),
+                Verdict::Gone => log::info(&format!("drain {}: already gone", d.name())),
+                v => {
+                    if let (Verdict::TimedOut, Some(x)) = (v, &dest) {
+                        log::warn(&format!(
+                            "drain {}: still {} active, {} inactive, {} persistent after {}s; deleting it",
+                            d.name(),
+                            x.active,
+                            x.inactive,
+                            x.persist,
+                            self.opts.timeout.as_secs()
+                        ));
+                    }
+                    dir.del_server(&d.key, d.addr, d.port)?;
+                    self.deleted.push(Op::DelDest(d.key.clone(), d.addr, d.port));
+                    log::info(&format!("drain {}: drained, deleted", d.name()));
+                }
+            }
+        }
+        self.left = still;
+        if self.left.is_empty() {
+            return Ok(None);
+        }
+        let deadline = self.started + self.opts.timeout;
+        let until_deadline = deadline.saturating_duration_since(now);
+        Ok(Some(LOOK_EVERY.min(until_deadline.max(Duration::from_millis(1)))))
+    }
+
+    /// Gives the drains up (`why`: a signal): the servers stay in at weight 0, and the log
+    /// and the error say so.
+    pub fn give_up(&mut self, why: &str) -> Error {
+        let names: Vec<String> = self.left.drain(..).map(|d| d.name()).collect();
+        let text = format!(
+            "drain interrupted by {why}: {} left in at weight 0 (not deleted)",
+            names.join(", ")
+        );
+        log::warn(&text);
+        Error::Interrupted(text)
+    }
+}
+
+impl Director {
+    /// Takes one real server out of rotation (weight 0) and starts draining it.
+    pub fn drain(
+        &mut self,
+        key: &ServiceKey,
+        spec: &crate::model::ServerSpec,
+        opts: DrainOpts,
+        now: Instant,
+    ) -> Result<Drains, Error> {
+        let (addr, port) = crate::model::spec::server_endpoint(key, &spec.addr)?;
+        let Some(dest) = self.server(key, addr, port)? else {
+            let errno = if self.ipvs.service(key)?.is_some() {
+                nix::libc::ENOENT
+            } else {
+                nix::libc::ESRCH
+            };
+            return Err(Op::DelDest(key.clone(), addr, port).explain(errno).into());
+        };
+        if dest.weight != 0 {
+            self.set_weight(key, &dest, 0)?;
+        }
+        Drains::new(self, &[(key.clone(), addr, port)], opts, now)
+    }
+}
