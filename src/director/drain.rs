@@ -128,7 +128,7 @@ impl Drains {
     pub fn traps(&self, dir: &Director) -> Vec<String> {
         let mut out = Vec::new();
         if let Some(d) = self.left.iter().find(|d| d.persistent)
-            && dir.sysctl("net/ipv4/vs/expire_quiescent_template").as_deref() == Some("0")
+            && dir.sysctl("net.ipv4.vs.expire_quiescent_template").as_deref() == Some("0")
         {
             out.push(format!(
                 "drain {}: the service is persistent and net.ipv4.vs.expire_quiescent_template is 0: \
@@ -138,7 +138,7 @@ impl Drains {
             ));
         }
         if let Some(d) = self.left.first()
-            && dir.sysctl("net/ipv4/vs/conn_reuse_mode").as_deref() == Some("0")
+            && dir.sysctl("net.ipv4.vs.conn_reuse_mode").as_deref() == Some("0")
         {
             out.push(format!(
                 "drain {}: net.ipv4.vs.conn_reuse_mode is 0: a new connection that reuses a client \

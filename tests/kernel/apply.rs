@@ -1,8 +1,7 @@
 //! Declarative apply against the kernel: it reaches the desired table, changes only what
 //! differs, does nothing the second time, and undoes a partial failure.
 
-use std::io::{BufRead, BufReader, Write};
-use std::process::{Command, Stdio};
+use std::process::Command;
 
 use crate::support::*;
 
@@ -214,41 +213,13 @@ fn serial_a_connection_survives_an_apply_and_drain_waits_for_it() {
     let two = r#"{{addr="203.0.113.1:9000", scheduler="rr", servers={{addr="198.51.100.11", method="nat"}, {addr="198.51.100.12", method="nat"}}}}"#;
     apply(two, "");
     // a long-lived connection through the VIP
-    let mut nc = Command::new("ip")
-        .args([
-            "netns",
-            "exec",
-            &lab.ns("cli"),
-            "busybox",
-            "nc",
-            "203.0.113.1",
-            "9000",
-        ])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut input = nc.stdin.take().unwrap();
-    let mut output = BufReader::new(nc.stdout.take().unwrap());
-    let mut echo = |text: &str| {
-        writeln!(input, "{text}").unwrap();
-        input.flush().unwrap();
-        let mut line = String::new();
-        output.read_line(&mut line).unwrap();
-        assert_eq!(line.trim(), text);
-    };
-    echo("before");
+    let mut conn = crate::traffic::Echo::connect(&lab, "203.0.113.1", 9000);
+    conn.echo("before");
     // scheduler and weights change in place; the connection goes on
     let changed = r#"{{addr="203.0.113.1:9000", scheduler="wrr", servers={{addr="198.51.100.11", method="nat", weight=3}, {addr="198.51.100.12", method="nat", weight=2}}}}"#;
     apply(changed, "");
-    echo("after the apply");
-    let conn = sh(&format!("ip netns exec {dir} ipvsadm -L -n -c"));
-    let real = conn
-        .lines()
-        .find(|l| l.contains("ESTABLISHED"))
-        .and_then(|l| l.split_whitespace().nth(5))
-        .unwrap()
-        .to_string();
+    conn.echo("after the apply");
+    let real = crate::traffic::Echo::real_server(&lab);
     // drain the server that holds the connection: weight 0 at once, deleted once it is closed
     let keep = if real.starts_with("198.51.100.11") {
         "198.51.100.12"
@@ -275,9 +246,8 @@ fn serial_a_connection_survives_an_apply_and_drain_waits_for_it() {
         save.contains(&format!("-r {real} -m -w 0")),
         "drained, not deleted, while the connection is open: {save}"
     );
-    echo("while draining");
-    drop(input);
-    let _ = nc.wait();
+    conn.echo("while draining");
+    conn.close();
     assert!(drain.wait().unwrap().success());
     let save = sh(&format!("ip netns exec {dir} ipvsadm -S -n"));
     assert!(

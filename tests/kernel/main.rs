@@ -9,6 +9,7 @@
 mod support;
 
 mod apply;
+mod drain;
 mod examples;
 mod failover;
 mod host;

@@ -18,7 +18,7 @@ impl Lab {
         format!("{}-{role}", self.names[0])
     }
 
-    fn exec(&self, role: &str, line: &str) -> String {
+    pub fn exec(&self, role: &str, line: &str) -> String {
         sh(&format!("ip netns exec {} {line}", self.ns(role)))
     }
 
@@ -99,6 +99,73 @@ impl Lab {
         }
         std::thread::sleep(Duration::from_millis(300));
         lab
+    }
+}
+
+/// A long-lived TCP connection from the client namespace to an echo service (busybox nc),
+/// checked by echoing lines through it.
+pub struct Echo {
+    nc: Child,
+    input: Option<std::process::ChildStdin>,
+    output: std::io::BufReader<std::process::ChildStdout>,
+}
+
+impl Echo {
+    pub fn connect(lab: &Lab, addr: &str, port: u16) -> Echo {
+        use std::process::Stdio;
+        let mut nc = Command::new("ip")
+            .args([
+                "netns",
+                "exec",
+                &lab.ns("cli"),
+                "busybox",
+                "nc",
+                addr,
+                &port.to_string(),
+            ])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let input = nc.stdin.take();
+        let output = std::io::BufReader::new(nc.stdout.take().unwrap());
+        let mut e = Echo { nc, input, output };
+        e.echo("hello");
+        e
+    }
+
+    /// Sends a line and reads it back.
+    pub fn echo(&mut self, text: &str) {
+        use std::io::{BufRead, Write};
+        let input = self.input.as_mut().expect("connection open");
+        writeln!(input, "{text}").unwrap();
+        input.flush().unwrap();
+        let mut line = String::new();
+        self.output.read_line(&mut line).unwrap();
+        assert_eq!(line.trim(), text);
+    }
+
+    /// Closes the connection (the client's end first) and waits for nc to exit.
+    pub fn close(mut self) {
+        drop(self.input.take());
+        let _ = self.nc.wait();
+    }
+
+    /// The real server the director sent this connection to, from `ipvsadm -L -n -c`.
+    pub fn real_server(lab: &Lab) -> String {
+        let conn = lab.exec("dir", "ipvsadm -L -n -c");
+        conn.lines()
+            .find(|l| l.contains("ESTABLISHED"))
+            .and_then(|l| l.split_whitespace().nth(5))
+            .unwrap_or_else(|| panic!("no established connection: {conn}"))
+            .to_string()
+    }
+}
+
+impl Drop for Echo {
+    fn drop(&mut self) {
+        let _ = self.nc.kill();
+        let _ = self.nc.wait();
     }
 }
 
