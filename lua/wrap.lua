@@ -15,16 +15,12 @@ local function wrap(f)
   end
 end
 
--- Only the functions written in Rust (async ones run through mlua's poll loop, a Lua chunk
--- of its own): the Lua ones raise their errors the Lua way already.
-local function is_rust(f)
-  local info = debug.getinfo(f, "S")
-  return info.what == "C" or info.source:find("__mlua_async_poll", 1, true) ~= nil
-end
-
+-- lvsh runs this right after registering the functions written in Rust and before any Lua
+-- file adds its own (those raise their errors the Lua way already): every function in the
+-- table now is Rust's, so none needs telling apart (an async one is a Lua chunk of mlua's).
 local function wrap_all(t)
   for k, v in pairs(t) do
-    if type(v) == "function" and is_rust(v) then
+    if type(v) == "function" then
       t[k] = wrap(v)
     elseif type(v) == "table" and getmetatable(v) == nil then
       wrap_all(v)

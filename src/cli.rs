@@ -2,8 +2,6 @@
 
 use std::ffi::OsString;
 
-use crate::shell;
-
 pub const USAGE: &str = "\
 usage: lvsh [options] [script [args]]
 Available options are:
@@ -98,30 +96,6 @@ pub fn parse(argv: Vec<OsString>) -> Result<Invocation, UsageError> {
         return Err(UsageError::StateWithoutDryRun);
     }
     Ok(inv)
-}
-
-/// Runs lvsh and returns the process exit code.
-pub fn main(argv: Vec<OsString>) -> i32 {
-    if argv.first().is_some_and(|a| a == "ipvsadm") {
-        return shell::ipvsadm_main(&argv[1..]);
-    }
-    let inv = match parse(argv) {
-        Ok(inv) => inv,
-        Err(e) => {
-            eprintln!("lvsh: {e}\n{USAGE}");
-            return 2;
-        }
-    };
-    use std::io::Write;
-    if inv.show_help {
-        let _ = writeln!(std::io::stdout(), "{USAGE}");
-        return 0;
-    }
-    if inv.show_version {
-        let _ = writeln!(std::io::stdout(), "{}", shell::version_line());
-        return 0;
-    }
-    shell::run(inv)
 }
 
 #[cfg(test)]

@@ -1,3 +1,3 @@
 fn main() {
-    std::process::exit(lvsh::cli::main(std::env::args_os().skip(1).collect()));
+    std::process::exit(lvsh::shell::main(std::env::args_os().skip(1).collect()));
 }

@@ -16,6 +16,7 @@ pub mod types;
 pub use client::Client;
 pub use error::{Error, strerror};
 pub use ops::Op;
+pub use proc_table::BriefTable;
 pub use types::*;
 
 #[cfg(test)]

@@ -6,7 +6,10 @@ use std::collections::HashMap;
 use std::io::BufRead;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
-use super::types::{Dest, Forward, Protocol};
+use super::types::{Dest, Forward, Protocol, Service};
+
+/// Every service with its real servers as /proc/net/ip_vs shows them.
+pub type BriefTable = Vec<(Service, Vec<BriefDest>)>;
 
 /// A real server as the file shows it: what ipvsadm -L -n's default format prints, in under
 /// half the room of a `Dest` (a listing holds 20,000 of them).

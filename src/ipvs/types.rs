@@ -461,5 +461,3 @@ pub fn addr_from_bytes(af: Family, b: &[u8]) -> Option<IpAddr> {
 
 /// Every service with its real servers: what a full listing reads.
 pub type ServiceTable = Vec<(Service, Vec<Dest>)>;
-/// Services with their real servers as ipvsadm -L -n's default format shows them.
-pub type BriefTable = Vec<(Service, Vec<super::proc_table::BriefDest>)>;

@@ -7,25 +7,7 @@ use crate::ipvs::{Daemon, Dest, Family, Forward, Service, ServiceKey, Stats, Tun
 use crate::model::spec::{Netmask, sched_flag_names, tun_csum_name};
 use crate::model::{ServerSpec, ServiceSpec, SpecError};
 
-pub const SERVICE_FIELDS: &[&str] = &[
-    "proto",
-    "addr",
-    "fwmark",
-    "af",
-    "scheduler",
-    "persistent",
-    "netmask",
-    "sched_flags",
-    "pe",
-    "ops",
-    "servers",
-];
-/// Fields of the service objects lvsh returns that are not part of a spec.
-pub const SERVICE_OUTPUT: &[&str] = &["ip", "port", "stats", "rate"];
-pub const SERVER_FIELDS: &[&str] = &[
-    "addr", "method", "weight", "upper", "lower", "tun_type", "tun_port", "tun_csum",
-];
-pub const SERVER_OUTPUT: &[&str] = &["ip", "port", "active", "inactive", "persist", "stats", "rate"];
+use crate::model::spec::{SERVER_FIELDS, SERVER_OUTPUT, SERVICE_FIELDS, SERVICE_OUTPUT};
 
 /// A service spec from a table (or a service object lvsh returned).
 pub fn service_spec(v: Value) -> mlua::Result<(ServiceSpec, Option<Table>)> {
@@ -253,4 +235,50 @@ pub fn daemon_table(lua: &Lua, d: &Daemon) -> mlua::Result<Table> {
     t.set("port", d.port)?;
     t.set("ttl", d.ttl)?;
     Ok(t)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The `---@field` names of a class in lua/lvs.meta.lua (not those it inherits).
+    fn meta_fields(class: &str) -> Vec<String> {
+        let meta = crate::lua::builtin::META;
+        let head = format!("---@class {class}");
+        let start = meta
+            .lines()
+            .position(|l| l == head || l.starts_with(&format!("{head}:")))
+            .unwrap_or_else(|| panic!("no class {class} in lvs.meta.lua"));
+        let mut names: Vec<String> = meta
+            .lines()
+            .skip(start + 1)
+            .take_while(|l| l.starts_with("---@field "))
+            .map(|l| {
+                l["---@field ".len()..]
+                    .split([' ', '?'])
+                    .next()
+                    .unwrap()
+                    .to_string()
+            })
+            .collect();
+        names.sort();
+        names
+    }
+
+    fn sorted(a: &[&str]) -> Vec<String> {
+        let mut v: Vec<String> = a.iter().map(|s| s.to_string()).collect();
+        v.sort();
+        v
+    }
+
+    #[test]
+    fn the_spec_fields_are_the_ones_lvs_meta_lua_documents() {
+        assert_eq!(meta_fields("ServiceSpec"), sorted(SERVICE_FIELDS), "ServiceSpec");
+        assert_eq!(meta_fields("ServerSpec"), sorted(SERVER_FIELDS), "ServerSpec");
+        // what lvsh returns beyond a spec (a service's servers list is a spec field too)
+        let mut service = SERVICE_OUTPUT.to_vec();
+        service.push("servers");
+        assert_eq!(meta_fields("Service"), sorted(&service), "Service");
+        assert_eq!(meta_fields("Server"), sorted(SERVER_OUTPUT), "Server");
+    }
 }

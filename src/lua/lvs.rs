@@ -1,4 +1,5 @@
-//! The `lvs` module table. Each group of functions lives in its own file and is registered here.
+//! The `lvs` module table. Each group of functions lives in its own file and is registered
+//! here; the Rust ones are wrapped (errors raised the Lua way) before the Lua helpers join.
 
 use mlua::{Lua, Table};
 
@@ -16,15 +17,15 @@ pub fn module(lua: &Lua) -> mlua::Result<Table> {
     super::tasks::register(lua, &lvs)?;
     super::checks::register(lua, &lvs)?;
     super::monitor::register(lua, &lvs)?;
-    lua.load(builtin::ROLES)
-        .set_name("=lvs/roles.lua")
-        .into_function()?
-        .call::<()>(lvs.clone())?;
     let describe = lua.create_function(|_, v: mlua::Value| Ok(super::describe_error(&v)))?;
     lua.load(builtin::WRAP)
         .set_name("=lvs")
         .into_function()?
         .call::<()>((lvs.clone(), describe))?;
+    lua.load(builtin::ROLES)
+        .set_name("=lvs/roles.lua")
+        .into_function()?
+        .call::<()>(lvs.clone())?;
     let classes: Table = lua
         .load(builtin::SERVICE)
         .set_name("=lvs/service.lua")

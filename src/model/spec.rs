@@ -219,6 +219,28 @@ fn netmask_value(mask: &Netmask, af: Family) -> Result<u32, SpecError> {
 
 /// A service as an operator describes it. `None` means "the default" (for add) or
 /// "unchanged" (for edit of an existing service).
+/// The fields of a service spec as lvsh reads them (`servers` is the list of real servers that
+/// comes with it); the Lua side reads exactly these, and lua/lvs.meta.lua documents them.
+pub const SERVICE_FIELDS: &[&str] = &[
+    "proto",
+    "addr",
+    "fwmark",
+    "af",
+    "scheduler",
+    "persistent",
+    "netmask",
+    "sched_flags",
+    "pe",
+    "ops",
+    "servers",
+];
+/// Fields of the service objects lvsh returns that are not part of a spec.
+pub const SERVICE_OUTPUT: &[&str] = &["ip", "port", "stats", "rate"];
+pub const SERVER_FIELDS: &[&str] = &[
+    "addr", "method", "weight", "upper", "lower", "tun_type", "tun_port", "tun_csum",
+];
+pub const SERVER_OUTPUT: &[&str] = &["ip", "port", "active", "inactive", "persist", "stats", "rate"];
+
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct ServiceSpec {
     pub proto: Option<String>,

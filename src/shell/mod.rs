@@ -5,10 +5,35 @@ mod complete;
 mod dry;
 mod repl;
 
+use std::ffi::OsString;
 use std::path::Path;
 
 use crate::cli::{Invocation, Script};
 use crate::lua;
+
+/// Runs lvsh and returns the process exit code.
+pub fn main(argv: Vec<OsString>) -> i32 {
+    if argv.first().is_some_and(|a| a == "ipvsadm") {
+        return ipvsadm_main(&argv[1..]);
+    }
+    let inv = match crate::cli::parse(argv) {
+        Ok(inv) => inv,
+        Err(e) => {
+            eprintln!("lvsh: {e}\n{}", crate::cli::USAGE);
+            return 2;
+        }
+    };
+    use std::io::Write;
+    if inv.show_help {
+        let _ = writeln!(std::io::stdout(), "{}", crate::cli::USAGE);
+        return 0;
+    }
+    if inv.show_version {
+        let _ = writeln!(std::io::stdout(), "{}", version_line());
+        return 0;
+    }
+    run(inv)
+}
 
 pub fn version_line() -> String {
     format!(

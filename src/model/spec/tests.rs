@@ -236,3 +236,21 @@ fn bad_servers_name_the_field() {
     );
     assert_eq!(rs(|s| s.upper = Some(1 << 40)), "upper");
 }
+
+/// The names a struct's Debug output gives its fields, in order.
+fn debug_fields(debug: &str) -> Vec<String> {
+    let inner = &debug[debug.find('{').unwrap() + 1..debug.rfind('}').unwrap()];
+    inner
+        .split(", ")
+        .filter_map(|p| p.split_once(':').map(|(k, _)| k.trim().to_string()))
+        .collect()
+}
+
+#[test]
+fn the_field_lists_are_the_specs_fields() {
+    let mut service = debug_fields(&format!("{:?}", ServiceSpec::default()));
+    service.push("servers".into());
+    assert_eq!(service, SERVICE_FIELDS);
+    let server = debug_fields(&format!("{:?}", ServerSpec::default()));
+    assert_eq!(server, SERVER_FIELDS);
+}
