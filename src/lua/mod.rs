@@ -11,7 +11,6 @@ mod ipvs;
 mod lvs;
 mod monitor;
 mod net;
-mod probes;
 mod tables;
 mod tasks;
 

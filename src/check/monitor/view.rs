@@ -1,23 +1,38 @@
-//! What a monitor shows: `m:status()` and the table `lvs.show_monitors()` prints.
+//! What a monitor shows: its status, and the table of all monitors' servers.
 
-use mlua::{Lua, Table};
+use super::effects::unix_now;
+use super::watch::Monitor;
 
-use super::effects::{endpoint, unix_now};
-use super::{Monitor, monitors};
-
-/// One row per server: what `m:status()` returns and `lvs.show_monitors()` prints.
+/// One row per server: what a monitor's status lists and the monitors' table prints.
+#[derive(Clone, Debug, PartialEq)]
 pub struct Row {
     pub service: String,
     pub server: String,
     pub state: &'static str,
     pub in_table: bool,
     pub weight: u32,
+    /// When last probed, in seconds since the Unix epoch.
     pub checked: Option<f64>,
+    /// Of the slowest check's last probe, in milliseconds.
     pub latency: Option<f64>,
     pub detail: String,
 }
 
-pub fn rows(m: &Monitor) -> Vec<Row> {
+#[derive(Clone, Debug, PartialEq)]
+pub struct Status {
+    pub service: String,
+    /// Probe results taken in.
+    pub checks: u64,
+    pub stopped: bool,
+    /// The sorry server is in.
+    pub sorry: bool,
+    /// Whether the quorum is met, when there is one.
+    pub quorum: Option<bool>,
+    pub live_weight: u64,
+    pub servers: Vec<Row>,
+}
+
+pub(super) fn rows(m: &Monitor) -> Vec<Row> {
     m.board
         .servers
         .iter()
@@ -30,7 +45,7 @@ pub fn rows(m: &Monitor) -> Vec<Row> {
                 .reduce(f64::max);
             Row {
                 service: m.name.clone(),
-                server: endpoint(a),
+                server: a.to_string(),
                 state: if s.kept { "down (kept)" } else { s.health.name() },
                 in_table: !s.out,
                 weight: s.weight,
@@ -42,42 +57,24 @@ pub fn rows(m: &Monitor) -> Vec<Row> {
         .collect()
 }
 
-pub(super) fn status(lua: &Lua, m: &Monitor) -> mlua::Result<Table> {
-    let t = lua.create_table()?;
-    t.set("service", m.name.as_str())?;
-    t.set("checks", m.checks_run)?;
-    t.set("stopped", m.stopped)?;
-    t.set("sorry", m.sorry_dest.is_some())?;
-    t.set("quorum", m.board.policy.quorum.map(|_| m.board.quorum_met))?;
-    t.set("live_weight", m.board.live_weight())?;
-    let servers = lua.create_table()?;
-    for r in rows(m) {
-        let s = lua.create_table()?;
-        s.set("server", r.server)?;
-        s.set("state", r.state)?;
-        s.set("in_table", r.in_table)?;
-        s.set("weight", r.weight)?;
-        s.set("checked", r.checked)?;
-        s.set("latency", r.latency.map(|l| (l * 1000.0).round() / 1000.0))?;
-        s.set("detail", r.detail)?;
-        servers.push(s)?;
+pub(super) fn status(m: &Monitor) -> Status {
+    Status {
+        service: m.name.clone(),
+        checks: m.checks_run,
+        stopped: m.stopped,
+        sorry: m.sorry_dest.is_some(),
+        quorum: m.board.policy.quorum.map(|_| m.board.quorum_met),
+        live_weight: m.board.live_weight(),
+        servers: rows(m),
     }
-    t.set("servers", servers)?;
-    Ok(t)
 }
 
-pub(super) fn all_rows(lua: &Lua) -> Vec<Row> {
-    monitors(lua)
-        .all
-        .borrow()
-        .iter()
-        .flat_map(|m| rows(&m.borrow()))
-        .collect()
-}
-
-/// The table `lvs.show_monitors()` prints.
+/// The table of `rows` as printed at `now` (seconds since the Unix epoch).
 pub fn render(rows: &[Row], now: f64) -> String {
     use prettytable::{Cell, Row as PRow, format};
+    if rows.is_empty() {
+        return "no monitors\n".to_string();
+    }
     let mut t = prettytable::Table::new();
     t.set_format(*format::consts::FORMAT_BOX_CHARS);
     t.set_titles(PRow::new(
@@ -119,9 +116,10 @@ pub fn render(rows: &[Row], now: f64) -> String {
             .collect(),
         ));
     }
-    if rows.is_empty() {
-        "no monitors\n".to_string()
-    } else {
-        t.to_string()
-    }
+    t.to_string()
+}
+
+/// Now, as [`render`] takes it.
+pub fn now() -> f64 {
+    unix_now()
 }
