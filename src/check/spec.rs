@@ -114,14 +114,18 @@ impl Template {
         self.check.kind()
     }
 
-    /// The check's own port, used when the server it is aimed at names none.
-    pub fn port(&self) -> Option<u16> {
-        self.port
-    }
-
     /// The target when the caller names none: an exec check may run without a server.
     pub fn unaimed(&self) -> Option<SocketAddr> {
         matches!(self.check, Check::Exec(_)).then_some(PLACEHOLDER)
+    }
+
+    /// The server named `text` ("ip:port", or "ip" when the check names its port).
+    pub fn server(&self, text: &str) -> Result<SocketAddr, SpecError> {
+        let (ip, p) = parse_endpoint("server", text)?;
+        match p.or(self.port) {
+            Some(p) => Ok(SocketAddr::new(ip, p)),
+            None => Err(bad("server", text, "needs a port")),
+        }
     }
 
     pub fn with_default_timeout(&self, t: Duration) -> Template {

@@ -9,7 +9,7 @@ use mlua::{AnyUserData, Function, Lua, MetaMethod, MultiValue, Table, UserData, 
 use super::args::{Fields, show, spec_err, to_int};
 use crate::check::spec::{self, CheckSpec, Cmd, Kind, Template};
 use crate::check::{Matcher, Outcome};
-use crate::model::spec::{bad, parse_endpoint};
+use crate::model::spec::bad;
 
 /// Lua patterns for `body=` and `expect=`, matched by Lua's own string.find.
 pub struct LuaMatcher(pub Lua);
@@ -35,7 +35,7 @@ impl UserData for Template {
                 let t = ud.borrow::<Template>()?.clone();
                 let server = match (t.unaimed(), &target) {
                     (Some(nowhere), Value::Nil) => nowhere,
-                    _ => server_addr(&target, t.port())?,
+                    _ => server_addr(&t, &target)?,
                 };
                 let out = t.aim(server).run(&LuaMatcher(lua.clone()), Instant::now()).await;
                 results(&lua, &out)
@@ -47,7 +47,7 @@ impl UserData for Template {
 }
 
 /// A server to check: "192.0.2.1:80", or a server table ({addr = ...}) as lvs returns them.
-fn server_addr(v: &Value, port: Option<u16>) -> mlua::Result<SocketAddr> {
+fn server_addr(t: &Template, v: &Value) -> mlua::Result<SocketAddr> {
     let text = match v {
         Value::String(s) => s.to_string_lossy(),
         Value::Table(t) => t.get::<String>("addr")?,
@@ -59,11 +59,7 @@ fn server_addr(v: &Value, port: Option<u16>) -> mlua::Result<SocketAddr> {
             )));
         }
     };
-    let (ip, p) = parse_endpoint("server", &text).map_err(spec_err)?;
-    match p.or(port) {
-        Some(p) => Ok(SocketAddr::new(ip, p)),
-        None => Err(spec_err(bad("server", &text, "needs a port"))),
-    }
+    t.server(&text).map_err(spec_err)
 }
 
 pub fn results(lua: &Lua, o: &Outcome) -> mlua::Result<MultiValue> {

@@ -13,6 +13,30 @@ use crate::ipvs::ServiceKey;
 use crate::model::SpecError;
 use crate::model::spec::{ServerSpec, bad, server_endpoint};
 
+/// The fields a monitor takes.
+pub const FIELDS: &[&str] = &[
+    "service",
+    "check",
+    "interval",
+    "timeout",
+    "rise",
+    "fall",
+    "action",
+    "alpha",
+    "warmup",
+    "sorry",
+    "quorum",
+    "hysteresis",
+    "max_down",
+    "servers",
+    "on_change",
+    "on_quorum",
+    "on_panic",
+];
+
+/// The fields of one entry of `servers`.
+pub const SERVER_FIELDS: &[&str] = &["check", "weight"];
+
 /// `max_down` as given: a count, or a text ("2", "50%").
 #[derive(Clone, Debug, PartialEq)]
 pub enum MaxDownSpec {

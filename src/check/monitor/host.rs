@@ -33,6 +33,9 @@ pub trait Host: Matcher {
     /// callback must hold up no check.
     fn notify(&self, callback: FnId, event: Event);
 
+    /// No running monitor refers to function `f` any more.
+    fn release(&self, f: FnId);
+
     /// Starts `task` on the event loop.
     fn spawn(&self, task: Local<()>) -> Result<tokio::task::AbortHandle, String>;
 }
@@ -66,6 +69,88 @@ pub enum Event {
         out: usize,
         max_down: usize,
     },
+}
+
+/// A field's value in what a monitor reports (events, status), for hosts to turn into
+/// their own values.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Field {
+    Text(String),
+    Number(f64),
+    Count(u64),
+    Flag(bool),
+    Nil,
+}
+
+impl Event {
+    /// The callback the event is for.
+    pub fn callback(&self) -> &'static str {
+        match self {
+            Event::Change { .. } => "on_change",
+            Event::Quorum { .. } => "on_quorum",
+            Event::Panic { .. } => "on_panic",
+        }
+    }
+
+    /// What the callback takes before the event itself: `on_quorum` is told first whether
+    /// the quorum is met.
+    pub fn flag(&self) -> Option<bool> {
+        match self {
+            Event::Quorum { up, .. } => Some(*up),
+            _ => None,
+        }
+    }
+
+    /// The event's fields by name, servers as "ip:port" and states by name.
+    pub fn fields(&self) -> Vec<(&'static str, Field)> {
+        use Field::*;
+        let text = |s: &str| Text(s.to_string());
+        match self {
+            Event::Change {
+                service,
+                time,
+                server,
+                from,
+                to,
+                reason,
+                detail,
+            } => vec![
+                ("service", text(service)),
+                ("time", Number(*time)),
+                ("server", Text(server.to_string())),
+                ("from", text(from.name())),
+                ("to", text(to.name())),
+                ("reason", text(reason)),
+                ("detail", text(detail)),
+            ],
+            Event::Quorum {
+                service,
+                time,
+                up,
+                weight,
+                quorum,
+            } => vec![
+                ("service", text(service)),
+                ("time", Number(*time)),
+                ("up", Flag(*up)),
+                ("weight", Count(*weight)),
+                ("quorum", Count(*quorum)),
+            ],
+            Event::Panic {
+                service,
+                time,
+                server,
+                out,
+                max_down,
+            } => vec![
+                ("service", text(service)),
+                ("time", Number(*time)),
+                ("server", Text(server.to_string())),
+                ("out", Count(*out as u64)),
+                ("max_down", Count(*max_down as u64)),
+            ],
+        }
+    }
 }
 
 /// The real servers of `key` as [`Host::servers`] gives them, read from an IPVS table.

@@ -15,8 +15,10 @@ mod watch;
 #[cfg(test)]
 mod tests;
 
-pub use config::{Callbacks, Config, MaxDownSpec, MonitorSpec, ServerOverride, validate};
-pub use host::{Event, FnId, Host, Local, read_servers};
+pub use config::{
+    Callbacks, Config, FIELDS, MaxDownSpec, MonitorSpec, SERVER_FIELDS, ServerOverride, validate,
+};
+pub use host::{Event, Field, FnId, Host, Local, read_servers};
 pub use probe::Probe;
 pub use view::{Row, Status, render};
 
@@ -37,6 +39,8 @@ pub struct Monitors {
     all: RefCell<Vec<Shared>>,
     registry: Rc<Registry<Monitor>>,
     next_id: Cell<u64>,
+    /// How many running monitors refer to each of the host's functions.
+    uses: RefCell<HashMap<FnId, usize>>,
 }
 
 /// A monitor, as its owner holds it; it keeps running without one until stopped.
@@ -50,12 +54,40 @@ impl Monitors {
             host,
             all: RefCell::new(Vec::new()),
             next_id: Cell::new(0),
+            uses: RefCell::new(HashMap::new()),
         }
     }
 
     /// Starts a monitor. The first read is synchronous: a monitor of a service that is not
     /// there is an error now, not a warning later.
     pub fn start(&self, config: Config) -> Result<Handle, String> {
+        let functions = config.functions();
+        for f in &functions {
+            *self.uses.borrow_mut().entry(*f).or_default() += 1;
+        }
+        let started = self.launch(config);
+        if started.is_err() {
+            self.unuse(&functions);
+        }
+        started
+    }
+
+    /// Tells the host of the functions no running monitor refers to any more.
+    fn unuse(&self, functions: &[FnId]) {
+        for f in functions {
+            let last = {
+                let mut uses = self.uses.borrow_mut();
+                let n = uses.entry(*f).or_default();
+                *n = n.saturating_sub(1);
+                *n == 0 && uses.remove(f).is_some()
+            };
+            if last {
+                self.host.release(*f);
+            }
+        }
+    }
+
+    fn launch(&self, config: Config) -> Result<Handle, String> {
         let key = config.key.clone();
         let Some(dests) = self.host.servers(&key)? else {
             return Err(format!("monitor: no such service: {key}"));
@@ -128,6 +160,8 @@ impl Monitors {
             table::unsubscribe(m, s);
         }
         self.all.borrow_mut().retain(|x| !Rc::ptr_eq(x, m));
+        let functions = m.borrow().functions.clone();
+        self.unuse(&functions);
         log::info(&format!(
             "{}: monitor stopped; weights left as they are",
             m.borrow().name
@@ -163,11 +197,6 @@ impl Handle {
 
     pub fn status(&self) -> Status {
         view::status(&self.0.borrow())
-    }
-
-    /// The custom functions the monitor refers to, once per mention.
-    pub fn functions(&self) -> Vec<FnId> {
-        self.0.borrow().functions.clone()
     }
 }
 

@@ -25,6 +25,7 @@ struct Fake {
     runs: Cell<u32>,
     runs_at_edit: RefCell<Vec<(u32, u32)>>,
     events: RefCell<Vec<Event>>,
+    released: RefCell<Vec<FnId>>,
 }
 
 impl Matcher for Fake {
@@ -61,6 +62,10 @@ impl Host for Fake {
     fn notify(&self, callback: FnId, event: Event) {
         assert_eq!(callback, ON_CHANGE);
         self.events.borrow_mut().push(event);
+    }
+
+    fn release(&self, f: FnId) {
+        self.released.borrow_mut().push(f);
     }
 
     fn spawn(&self, task: Local<()>) -> Result<tokio::task::AbortHandle, String> {
@@ -138,7 +143,6 @@ fn a_failing_server_goes_to_weight_0_after_fall_failures_and_back_after_rise() {
         host.failing.set(Some(victim()));
         let monitors = Monitors::new(host.clone());
         let m = monitors.start(validate(spec(fall, rise)).unwrap()).unwrap();
-        assert_eq!(m.functions(), vec![CHECK, ON_CHANGE]);
 
         until("the weight to go to 0", || {
             weight(&host.model, victim()) == Some(0)
@@ -181,8 +185,13 @@ fn a_failing_server_goes_to_weight_0_after_fall_failures_and_back_after_rise() {
             vec![(Health::Up, Health::Down), (Health::Down, Health::Up)]
         );
 
+        // A second monitor of the same functions keeps them past the first one's stop.
+        let other = monitors.start(validate(spec(fall, rise)).unwrap()).unwrap();
         assert!(monitors.stop(&m));
         assert!(!monitors.stop(&m));
+        assert!(host.released.borrow().is_empty());
+        assert!(monitors.stop(&other));
+        assert_eq!(*host.released.borrow(), vec![CHECK, ON_CHANGE]);
         assert!(monitors.list().is_empty());
         assert!(m.to_string().ends_with(", stopped)"), "{m}");
     });
@@ -197,9 +206,10 @@ fn a_monitor_of_a_missing_service_is_refused() {
     let local = tokio::task::LocalSet::new();
     local.block_on(&rt, async {
         let host = Rc::new(Fake::default());
-        let monitors = Monitors::new(host);
+        let monitors = Monitors::new(host.clone());
         let err = monitors.start(validate(spec(1, 1)).unwrap()).err();
         assert_eq!(err.as_deref(), Some("monitor: no such service: TCP 192.0.2.1:80"));
+        assert_eq!(*host.released.borrow(), vec![CHECK, ON_CHANGE]);
     });
 }
 

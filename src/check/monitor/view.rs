@@ -1,6 +1,7 @@
 //! What a monitor shows: its status, and the table of all monitors' servers.
 
 use super::effects::unix_now;
+use super::host::Field;
 use super::watch::Monitor;
 
 /// One row per server: what a monitor's status lists and the monitors' table prints.
@@ -30,6 +31,39 @@ pub struct Status {
     pub quorum: Option<bool>,
     pub live_weight: u64,
     pub servers: Vec<Row>,
+}
+
+impl Status {
+    /// The fields but the servers, by name.
+    pub fn fields(&self) -> Vec<(&'static str, Field)> {
+        vec![
+            ("service", Field::Text(self.service.clone())),
+            ("checks", Field::Count(self.checks)),
+            ("stopped", Field::Flag(self.stopped)),
+            ("sorry", Field::Flag(self.sorry)),
+            ("quorum", self.quorum.map_or(Field::Nil, Field::Flag)),
+            ("live_weight", Field::Count(self.live_weight)),
+        ]
+    }
+}
+
+impl Row {
+    /// The fields a status lists for the server, latency to the microsecond.
+    pub fn fields(&self) -> Vec<(&'static str, Field)> {
+        let number = |v: Option<f64>| v.map_or(Field::Nil, Field::Number);
+        vec![
+            ("server", Field::Text(self.server.clone())),
+            ("state", Field::Text(self.state.into())),
+            ("in_table", Field::Flag(self.in_table)),
+            ("weight", Field::Count(u64::from(self.weight))),
+            ("checked", number(self.checked)),
+            (
+                "latency",
+                number(self.latency.map(|l| (l * 1000.0).round() / 1000.0)),
+            ),
+            ("detail", Field::Text(self.detail.clone())),
+        ]
+    }
 }
 
 pub(super) fn rows(m: &Monitor) -> Vec<Row> {

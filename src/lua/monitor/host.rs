@@ -21,8 +21,8 @@ use crate::lua::ipvs::with_client;
 pub struct LuaHost {
     /// Weak: the host lives in the Lua state's own app data.
     lua: WeakLua,
-    /// The functions monitors refer to, with how many mentions keep each.
-    functions: RefCell<HashMap<FnId, (Function, usize)>>,
+    /// The functions monitors refer to, kept until the runtime releases them.
+    functions: RefCell<HashMap<FnId, Function>>,
 }
 
 /// A function's id: the same function gives the same id, so monitors share its probes.
@@ -39,22 +39,11 @@ impl LuaHost {
     }
 
     pub fn hold(&self, f: &Function) {
-        let mut all = self.functions.borrow_mut();
-        all.entry(fn_id(f)).or_insert_with(|| (f.clone(), 0)).1 += 1;
-    }
-
-    pub fn release(&self, id: FnId) {
-        let mut all = self.functions.borrow_mut();
-        if let Some(e) = all.get_mut(&id) {
-            e.1 -= 1;
-            if e.1 == 0 {
-                all.remove(&id);
-            }
-        }
+        self.functions.borrow_mut().insert(fn_id(f), f.clone());
     }
 
     fn function(&self, id: FnId) -> Option<Function> {
-        self.functions.borrow().get(&id).map(|(f, _)| f.clone())
+        self.functions.borrow().get(&id).cloned()
     }
 
     fn lua(&self) -> Result<Lua, String> {
@@ -111,12 +100,8 @@ impl Host for LuaHost {
         let (Ok(lua), Some(f)) = (self.lua(), self.function(callback)) else {
             return;
         };
-        let (what, flag) = match &event {
-            Event::Change { .. } => ("on_change", None),
-            Event::Quorum { up, .. } => ("on_quorum", Some(*up)),
-            Event::Panic { .. } => ("on_panic", None),
-        };
-        let ev = match event_table(&lua, &event) {
+        let (what, flag) = (event.callback(), event.flag());
+        let ev = match super::fields_table(&lua, event.fields()) {
             Ok(t) => t,
             Err(e) => return log::error(&format!("{what}: {e}")),
         };
@@ -132,6 +117,10 @@ impl Host for LuaHost {
         if let Err(e) = spawned {
             log::error(&format!("{what}: {e}"));
         }
+    }
+
+    fn release(&self, f: FnId) {
+        self.functions.borrow_mut().remove(&f);
     }
 
     fn spawn(&self, task: Local<()>) -> Result<tokio::task::AbortHandle, String> {
@@ -179,54 +168,4 @@ fn verdict(vals: MultiValue, started: Instant) -> Outcome {
             started,
         ),
     }
-}
-
-fn event_table(lua: &Lua, event: &Event) -> mlua::Result<Table> {
-    let t = lua.create_table()?;
-    match event {
-        Event::Change {
-            service,
-            time,
-            server,
-            from,
-            to,
-            reason,
-            detail,
-        } => {
-            t.set("service", service.as_str())?;
-            t.set("time", *time)?;
-            t.set("server", server.to_string())?;
-            t.set("from", from.name())?;
-            t.set("to", to.name())?;
-            t.set("reason", reason.as_str())?;
-            t.set("detail", detail.as_str())?;
-        }
-        Event::Quorum {
-            service,
-            time,
-            up,
-            weight,
-            quorum,
-        } => {
-            t.set("service", service.as_str())?;
-            t.set("time", *time)?;
-            t.set("up", *up)?;
-            t.set("weight", *weight)?;
-            t.set("quorum", *quorum)?;
-        }
-        Event::Panic {
-            service,
-            time,
-            server,
-            out,
-            max_down,
-        } => {
-            t.set("service", service.as_str())?;
-            t.set("time", *time)?;
-            t.set("server", server.to_string())?;
-            t.set("out", *out)?;
-            t.set("max_down", *max_down)?;
-        }
-    }
-    Ok(t)
 }

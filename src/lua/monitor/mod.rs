@@ -11,7 +11,7 @@ use super::args::{Fields, show, spec_err};
 use super::checks::builtin;
 use super::convert::{server_spec, service_key};
 use crate::check::monitor::{
-    self, Callbacks, Handle, MaxDownSpec, MonitorSpec, Monitors, Probe, ServerOverride,
+    self, Callbacks, Field, Handle, MaxDownSpec, MonitorSpec, Monitors, Probe, ServerOverride,
 };
 use host::{LuaHost, fn_id};
 
@@ -33,26 +33,6 @@ fn binding(lua: &Lua) -> Rc<Binding> {
     lua.set_app_data(b.clone());
     b
 }
-
-const FIELDS: &[&str] = &[
-    "service",
-    "check",
-    "interval",
-    "timeout",
-    "rise",
-    "fall",
-    "action",
-    "alpha",
-    "warmup",
-    "sorry",
-    "quorum",
-    "hysteresis",
-    "max_down",
-    "servers",
-    "on_change",
-    "on_quorum",
-    "on_panic",
-];
 
 /// `check = lvs.check.http{...}`, `"tcp"`, a function, or a list of those; the functions
 /// go to `held`.
@@ -108,7 +88,7 @@ fn callback(f: &Fields, name: &str, held: &mut Vec<Function>) -> mlua::Result<Op
 
 /// The monitor's table, read into a spec; the Lua functions it names go to `held`.
 fn read(t: Table, held: &mut Vec<Function>) -> mlua::Result<MonitorSpec> {
-    let f = Fields::new(t, "monitor", FIELDS, &[])?;
+    let f = Fields::new(t, "monitor", monitor::FIELDS, &[])?;
     let mut s = MonitorSpec::new(service_key(f.raw("service")?)?);
     s.checks = checks(f.raw("check")?, held)?;
     s.interval = f.seconds("interval")?;
@@ -132,7 +112,7 @@ fn read(t: Table, held: &mut Vec<Function>) -> mlua::Result<MonitorSpec> {
     if let Value::Table(list) = f.raw("servers")? {
         for pair in list.pairs::<String, Table>() {
             let (addr, opts) = pair?;
-            let o = Fields::new(opts, &format!("servers[\"{addr}\"]"), &["check", "weight"], &[])?;
+            let o = Fields::new(opts, &format!("servers[\"{addr}\"]"), monitor::SERVER_FIELDS, &[])?;
             s.servers.push(ServerOverride {
                 checks: checks(o.raw("check")?, held)?,
                 weight: o.int("weight")?,
@@ -156,39 +136,37 @@ fn create(lua: &Lua, t: Table) -> mlua::Result<MonitorHandle> {
     for f in &held {
         b.host.hold(f);
     }
-    match b.monitors.start(config) {
-        Ok(h) => Ok(MonitorHandle(h)),
-        Err(e) => {
-            held.iter().for_each(|f| b.host.release(fn_id(f)));
-            Err(mlua::Error::runtime(e))
-        }
-    }
+    b.monitors
+        .start(config)
+        .map(MonitorHandle)
+        .map_err(mlua::Error::runtime)
 }
 
 pub struct MonitorHandle(Handle);
 
 fn status(lua: &Lua, h: &Handle) -> mlua::Result<Table> {
     let st = h.status();
-    let t = lua.create_table()?;
-    t.set("service", st.service)?;
-    t.set("checks", st.checks)?;
-    t.set("stopped", st.stopped)?;
-    t.set("sorry", st.sorry)?;
-    t.set("quorum", st.quorum)?;
-    t.set("live_weight", st.live_weight)?;
+    let t = fields_table(lua, st.fields())?;
     let servers = lua.create_table()?;
     for r in st.servers {
-        let s = lua.create_table()?;
-        s.set("server", r.server)?;
-        s.set("state", r.state)?;
-        s.set("in_table", r.in_table)?;
-        s.set("weight", r.weight)?;
-        s.set("checked", r.checked)?;
-        s.set("latency", r.latency.map(|l| (l * 1000.0).round() / 1000.0))?;
-        s.set("detail", r.detail)?;
-        servers.push(s)?;
+        servers.push(fields_table(lua, r.fields())?)?;
     }
     t.set("servers", servers)?;
+    Ok(t)
+}
+
+/// What the monitors report (status, events), as a Lua table.
+fn fields_table(lua: &Lua, fields: Vec<(&str, Field)>) -> mlua::Result<Table> {
+    let t = lua.create_table()?;
+    for (name, v) in fields {
+        match v {
+            Field::Text(s) => t.set(name, s)?,
+            Field::Number(n) => t.set(name, n)?,
+            Field::Count(n) => t.set(name, n)?,
+            Field::Flag(b) => t.set(name, b)?,
+            Field::Nil => {}
+        }
+    }
     Ok(t)
 }
 
@@ -200,10 +178,7 @@ impl UserData for MonitorHandle {
     fn add_methods<M: UserDataMethods<Self>>(m: &mut M) {
         m.add_method("status", |lua, h, ()| status(lua, &h.0));
         m.add_method("stop", |lua, h, ()| {
-            let b = binding(lua);
-            if b.monitors.stop(&h.0) {
-                h.0.functions().into_iter().for_each(|id| b.host.release(id));
-            }
+            binding(lua).monitors.stop(&h.0);
             Ok(())
         });
         m.add_meta_method(mlua::MetaMethod::ToString, |_, h, ()| Ok(h.0.to_string()));
