@@ -5,6 +5,8 @@
 mod dns;
 mod exec;
 pub mod http;
+pub mod monitor;
+pub mod spec;
 pub mod state;
 pub mod tcp;
 mod udp;

@@ -13,7 +13,6 @@ mod listing;
 mod lvs;
 mod monitor;
 mod net;
-mod probes;
 mod rules;
 mod tasks;
 

@@ -1,33 +1,24 @@
-//! A monitor following its service in the kernel's table, and its subscriptions to probes.
+//! A monitor following its service in the IPVS table, and its subscriptions to probes.
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 
-use mlua::{Lua, Value};
-
 use super::effects::apply;
-use super::{Shared, monitors};
+use super::registry::Plan;
+use super::watch::Shared;
 use crate::check::state::Action;
 use crate::ipvs::Dest;
 use crate::log;
-use crate::lua::checks::Aimed;
-use crate::lua::ipvs::with_client;
-use crate::lua::probes::{Plan, ProbeKey};
 
-/// Reads the service's real servers from the kernel and follows changes: new servers are
-/// watched, servers someone else deleted are forgotten, weights someone else set adopted.
-pub(super) fn refresh(lua: &Lua, this: &Shared) -> Result<(), String> {
-    let key = this.borrow().key.clone();
-    // One dump per look; only an empty answer needs asking whether the service is still there
-    // (the kernel dumps no real servers for a service it does not have).
-    let dests = match with_client(lua, |c| match c.dests(&key) {
-        Ok(d) if !d.is_empty() => Ok(Some(d)),
-        Ok(d) => Ok(c.service(&key)?.map(|_| d)),
-        Err(e) if e.errno() == Some(nix::libc::ESRCH) => Ok(None),
-        Err(e) => Err(e),
-    }) {
-        Ok(Some(d)) => d,
-        Ok(None) => {
+/// Reads the service's real servers and follows them.
+pub(super) fn refresh(this: &Shared) -> Result<(), String> {
+    let (host, key) = {
+        let m = this.borrow();
+        (m.host.clone(), m.key.clone())
+    };
+    let dests = match host.servers(&key)? {
+        Some(d) => d,
+        None => {
             let mut m = this.borrow_mut();
             if !m.service_missing {
                 m.service_missing = true;
@@ -38,8 +29,14 @@ pub(super) fn refresh(lua: &Lua, this: &Shared) -> Result<(), String> {
             }
             Vec::new()
         }
-        Err(e) => return Err(crate::lua::describe_error(&Value::Error(Box::new(e)))),
     };
+    follow(this, dests);
+    Ok(())
+}
+
+/// Follows the table's changes: new servers are watched, servers someone else deleted are
+/// forgotten, weights someone else set adopted.
+pub(super) fn follow(this: &Shared, dests: Vec<Dest>) {
     let mut fx = Vec::new();
     let mut added = Vec::new();
     let mut forgotten = Vec::new();
@@ -93,58 +90,56 @@ pub(super) fn refresh(lua: &Lua, this: &Shared) -> Result<(), String> {
         }
     }
     for a in forgotten {
-        unsubscribe(lua, this, a);
+        unsubscribe(this, a);
     }
     for a in added {
-        subscribe(lua, this, a);
+        subscribe(this, a);
     }
-    apply(lua, this, fx);
-    Ok(())
+    apply(this, fx);
 }
 
-pub(super) fn subscribe(lua: &Lua, this: &Shared, server: SocketAddr) {
-    let reg = monitors(lua).registry.clone();
-    let plans: Vec<(usize, Plan)> = {
+pub(super) fn subscribe(this: &Shared, server: SocketAddr) {
+    let (reg, plans) = {
         let m = this.borrow();
-        let ps = m.per_server.get(&server);
-        let list = ps
+        let list = m
+            .per_server
+            .get(&server)
             .and_then(|p| p.probes.clone())
             .unwrap_or_else(|| m.probes.clone());
         let weight = m.board.servers.get(&server).map_or(1, |s| s.weight);
-        list.into_iter()
-            .enumerate()
-            .map(|(i, probe)| {
+        let plans: Vec<Plan> = list
+            .into_iter()
+            .map(|probe| {
                 let aimed = probe.aim(server, m.timeout);
-                let key = match &aimed {
-                    Aimed::Check(c) => ProbeKey::Builtin(c.clone()),
-                    Aimed::Lua(f) => ProbeKey::Lua(f.to_pointer() as usize, server, m.timeout),
-                };
-                let plan = Plan {
-                    key,
+                Plan {
+                    key: aimed.key(server, m.timeout),
                     probe: aimed,
                     server,
                     weight,
                     timeout: m.timeout,
                     interval: m.interval,
                     delay: m.warmup,
-                };
-                (i, plan)
+                }
             })
-            .collect()
+            .collect();
+        (m.registry.clone(), plans)
     };
     let mut keys = Vec::new();
-    for (i, plan) in plans {
+    for (i, plan) in plans.into_iter().enumerate() {
         keys.push(plan.key.clone());
-        reg.subscribe(lua, plan, this, server, i);
+        reg.subscribe(plan, this, server, i);
     }
     this.borrow_mut().subs.insert(server, keys);
 }
 
-pub(super) fn unsubscribe(lua: &Lua, this: &Shared, server: SocketAddr) {
-    let reg = monitors(lua).registry.clone();
-    let (id, keys) = {
+pub(super) fn unsubscribe(this: &Shared, server: SocketAddr) {
+    let (reg, id, keys) = {
         let mut m = this.borrow_mut();
-        (m.id, m.subs.remove(&server).unwrap_or_default())
+        (
+            m.registry.clone(),
+            m.id,
+            m.subs.remove(&server).unwrap_or_default(),
+        )
     };
     for k in keys {
         reg.unsubscribe(&k, id, server);

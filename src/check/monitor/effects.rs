@@ -1,24 +1,17 @@
-//! Carrying out a monitor's verdicts: kernel changes (weights, removal, the sorry server),
-//! log lines, and the Lua callbacks.
+//! Carrying out a monitor's verdicts: table changes (weights, removal, the sorry server),
+//! log lines, and events for the callbacks.
 
 use std::net::SocketAddr;
 use std::time::SystemTime;
 
-use mlua::{Function, Lua, MultiValue, Table, Value};
-
-use super::Shared;
+use super::host::Event;
+use super::watch::Shared;
 use crate::check::state::{Effect, Health};
 use crate::ipvs::{Forward, Op};
 use crate::log;
-use crate::lua::engine::call_logged;
-use crate::lua::ipvs::with_client;
 
-pub(super) fn endpoint(a: &SocketAddr) -> String {
-    a.to_string()
-}
-
-/// Carries out what the board decided: kernel changes first, then logs and callbacks.
-pub(super) fn apply(lua: &Lua, this: &Shared, fx: Vec<Effect<SocketAddr>>) {
+/// Carries out what the board decided: table changes first, then logs and callbacks.
+pub(super) fn apply(this: &Shared, fx: Vec<Effect<SocketAddr>>) {
     for e in fx {
         let name = this.borrow().name.clone();
         match e {
@@ -27,7 +20,7 @@ pub(super) fn apply(lua: &Lua, this: &Shared, fx: Vec<Effect<SocketAddr>>) {
                 if let Some(mut d) = dest {
                     d.weight = w;
                     let key = this.borrow().key.clone();
-                    match kernel(lua, Op::EditDest(key, d.clone())) {
+                    match execute(this, Op::EditDest(key, d.clone())) {
                         Ok(()) => {
                             this.borrow_mut().dests.insert(s, d);
                         }
@@ -37,7 +30,7 @@ pub(super) fn apply(lua: &Lua, this: &Shared, fx: Vec<Effect<SocketAddr>>) {
             }
             Effect::Remove(s) => {
                 let key = this.borrow().key.clone();
-                if let Err(e) = kernel(lua, Op::DelDest(key, s.ip(), s.port())) {
+                if let Err(e) = execute(this, Op::DelDest(key, s.ip(), s.port())) {
                     log::error(&format!("{name}: removing {s}: {e}"));
                 }
             }
@@ -46,13 +39,13 @@ pub(super) fn apply(lua: &Lua, this: &Shared, fx: Vec<Effect<SocketAddr>>) {
                 if let Some(mut d) = dest {
                     d.weight = w;
                     let key = this.borrow().key.clone();
-                    if let Err(e) = kernel(lua, Op::AddDest(key, d)) {
+                    if let Err(e) = execute(this, Op::AddDest(key, d)) {
                         log::error(&format!("{name}: putting back {s}: {e}"));
                     }
                 }
             }
-            Effect::SorryIn => sorry(lua, this, true),
-            Effect::SorryOut => sorry(lua, this, false),
+            Effect::SorryIn => sorry(this, true),
+            Effect::SorryOut => sorry(this, false),
             Effect::Changed {
                 server,
                 from,
@@ -61,8 +54,7 @@ pub(super) fn apply(lua: &Lua, this: &Shared, fx: Vec<Effect<SocketAddr>>) {
                 detail,
             } => {
                 let line = format!(
-                    "{name}: real server {} {} -> {} ({reason}{}{detail})",
-                    endpoint(&server),
+                    "{name}: real server {server} {} -> {} ({reason}{}{detail})",
                     from.name(),
                     to.name(),
                     if detail.is_empty() { "" } else { ": " }
@@ -72,17 +64,16 @@ pub(super) fn apply(lua: &Lua, this: &Shared, fx: Vec<Effect<SocketAddr>>) {
                 } else {
                     log::info(&line)
                 }
-                let cb = this.borrow().callbacks.on_change.clone();
-                if let Some(f) = cb {
-                    let ev = event(lua, &name, |t| {
-                        t.set("server", endpoint(&server))?;
-                        t.set("from", from.name())?;
-                        t.set("to", to.name())?;
-                        t.set("reason", reason.as_str())?;
-                        t.set("detail", detail.as_str())
-                    });
-                    callback(lua, "on_change", f, ev, None);
-                }
+                let cb = this.borrow().callbacks.on_change;
+                notify(this, cb, || Event::Change {
+                    service: name,
+                    time: unix_now(),
+                    server,
+                    from,
+                    to,
+                    reason,
+                    detail,
+                });
             }
             Effect::Quorum { up, sum } => {
                 let q = this.borrow().board.policy.quorum.unwrap_or(0);
@@ -95,77 +86,54 @@ pub(super) fn apply(lua: &Lua, this: &Shared, fx: Vec<Effect<SocketAddr>>) {
                 } else {
                     log::warn(&line)
                 }
-                let cb = this.borrow().callbacks.on_quorum.clone();
-                if let Some(f) = cb {
-                    let ev = event(lua, &name, |t| {
-                        t.set("up", up)?;
-                        t.set("weight", sum)?;
-                        t.set("quorum", q)
-                    });
-                    callback(lua, "on_quorum", f, ev, Some(up));
-                }
+                let cb = this.borrow().callbacks.on_quorum;
+                notify(this, cb, || Event::Quorum {
+                    service: name,
+                    time: unix_now(),
+                    up,
+                    weight: sum,
+                    quorum: q,
+                });
             }
             Effect::Panic { server, out, limit } => {
                 log::error(&format!(
-                    "{name}: PANIC: {} failed its checks but {out} of {} servers are out already (max_down {limit}); \
+                    "{name}: PANIC: {server} failed its checks but {out} of {} servers are out already (max_down {limit}); \
                      keeping the failing servers in: a broken check or a partition is likelier than a mass outage",
-                    endpoint(&server),
                     this.borrow().board.servers.len()
                 ));
-                let cb = this.borrow().callbacks.on_panic.clone();
-                if let Some(f) = cb {
-                    let ev = event(lua, &name, |t| {
-                        t.set("server", endpoint(&server))?;
-                        t.set("out", out)?;
-                        t.set("max_down", limit)
-                    });
-                    callback(lua, "on_panic", f, ev, None);
-                }
+                let cb = this.borrow().callbacks.on_panic;
+                notify(this, cb, || Event::Panic {
+                    service: name,
+                    time: unix_now(),
+                    server,
+                    out,
+                    max_down: limit,
+                });
             }
         }
     }
 }
 
-pub(super) fn kernel(lua: &Lua, op: Op) -> Result<(), String> {
-    with_client(lua, |c| c.execute(&op)).map_err(|e| crate::lua::describe_error(&Value::Error(Box::new(e))))
+fn execute(this: &Shared, op: Op) -> Result<(), String> {
+    let host = this.borrow().host.clone();
+    host.execute(&op)
 }
 
-fn event(lua: &Lua, service: &str, fill: impl FnOnce(&Table) -> mlua::Result<()>) -> mlua::Result<Table> {
-    let t = lua.create_table()?;
-    t.set("service", service)?;
-    t.set("time", unix_now())?;
-    fill(&t)?;
-    Ok(t)
+fn notify(this: &Shared, callback: Option<super::FnId>, event: impl FnOnce() -> Event) {
+    if let Some(f) = callback {
+        let host = this.borrow().host.clone();
+        host.notify(f, event());
+    }
 }
 
-pub(super) fn unix_now() -> f64 {
+pub fn unix_now() -> f64 {
     SystemTime::now()
         .duration_since(SystemTime::UNIX_EPOCH)
         .map(|d| d.as_secs_f64())
         .unwrap_or(0.0)
 }
 
-/// Callbacks run as tasks of their own: a slow or failing callback holds up no check.
-fn callback(lua: &Lua, what: &'static str, f: Function, ev: mlua::Result<Table>, flag: Option<bool>) {
-    let ev = match ev {
-        Ok(t) => t,
-        Err(e) => return log::error(&format!("{what}: {e}")),
-    };
-    let l = lua.clone();
-    let spawned = crate::lua::engine::spawn(lua, async move {
-        let mut args = MultiValue::new();
-        if let Some(b) = flag {
-            args.push_back(Value::Boolean(b));
-        }
-        args.push_back(Value::Table(ev));
-        call_logged(&l, what, &f, args).await;
-    });
-    if let Err(e) = spawned {
-        log::error(&format!("{what}: {e}"));
-    }
-}
-
-fn sorry(lua: &Lua, this: &Shared, put_in: bool) {
+fn sorry(this: &Shared, put_in: bool) {
     let (name, key, spec, fwd) = {
         let m = this.borrow();
         let fwd = m.dests.values().next().map(|d| d.fwd);
@@ -185,7 +153,7 @@ fn sorry(lua: &Lua, this: &Shared, put_in: bool) {
         if inherit {
             dest.fwd = fwd.unwrap_or(Forward::Masq);
         }
-        match kernel(lua, Op::AddDest(key, dest.clone())) {
+        match execute(this, Op::AddDest(key, dest.clone())) {
             Ok(()) => {
                 log::warn(&format!(
                     "{name}: no real server is up: sorry server {}:{} in",
@@ -198,7 +166,7 @@ fn sorry(lua: &Lua, this: &Shared, put_in: bool) {
     } else {
         let dest = this.borrow_mut().sorry_dest.take();
         if let Some(d) = dest {
-            match kernel(lua, Op::DelDest(key, d.addr, d.port)) {
+            match execute(this, Op::DelDest(key, d.addr, d.port)) {
                 Ok(()) => log::info(&format!("{name}: a real server is up again: sorry server out")),
                 Err(e) => log::error(&format!("{name}: removing the sorry server: {e}")),
             }

@@ -8,30 +8,15 @@ use std::net::SocketAddr;
 use std::rc::{Rc, Weak};
 use std::time::{Duration, Instant};
 
-use mlua::Lua;
-
-use super::checks::{Aimed, run_probe};
-use crate::check::{Check, Outcome};
-
-/// What makes two probes the same: the whole check with its target, or for a Lua check the
-/// function, the server and the timeout.
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
-pub enum ProbeKey {
-    Builtin(Check),
-    Lua(usize, SocketAddr, Duration),
-}
+use super::host::Host;
+use super::probe::{Aimed, ProbeKey};
+use crate::check::Outcome;
+use crate::log;
 
 /// Who gets a probe's results: check `index` of `server` in a monitor.
 pub trait Subscriber {
     fn id(&self) -> u64;
-    fn deliver(
-        this: &Rc<RefCell<Self>>,
-        lua: &Lua,
-        server: SocketAddr,
-        index: usize,
-        outcome: Outcome,
-        at: Instant,
-    );
+    fn deliver(this: &Rc<RefCell<Self>>, server: SocketAddr, index: usize, outcome: Outcome, at: Instant);
 }
 
 struct Sub<S> {
@@ -47,18 +32,10 @@ struct Entry<S> {
 }
 
 pub struct Registry<S> {
+    host: Rc<dyn Host>,
     entries: RefCell<HashMap<ProbeKey, Rc<Entry<S>>>>,
     /// Probes run since start: the benchmark's numerator.
     pub runs: Cell<u64>,
-}
-
-impl<S> Default for Registry<S> {
-    fn default() -> Self {
-        Registry {
-            entries: RefCell::new(HashMap::new()),
-            runs: Cell::new(0),
-        }
-    }
 }
 
 pub struct Plan {
@@ -68,14 +45,21 @@ pub struct Plan {
     pub weight: u32,
     pub timeout: Duration,
     pub interval: Duration,
-    /// Seconds before the first run (warmup), on top of the spread over the interval.
+    /// Time before the first run (warmup), on top of the spread over the interval.
     pub delay: Duration,
 }
 
 impl<S: Subscriber + 'static> Registry<S> {
+    pub fn new(host: Rc<dyn Host>) -> Registry<S> {
+        Registry {
+            host,
+            entries: RefCell::new(HashMap::new()),
+            runs: Cell::new(0),
+        }
+    }
+
     pub fn subscribe(
         self: &Rc<Self>,
-        lua: &Lua,
         plan: Plan,
         monitor: &Rc<RefCell<S>>,
         server: SocketAddr,
@@ -98,9 +82,11 @@ impl<S: Subscriber + 'static> Registry<S> {
         });
         self.entries.borrow_mut().insert(plan.key.clone(), entry.clone());
         let reg = self.clone();
-        let l = lua.clone();
-        if let Err(e) = crate::lua::engine::spawn(lua, async move { reg.drive(l, plan, entry).await }) {
-            crate::log::error(&format!("probe: {e}"));
+        if let Err(e) = self
+            .host
+            .spawn(Box::pin(async move { reg.drive(plan, entry).await }))
+        {
+            log::error(&format!("probe: {e}"));
         }
     }
 
@@ -112,13 +98,16 @@ impl<S: Subscriber + 'static> Registry<S> {
         }
     }
 
-    async fn drive(self: Rc<Self>, lua: Lua, plan: Plan, entry: Rc<Entry<S>>) {
+    async fn drive(self: Rc<Self>, plan: Plan, entry: Rc<Entry<S>>) {
         tokio::time::sleep(plan.delay + spread(&plan.key, plan.interval)).await;
         loop {
             let interval = entry.subs.borrow().iter().map(|s| s.interval).min();
             let Some(interval) = interval else { break };
             let started = Instant::now();
-            let outcome = run_probe(&lua, &plan.probe, plan.server, plan.weight, plan.timeout, started).await;
+            let outcome = plan
+                .probe
+                .run(&*self.host, plan.server, plan.weight, plan.timeout, started)
+                .await;
             self.runs.set(self.runs.get() + 1);
             let subs: Vec<(Weak<RefCell<S>>, SocketAddr, usize)> = entry
                 .subs
@@ -128,7 +117,7 @@ impl<S: Subscriber + 'static> Registry<S> {
                 .collect();
             for (m, server, index) in subs {
                 if let Some(m) = m.upgrade() {
-                    S::deliver(&m, &lua, server, index, outcome.clone(), started);
+                    S::deliver(&m, server, index, outcome.clone(), started);
                 }
             }
             entry.subs.borrow_mut().retain(|s| s.monitor.strong_count() > 0);

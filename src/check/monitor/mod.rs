@@ -1,0 +1,214 @@
+//! Monitors: each watches the real servers of a service with checks, and carries out the
+//! health board's verdicts (`check::state`) on the IPVS table (weights, removal, sorry
+//! server) and as events for the host's callbacks. No scripting language here: what the
+//! runtime needs from its host goes through [`Host`].
+
+pub mod config;
+mod effects;
+pub mod host;
+pub mod probe;
+mod registry;
+mod table;
+pub mod view;
+mod watch;
+
+#[cfg(test)]
+mod tests;
+
+pub use config::{
+    Callbacks, Config, FIELDS, MaxDownSpec, MonitorSpec, SERVER_FIELDS, ServerOverride, validate,
+};
+pub use host::{Event, Field, FnId, Host, Local, read_servers};
+pub use probe::Probe;
+pub use view::{Row, Status, render};
+
+use std::cell::{Cell, RefCell};
+use std::collections::HashMap;
+use std::rc::Rc;
+
+use registry::Registry;
+use watch::{Monitor, Shared};
+
+use crate::check::secs;
+use crate::check::state::Board;
+use crate::log;
+
+/// The monitors of one host, and the probes they share.
+pub struct Monitors {
+    host: Rc<dyn Host>,
+    all: RefCell<Vec<Shared>>,
+    registry: Rc<Registry<Monitor>>,
+    next_id: Cell<u64>,
+    /// How many running monitors refer to each of the host's functions.
+    uses: RefCell<HashMap<FnId, usize>>,
+}
+
+/// A monitor, as its owner holds it; it keeps running without one until stopped.
+#[derive(Clone)]
+pub struct Handle(Shared);
+
+impl Monitors {
+    pub fn new(host: Rc<dyn Host>) -> Monitors {
+        Monitors {
+            registry: Rc::new(Registry::new(host.clone())),
+            host,
+            all: RefCell::new(Vec::new()),
+            next_id: Cell::new(0),
+            uses: RefCell::new(HashMap::new()),
+        }
+    }
+
+    /// Starts a monitor. The first read is synchronous: a monitor of a service that is not
+    /// there is an error now, not a warning later.
+    pub fn start(&self, config: Config) -> Result<Handle, String> {
+        let functions = config.functions();
+        for f in &functions {
+            *self.uses.borrow_mut().entry(*f).or_default() += 1;
+        }
+        let started = self.launch(config);
+        if started.is_err() {
+            self.unuse(&functions);
+        }
+        started
+    }
+
+    /// Tells the host of the functions no running monitor refers to any more.
+    fn unuse(&self, functions: &[FnId]) {
+        for f in functions {
+            let last = {
+                let mut uses = self.uses.borrow_mut();
+                let n = uses.entry(*f).or_default();
+                *n = n.saturating_sub(1);
+                *n == 0 && uses.remove(f).is_some()
+            };
+            if last {
+                self.host.release(*f);
+            }
+        }
+    }
+
+    fn launch(&self, config: Config) -> Result<Handle, String> {
+        let key = config.key.clone();
+        let Some(dests) = self.host.servers(&key)? else {
+            return Err(format!("monitor: no such service: {key}"));
+        };
+        let id = self.next_id.get() + 1;
+        self.next_id.set(id);
+        let interval = config.interval;
+        let functions = config.functions();
+        let m = Rc::new(RefCell::new(Monitor {
+            id,
+            name: key.to_string(),
+            key,
+            board: Board::new(config.policy),
+            dests: HashMap::new(),
+            sorry: config.sorry,
+            sorry_dest: None,
+            probes: config.probes,
+            per_server: config.per_server,
+            interval,
+            timeout: config.timeout,
+            warmup: config.warmup,
+            callbacks: config.callbacks,
+            functions,
+            subs: HashMap::new(),
+            checked: HashMap::new(),
+            checks_run: 0,
+            stopped: false,
+            service_missing: false,
+            refresher: None,
+            host: self.host.clone(),
+            registry: self.registry.clone(),
+        }));
+        table::follow(&m, dests);
+        let weak = Rc::downgrade(&m);
+        let refresher = self.host.spawn(Box::pin(async move {
+            loop {
+                tokio::time::sleep(interval).await;
+                let Some(m) = weak.upgrade() else { break };
+                if let Err(e) = table::refresh(&m) {
+                    log::error(&format!("{}: reading the service: {e}", m.borrow().name));
+                }
+            }
+        }))?;
+        m.borrow_mut().refresher = Some(refresher);
+        self.all.borrow_mut().push(m.clone());
+        log::info(&format!(
+            "{}: monitoring {} real servers every {}",
+            m.borrow().name,
+            m.borrow().board.servers.len(),
+            secs(interval)
+        ));
+        Ok(Handle(m))
+    }
+
+    /// Stops `h`, leaving weights as they are; false when it was stopped already.
+    pub fn stop(&self, h: &Handle) -> bool {
+        let m = &h.0;
+        let servers: Vec<_> = {
+            let mut mm = m.borrow_mut();
+            if mm.stopped {
+                return false;
+            }
+            mm.stopped = true;
+            if let Some(r) = mm.refresher.take() {
+                r.abort();
+            }
+            mm.subs.keys().copied().collect()
+        };
+        for s in servers {
+            table::unsubscribe(m, s);
+        }
+        self.all.borrow_mut().retain(|x| !Rc::ptr_eq(x, m));
+        let functions = m.borrow().functions.clone();
+        self.unuse(&functions);
+        log::info(&format!(
+            "{}: monitor stopped; weights left as they are",
+            m.borrow().name
+        ));
+        true
+    }
+
+    /// The monitors running, oldest first.
+    pub fn list(&self) -> Vec<Handle> {
+        self.all.borrow().iter().cloned().map(Handle).collect()
+    }
+
+    /// Probes run since start, over all monitors.
+    pub fn probes_run(&self) -> u64 {
+        self.registry.runs.get()
+    }
+
+    /// One row per watched server of every monitor running.
+    pub fn rows(&self) -> Vec<Row> {
+        self.all
+            .borrow()
+            .iter()
+            .flat_map(|m| view::rows(&m.borrow()))
+            .collect()
+    }
+}
+
+impl Handle {
+    /// The service watched, as it prints.
+    pub fn name(&self) -> String {
+        self.0.borrow().name.clone()
+    }
+
+    pub fn status(&self) -> Status {
+        view::status(&self.0.borrow())
+    }
+}
+
+impl std::fmt::Display for Handle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let m = self.0.borrow();
+        write!(
+            f,
+            "monitor {} ({} servers{})",
+            m.name,
+            m.board.servers.len(),
+            if m.stopped { ", stopped" } else { "" }
+        )
+    }
+}

@@ -1,0 +1,66 @@
+//! What a monitor checks its servers with: built-in checks, and the host's custom ones.
+
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use super::host::{FnId, Host};
+use crate::check::spec::Template;
+use crate::check::{self, Check, Outcome};
+
+/// One of a monitor's checks, not yet aimed at a server.
+#[derive(Clone, Debug)]
+pub enum Probe {
+    Builtin(Template),
+    Custom(FnId),
+}
+
+/// A monitor's check aimed at one server.
+#[derive(Clone, Debug)]
+pub enum Aimed {
+    Check(Check),
+    Custom(FnId),
+}
+
+/// What makes two probes the same: the whole check with its target, or for a custom check
+/// the function, the server and the timeout.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum ProbeKey {
+    Builtin(Check),
+    Custom(FnId, SocketAddr, Duration),
+}
+
+impl Probe {
+    /// The check of `server`, with the monitor's timeout where the check sets none.
+    pub fn aim(&self, server: SocketAddr, timeout: Duration) -> Aimed {
+        match self {
+            Probe::Builtin(t) => Aimed::Check(t.with_default_timeout(timeout).aim(server)),
+            Probe::Custom(f) => Aimed::Custom(*f),
+        }
+    }
+}
+
+impl Aimed {
+    pub fn key(&self, server: SocketAddr, timeout: Duration) -> ProbeKey {
+        match self {
+            Aimed::Check(c) => ProbeKey::Builtin(c.clone()),
+            Aimed::Custom(f) => ProbeKey::Custom(*f, server, timeout),
+        }
+    }
+
+    /// Runs the probe; a custom check that overruns `timeout` is a failure that says so.
+    pub async fn run(
+        &self,
+        host: &dyn Host,
+        server: SocketAddr,
+        weight: u32,
+        timeout: Duration,
+        started: Instant,
+    ) -> Outcome {
+        match self {
+            Aimed::Check(c) => c.run(host, started).await,
+            Aimed::Custom(f) => {
+                check::within(timeout, started, host.run_check(*f, server, weight, started)).await
+            }
+        }
+    }
+}

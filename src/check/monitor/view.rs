@@ -1,0 +1,159 @@
+//! What a monitor shows: its status, and the table of all monitors' servers.
+
+use super::effects::unix_now;
+use super::host::Field;
+use super::watch::Monitor;
+
+/// One row per server: what a monitor's status lists and the monitors' table prints.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Row {
+    pub service: String,
+    pub server: String,
+    pub state: &'static str,
+    pub in_table: bool,
+    pub weight: u32,
+    /// When last probed, in seconds since the Unix epoch.
+    pub checked: Option<f64>,
+    /// Of the slowest check's last probe, in milliseconds.
+    pub latency: Option<f64>,
+    pub detail: String,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Status {
+    pub service: String,
+    /// Probe results taken in.
+    pub checks: u64,
+    pub stopped: bool,
+    /// The sorry server is in.
+    pub sorry: bool,
+    /// Whether the quorum is met, when there is one.
+    pub quorum: Option<bool>,
+    pub live_weight: u64,
+    pub servers: Vec<Row>,
+}
+
+impl Status {
+    /// The fields but the servers, by name.
+    pub fn fields(&self) -> Vec<(&'static str, Field)> {
+        vec![
+            ("service", Field::Text(self.service.clone())),
+            ("checks", Field::Count(self.checks)),
+            ("stopped", Field::Flag(self.stopped)),
+            ("sorry", Field::Flag(self.sorry)),
+            ("quorum", self.quorum.map_or(Field::Nil, Field::Flag)),
+            ("live_weight", Field::Count(self.live_weight)),
+        ]
+    }
+}
+
+impl Row {
+    /// The fields a status lists for the server, latency to the microsecond.
+    pub fn fields(&self) -> Vec<(&'static str, Field)> {
+        let number = |v: Option<f64>| v.map_or(Field::Nil, Field::Number);
+        vec![
+            ("server", Field::Text(self.server.clone())),
+            ("state", Field::Text(self.state.into())),
+            ("in_table", Field::Flag(self.in_table)),
+            ("weight", Field::Count(u64::from(self.weight))),
+            ("checked", number(self.checked)),
+            (
+                "latency",
+                number(self.latency.map(|l| (l * 1000.0).round() / 1000.0)),
+            ),
+            ("detail", Field::Text(self.detail.clone())),
+        ]
+    }
+}
+
+pub(super) fn rows(m: &Monitor) -> Vec<Row> {
+    m.board
+        .servers
+        .iter()
+        .map(|(a, s)| {
+            let last = s
+                .checks
+                .iter()
+                .filter_map(|c| c.last.as_ref())
+                .map(|o| o.latency_ms())
+                .reduce(f64::max);
+            Row {
+                service: m.name.clone(),
+                server: a.to_string(),
+                state: if s.kept { "down (kept)" } else { s.health.name() },
+                in_table: !s.out,
+                weight: s.weight,
+                checked: m.checked.get(a).map(|t| unix_now() - t.elapsed().as_secs_f64()),
+                latency: last,
+                detail: s.last_detail.clone(),
+            }
+        })
+        .collect()
+}
+
+pub(super) fn status(m: &Monitor) -> Status {
+    Status {
+        service: m.name.clone(),
+        checks: m.checks_run,
+        stopped: m.stopped,
+        sorry: m.sorry_dest.is_some(),
+        quorum: m.board.policy.quorum.map(|_| m.board.quorum_met),
+        live_weight: m.board.live_weight(),
+        servers: rows(m),
+    }
+}
+
+/// The table of `rows` as printed at `now` (seconds since the Unix epoch).
+pub fn render(rows: &[Row], now: f64) -> String {
+    use prettytable::{Cell, Row as PRow, format};
+    if rows.is_empty() {
+        return "no monitors\n".to_string();
+    }
+    let mut t = prettytable::Table::new();
+    t.set_format(*format::consts::FORMAT_BOX_CHARS);
+    t.set_titles(PRow::new(
+        [
+            "Service",
+            "Real server",
+            "State",
+            "Weight",
+            "Checked",
+            "Latency",
+            "Detail",
+        ]
+        .iter()
+        .map(|h| Cell::new(h))
+        .collect(),
+    ));
+    for r in rows {
+        let weight = if r.in_table {
+            r.weight.to_string()
+        } else {
+            format!("{} (out)", r.weight)
+        };
+        let checked = r
+            .checked
+            .map_or("never".to_string(), |c| format!("{:.1}s ago", (now - c).max(0.0)));
+        let latency = r.latency.map_or(String::new(), |l| format!("{l:.1} ms"));
+        t.add_row(PRow::new(
+            [
+                r.service.as_str(),
+                &r.server,
+                r.state,
+                &weight,
+                &checked,
+                &latency,
+                &r.detail,
+            ]
+            .iter()
+            .map(|c| Cell::new(c))
+            .collect(),
+        ));
+    }
+    t.to_string()
+}
+
+/// Now, as [`render`] takes it.
+pub fn now() -> f64 {
+    unix_now()
+}

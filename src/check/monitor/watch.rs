@@ -1,0 +1,65 @@
+//! One monitor's state, and where probe results come in.
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::rc::Rc;
+use std::time::{Duration, Instant};
+
+use super::config::{Callbacks, PerServer};
+use super::effects::apply;
+use super::host::{FnId, Host};
+use super::probe::{Probe, ProbeKey};
+use super::registry::{Registry, Subscriber};
+use crate::check::Outcome;
+use crate::check::state::Board;
+use crate::ipvs::{Dest, ServiceKey};
+use crate::model::spec::ServerSpec;
+
+pub struct Monitor {
+    pub id: u64,
+    pub name: String,
+    pub key: ServiceKey,
+    pub board: Board<SocketAddr>,
+    /// The table's view of each watched server, to edit it or put it back as it was.
+    pub dests: HashMap<SocketAddr, Dest>,
+    pub sorry: Option<ServerSpec>,
+    pub sorry_dest: Option<Dest>,
+    pub probes: Vec<Probe>,
+    pub per_server: HashMap<SocketAddr, PerServer>,
+    pub interval: Duration,
+    pub timeout: Duration,
+    pub warmup: Duration,
+    pub callbacks: Callbacks,
+    pub functions: Vec<FnId>,
+    pub subs: HashMap<SocketAddr, Vec<ProbeKey>>,
+    /// When each server was last probed (monotonic: read once per probe, not per delivery).
+    pub checked: HashMap<SocketAddr, Instant>,
+    pub checks_run: u64,
+    pub stopped: bool,
+    pub service_missing: bool,
+    pub refresher: Option<tokio::task::AbortHandle>,
+    pub host: Rc<dyn Host>,
+    pub registry: Rc<Registry<Monitor>>,
+}
+
+pub type Shared = Rc<RefCell<Monitor>>;
+
+impl Subscriber for Monitor {
+    fn id(&self) -> u64 {
+        self.id
+    }
+
+    fn deliver(this: &Rc<RefCell<Self>>, server: SocketAddr, index: usize, outcome: Outcome, at: Instant) {
+        let fx = {
+            let mut m = this.borrow_mut();
+            if m.stopped {
+                return;
+            }
+            m.checks_run += 1;
+            m.checked.insert(server, at);
+            m.board.observe(&server, index, outcome)
+        };
+        apply(this, fx);
+    }
+}

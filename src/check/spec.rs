@@ -1,0 +1,260 @@
+//! A check as a caller describes it (`lvs.check.http{path="/health"}`), checked for sense
+//! before anything runs: ports in range, the fields each kind needs, a DNS query that can be
+//! built, a program given as argv. What comes out is a [`Template`]: the check without its
+//! target, which a monitor aims at each of its servers.
+
+#[cfg(test)]
+mod tests;
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::time::Duration;
+
+use super::{Check, Dns, Exec, Http, Tcp, Udp};
+use crate::model::SpecError;
+use crate::model::spec::{bad, parse_endpoint};
+
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(3);
+
+/// The target of a check made before it knows its server; aiming replaces it.
+pub const PLACEHOLDER: SocketAddr = SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), 0);
+
+/// Why `send` is refused; shared with callers that refuse a value of the wrong type.
+pub const SEND_MUST: &str = "must be the datagram to send (a string)";
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Kind {
+    #[default]
+    Tcp,
+    Http,
+    Udp,
+    Dns,
+    Exec,
+}
+
+impl Kind {
+    pub const ALL: [Kind; 5] = [Kind::Tcp, Kind::Http, Kind::Udp, Kind::Dns, Kind::Exec];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Kind::Tcp => "tcp",
+            Kind::Http => "http",
+            Kind::Udp => "udp",
+            Kind::Dns => "dns",
+            Kind::Exec => "exec",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Kind> {
+        Kind::ALL.into_iter().find(|k| k.name() == s)
+    }
+
+    /// The fields a check of this kind takes (`type` is the DNS record type).
+    pub fn fields(self) -> &'static [&'static str] {
+        match self {
+            Kind::Tcp => &["addr", "port", "timeout"],
+            Kind::Http => &[
+                "addr", "port", "timeout", "path", "host", "status", "body", "tls", "headers", "max_body",
+            ],
+            Kind::Udp => &["addr", "port", "timeout", "send", "expect"],
+            Kind::Dns => &["addr", "port", "timeout", "name", "type"],
+            Kind::Exec => &["addr", "port", "timeout", "cmd"],
+        }
+    }
+}
+
+/// An exec check's program: an argv list, or the shell string it must never be.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Cmd {
+    List(Vec<String>),
+    Shell(String),
+}
+
+/// The fields of a check, as given (types already read; sense not yet checked).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct CheckSpec {
+    pub kind: Kind,
+    pub addr: Option<String>,
+    pub port: Option<i64>,
+    pub timeout: Option<Duration>,
+    pub path: Option<String>,
+    pub host: Option<String>,
+    pub status: Option<Vec<i64>>,
+    pub body: Option<String>,
+    pub tls: Option<bool>,
+    pub headers: Vec<(String, String)>,
+    pub max_body: Option<i64>,
+    pub send: Option<Vec<u8>>,
+    pub expect: Option<String>,
+    pub name: Option<String>,
+    pub rtype: Option<String>,
+    pub cmd: Option<Cmd>,
+}
+
+impl CheckSpec {
+    pub fn new(kind: Kind) -> CheckSpec {
+        CheckSpec {
+            kind,
+            ..CheckSpec::default()
+        }
+    }
+}
+
+/// A check without its target: what `lvs.check.http{path="/health"}` gives, and what a
+/// monitor aims at each of its servers.
+#[derive(Clone, Debug)]
+pub struct Template {
+    check: Check,
+    port: Option<u16>,
+    /// The timeout was given: a monitor's own `timeout` does not replace it.
+    timeout_set: bool,
+}
+
+impl Template {
+    pub fn kind(&self) -> &'static str {
+        self.check.kind()
+    }
+
+    /// The target when the caller names none: an exec check may run without a server.
+    pub fn unaimed(&self) -> Option<SocketAddr> {
+        matches!(self.check, Check::Exec(_)).then_some(PLACEHOLDER)
+    }
+
+    /// The server named `text` ("ip:port", or "ip" when the check names its port).
+    pub fn server(&self, text: &str) -> Result<SocketAddr, SpecError> {
+        let (ip, p) = parse_endpoint("server", text)?;
+        match p.or(self.port) {
+            Some(p) => Ok(SocketAddr::new(ip, p)),
+            None => Err(bad("server", text, "needs a port")),
+        }
+    }
+
+    pub fn with_default_timeout(&self, t: Duration) -> Template {
+        let mut out = self.clone();
+        if !out.timeout_set {
+            out.check.set_timeout(t);
+        }
+        out
+    }
+
+    /// The check of real server `server` (on the check's own port if it names one).
+    pub fn aim(&self, server: SocketAddr) -> Check {
+        self.check.aimed_at(super::target(server, self.port))
+    }
+}
+
+/// Checks `s` and makes its template, with the target to run it at now when there is one:
+/// the `addr` given, or for a program that names no server ({ip}, {port}, {addr}), none.
+pub fn build(s: &CheckSpec) -> Result<(Template, Option<SocketAddr>), SpecError> {
+    let port = match s.port {
+        None => None,
+        Some(p) if (1..=65535).contains(&p) => Some(p as u16),
+        Some(p) => return Err(bad("port", p, "must be from 1 to 65535")),
+    };
+    let default_port = match s.kind {
+        Kind::Dns => Some(53),
+        Kind::Http if s.tls == Some(true) => Some(443),
+        Kind::Http => Some(80),
+        _ => None,
+    };
+    let mut target = match &s.addr {
+        None => None,
+        Some(a) => {
+            let (ip, p) = parse_endpoint("addr", a)?;
+            match p.or(port).or(default_port) {
+                Some(p) => Some(SocketAddr::new(ip, p)),
+                None if s.kind == Kind::Exec => Some(SocketAddr::new(ip, 0)),
+                None => return Err(bad("addr", a, "needs a port (\"ip:port\")")),
+            }
+        }
+    };
+    let to = s.timeout.unwrap_or(DEFAULT_TIMEOUT);
+    let check = match s.kind {
+        Kind::Tcp => Check::Tcp(Tcp {
+            addr: PLACEHOLDER,
+            timeout: to,
+        }),
+        Kind::Http => Check::Http(http(s, to)?),
+        Kind::Udp => Check::Udp(Udp {
+            addr: PLACEHOLDER,
+            send: s.send.clone().ok_or_else(|| bad("send", "nil", SEND_MUST))?,
+            expect: s.expect.clone(),
+            timeout: to,
+        }),
+        Kind::Dns => {
+            let d = Dns {
+                addr: PLACEHOLDER,
+                name: s
+                    .name
+                    .clone()
+                    .ok_or_else(|| bad("name", "nil", "the name to ask for"))?,
+                rtype: s.rtype.clone().unwrap_or_else(|| "A".into()),
+                timeout: to,
+            };
+            d.query(0).map_err(|e| bad("check.dns", &d.name, e))?;
+            Check::Dns(d)
+        }
+        Kind::Exec => {
+            let argv = match &s.cmd {
+                Some(Cmd::List(argv)) if !argv.is_empty() => argv.clone(),
+                other => {
+                    let shown = match other {
+                        None => "nil".to_string(),
+                        Some(Cmd::Shell(s)) => format!("\"{s}\""),
+                        Some(Cmd::List(_)) => "(table)".to_string(),
+                    };
+                    return Err(bad(
+                        "cmd",
+                        shown,
+                        "must be a list: the program and its arguments ({\"/usr/lib/check\", \"{ip}\"}), never a shell string",
+                    ));
+                }
+            };
+            let aimed = argv
+                .iter()
+                .any(|a| a.contains("{ip}") || a.contains("{port}") || a.contains("{addr}"));
+            if !aimed {
+                target = target.or(Some(PLACEHOLDER));
+            }
+            Check::Exec(Exec { argv, timeout: to })
+        }
+    };
+    let tpl = Template {
+        check,
+        port,
+        timeout_set: s.timeout.is_some(),
+    };
+    Ok((tpl, target))
+}
+
+fn http(s: &CheckSpec, timeout: Duration) -> Result<Http, SpecError> {
+    let mut h = Http::new(PLACEHOLDER);
+    h.timeout = timeout;
+    if let Some(p) = &s.path {
+        h.path = p.clone();
+    }
+    h.host = s.host.clone();
+    h.body = s.body.clone();
+    h.tls = s.tls.unwrap_or(false);
+    if let Some(m) = s.max_body {
+        h.max_body = usize::try_from(m).map_err(|_| bad("max_body", m, "must be 0 or more"))?;
+    }
+    h.status = match &s.status {
+        None => vec![200],
+        Some(list) => list.iter().map(|&n| status_code(n)).collect::<Result<_, _>>()?,
+    };
+    h.headers = s.headers.clone();
+    h.headers.sort();
+    Ok(h)
+}
+
+fn status_code(n: i64) -> Result<u16, SpecError> {
+    if (100..=599).contains(&n) {
+        Ok(n as u16)
+    } else {
+        Err(bad(
+            "status",
+            n,
+            "must be an HTTP status (100..599) or a list of them",
+        ))
+    }
+}

@@ -1,0 +1,171 @@
+//! The Lua state as the host of its monitors: the IPVS client of `lvs`, Lua functions as
+//! checks and callbacks, and the engine's loop.
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::time::Instant;
+
+use mlua::{Function, Lua, MultiValue, Table, Value, WeakLua};
+
+use crate::check::monitor::{Event, FnId, Host, Local, read_servers};
+use crate::check::{Matcher, Outcome};
+use crate::ipvs::{Dest, Op, ServiceKey};
+use crate::log;
+use crate::lua::args::show;
+use crate::lua::checks::LuaMatcher;
+use crate::lua::describe_error;
+use crate::lua::engine::{call_logged, spawn};
+use crate::lua::ipvs::with_client;
+
+pub struct LuaHost {
+    /// Weak: the host lives in the Lua state's own app data.
+    lua: WeakLua,
+    /// The functions monitors refer to, kept until the runtime releases them.
+    functions: RefCell<HashMap<FnId, Function>>,
+}
+
+/// A function's id: the same function gives the same id, so monitors share its probes.
+pub fn fn_id(f: &Function) -> FnId {
+    f.to_pointer() as usize
+}
+
+impl LuaHost {
+    pub fn new(lua: &Lua) -> LuaHost {
+        LuaHost {
+            lua: lua.weak(),
+            functions: RefCell::new(HashMap::new()),
+        }
+    }
+
+    pub fn hold(&self, f: &Function) {
+        self.functions.borrow_mut().insert(fn_id(f), f.clone());
+    }
+
+    fn function(&self, id: FnId) -> Option<Function> {
+        self.functions.borrow().get(&id).cloned()
+    }
+
+    fn lua(&self) -> Result<Lua, String> {
+        self.lua
+            .try_upgrade()
+            .ok_or_else(|| "the Lua state is gone".to_string())
+    }
+}
+
+fn message(e: mlua::Error) -> String {
+    describe_error(&Value::Error(Box::new(e)))
+}
+
+impl Matcher for LuaHost {
+    fn matches(&self, pattern: &str, subject: &[u8]) -> Result<bool, String> {
+        LuaMatcher(self.lua()?).matches(pattern, subject)
+    }
+}
+
+impl Host for LuaHost {
+    fn servers(&self, key: &ServiceKey) -> Result<Option<Vec<Dest>>, String> {
+        with_client(&self.lua()?, |c| read_servers(c, key)).map_err(message)
+    }
+
+    fn execute(&self, op: &Op) -> Result<(), String> {
+        with_client(&self.lua()?, |c| c.execute(op)).map_err(message)
+    }
+
+    fn run_check(&self, check: FnId, server: SocketAddr, weight: u32, started: Instant) -> Local<Outcome> {
+        let ready = |detail: String| -> Local<Outcome> {
+            Box::pin(std::future::ready(Outcome::down(detail, started)))
+        };
+        let lua = match self.lua() {
+            Ok(l) => l,
+            Err(e) => return ready(e),
+        };
+        let Some(f) = self.function(check) else {
+            return ready("the check function is gone".into());
+        };
+        let arg = match server_table(&lua, server, weight) {
+            Ok(t) => t,
+            Err(e) => return ready(e.to_string()),
+        };
+        Box::pin(async move {
+            match f.call_async::<MultiValue>(arg).await {
+                Ok(vals) => verdict(vals, started),
+                Err(e) => Outcome::down(format!("check raised: {}", message(e)), started),
+            }
+        })
+    }
+
+    /// Callbacks run as tasks of their own: a slow or failing callback holds up no check.
+    fn notify(&self, callback: FnId, event: Event) {
+        let (Ok(lua), Some(f)) = (self.lua(), self.function(callback)) else {
+            return;
+        };
+        let (what, flag) = (event.callback(), event.flag());
+        let ev = match super::fields_table(&lua, event.fields()) {
+            Ok(t) => t,
+            Err(e) => return log::error(&format!("{what}: {e}")),
+        };
+        let l = lua.clone();
+        let spawned = spawn(&lua, async move {
+            let mut args = MultiValue::new();
+            if let Some(b) = flag {
+                args.push_back(Value::Boolean(b));
+            }
+            args.push_back(Value::Table(ev));
+            call_logged(&l, what, &f, args).await;
+        });
+        if let Err(e) = spawned {
+            log::error(&format!("{what}: {e}"));
+        }
+    }
+
+    fn release(&self, f: FnId) {
+        self.functions.borrow_mut().remove(&f);
+    }
+
+    fn spawn(&self, task: Local<()>) -> Result<tokio::task::AbortHandle, String> {
+        let lua = self.lua()?;
+        spawn(&lua, task)
+            .map(|h| h.abort_handle())
+            .map_err(|e| e.to_string())
+    }
+}
+
+fn server_table(lua: &Lua, s: SocketAddr, weight: u32) -> mlua::Result<Table> {
+    let t = lua.create_table()?;
+    t.set("addr", s.to_string())?;
+    t.set("ip", s.ip().to_string())?;
+    t.set("port", s.port())?;
+    t.set("weight", weight)?;
+    Ok(t)
+}
+
+/// What a Lua check returned: true or false, and a detail; anything else is a failure.
+fn verdict(vals: MultiValue, started: Instant) -> Outcome {
+    let mut it = vals.into_iter();
+    let first = it.next().unwrap_or(Value::Nil);
+    let detail = match it.next() {
+        Some(Value::String(s)) => s.to_string_lossy(),
+        Some(Value::Nil) | None => String::new(),
+        Some(other) => other.to_string().unwrap_or_default(),
+    };
+    let or = |default: &str| {
+        if detail.is_empty() {
+            default.to_string()
+        } else {
+            detail.clone()
+        }
+    };
+    match first {
+        Value::Boolean(true) => Outcome::up(or("ok"), started),
+        Value::Boolean(false) => Outcome::down(or("failed"), started),
+        other => Outcome::down(
+            format!(
+                "check returned {} ({}), not true or false",
+                show(&other),
+                other.type_name()
+            ),
+            started,
+        ),
+    }
+}
