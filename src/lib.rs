@@ -6,11 +6,13 @@
 pub mod check;
 pub mod cli;
 pub mod director;
+pub mod fields;
 pub mod host;
 pub mod ipvs;
 pub mod ipvsadm;
 pub mod log;
 pub mod lua;
 pub mod model;
+pub mod runtime;
 pub mod shell;
 pub mod view;

@@ -6,6 +6,7 @@ mod dns;
 mod exec;
 pub mod http;
 pub mod monitor;
+pub mod net;
 pub mod spec;
 pub mod state;
 pub mod tcp;

@@ -9,7 +9,7 @@ use super::convert::{server_settings, server_spec, service_key, service_settings
 use super::ipvs::with_director;
 use crate::director::drain::{DrainOpts, Drains, Wait};
 use crate::director::{ApplyOpts, Wanted, path_or_rules};
-use crate::ipvs::{Op, ServiceKey, sockaddr};
+use crate::ipvs::Op;
 use crate::ipvsadm::rules;
 use crate::model::daemon;
 use crate::model::plan::Desired;
@@ -82,61 +82,9 @@ fn wanted(v: Value) -> mlua::Result<Wanted<'static>> {
     }
 }
 
-fn key_name(k: &ServiceKey) -> String {
-    k.to_string()
-}
-
-/// One plan operation as Lua data, with the equivalent ipvsadm command line. Built field by
-/// field (not through the full service and server objects): plans can hold 20,000 of these.
+/// One plan operation as Lua data, with the equivalent ipvsadm command line.
 fn op_table(lua: &Lua, op: &Op) -> mlua::Result<Table> {
-    let t = lua.create_table_with_capacity(0, 10)?;
-    let name = match op {
-        Op::AddService(_) => "add_service",
-        Op::EditService(_) => "edit_service",
-        Op::DelService(_) => "del_service",
-        Op::AddDest(..) => "add_server",
-        Op::EditDest(..) => "edit_server",
-        Op::DelDest(..) => "del_server",
-        Op::SetTimeouts(_) => "set_timeouts",
-        Op::Zero(_) => "zero",
-        Op::Flush => "clear",
-        Op::StartDaemon(_) => "start_daemon",
-        Op::StopDaemon(_) => "stop_daemon",
-    };
-    t.raw_set("op", name)?;
-    match op {
-        Op::AddService(s) | Op::EditService(s) => {
-            t.raw_set("service", key_name(&s.key))?;
-            t.raw_set("scheduler", s.scheduler.as_str())?;
-            if s.persistent() {
-                t.raw_set("persistent", s.timeout)?;
-            }
-            if let Some(pe) = &s.pe {
-                t.raw_set("pe", pe.as_str())?;
-            }
-        }
-        Op::DelService(k) => t.raw_set("service", key_name(k))?,
-        Op::AddDest(k, d) | Op::EditDest(k, d) => {
-            t.raw_set("service", key_name(k))?;
-            t.raw_set("addr", d.name())?;
-            t.raw_set("method", d.fwd.name())?;
-            t.raw_set("weight", d.weight as i64)?;
-            t.raw_set("upper", d.upper as i64)?;
-            t.raw_set("lower", d.lower as i64)?;
-        }
-        Op::DelDest(k, a, p) => {
-            t.raw_set("service", key_name(k))?;
-            t.raw_set("addr", sockaddr(a, *p))?;
-        }
-        Op::SetTimeouts(x) => {
-            t.raw_set("tcp", x.tcp)?;
-            t.raw_set("tcpfin", x.tcpfin)?;
-            t.raw_set("udp", x.udp)?;
-        }
-        _ => {}
-    }
-    t.raw_set("ipvsadm", rules::command_line(op))?;
-    Ok(t)
+    super::convert::record(lua, crate::view::records::op(op, rules::command_line(op)))
 }
 
 /// The plan as a Lua list whose entries are made when first read: a plan of 22,000 operations
@@ -241,23 +189,14 @@ fn apply_opts(v: Option<Table>) -> mlua::Result<ApplyOpts> {
 /// Waits for drains without holding up the loop: the calling coroutine sleeps between looks.
 /// SIGTERM (unless the script handles it) gives the drains up, the servers left at weight 0.
 async fn wait_drains(lua: &Lua, mut drains: Drains) -> mlua::Result<Vec<Op>> {
-    use tokio::signal::unix::{SignalKind, signal};
-    let handled = super::engine::control(lua)
-        .handled
-        .borrow()
-        .contains(&nix::libc::SIGTERM);
-    let mut term = if handled {
-        None
-    } else {
-        signal(SignalKind::terminate()).ok()
-    };
+    let mut term = super::engine::control(lua).unhandled(nix::libc::SIGTERM);
     loop {
         let Some(wait) = with_director(lua, |d| drains.step(d, Instant::now()))? else {
             return Ok(drains.deleted);
         };
         tokio::select! {
             _ = tokio::time::sleep(wait) => {}
-            _ = super::tasks::recv(&mut term) => {
+            _ = crate::runtime::recv(&mut term) => {
                 return Err(mlua::Error::external(drains.give_up("SIGTERM")));
             }
         }

@@ -3,9 +3,11 @@
 use mlua::{Lua, LuaSerdeExt, Table, Value};
 
 use super::args::{Fields, bad, spec_err};
-use crate::ipvs::{Daemon, Dest, Family, Forward, Service, ServiceKey, Stats, TunType, sockaddr};
-use crate::model::spec::{Netmask, sched_flag_names, tun_csum_name};
+use crate::fields::{Field, Record};
+use crate::ipvs::{Dest, Service, ServiceKey};
+use crate::model::spec::Netmask;
 use crate::model::{ServerSpec, ServiceSpec, SpecError};
+use crate::view::records;
 
 use crate::model::spec::{SERVER_FIELDS, SERVER_OUTPUT, SERVICE_FIELDS, SERVICE_OUTPUT};
 
@@ -113,103 +115,48 @@ pub fn server_spec(v: Value) -> mlua::Result<ServerSpec> {
     })
 }
 
-fn stats_tables(lua: &Lua, t: &Table, s: &Stats) -> mlua::Result<()> {
-    let stats = lua.create_table()?;
-    for (k, v) in [
-        ("conns", s.conns),
-        ("inpkts", s.inpkts),
-        ("outpkts", s.outpkts),
-        ("inbytes", s.inbytes),
-        ("outbytes", s.outbytes),
-    ] {
-        stats.set(k, v as i64)?;
+/// A record (what the layers below show of an object) as a Lua table.
+pub fn record(lua: &Lua, fields: Record) -> mlua::Result<Table> {
+    let t = lua.create_table_with_capacity(0, fields.len())?;
+    for (name, v) in fields {
+        match v {
+            Field::Text(s) => t.raw_set(name, s)?,
+            Field::Name(s) => t.raw_set(name, s)?,
+            Field::Int(n) => t.raw_set(name, n)?,
+            Field::Count(n) => t.raw_set(name, n)?,
+            Field::Number(n) => t.raw_set(name, n)?,
+            Field::Flag(b) => t.raw_set(name, b)?,
+            Field::Names(list) => {
+                let l = lua.create_sequence_from(list)?;
+                l.set_metatable(Some(lua.array_metatable()))?;
+                t.raw_set(name, l)?
+            }
+            Field::Record(r) => t.raw_set(name, record(lua, r)?)?,
+            Field::Nil => {}
+        }
     }
-    let rate = lua.create_table()?;
-    for (k, v) in [
-        ("cps", s.cps),
-        ("inpps", s.inpps),
-        ("outpps", s.outpps),
-        ("inbps", s.inbps),
-        ("outbps", s.outbps),
-    ] {
-        rate.set(k, v as i64)?;
-    }
-    t.set("stats", stats)?;
-    t.set("rate", rate)
+    Ok(t)
 }
 
 /// A real server's settings: the fields `lvs.add_server` and `lvs.apply` take.
 pub fn server_settings(lua: &Lua, d: &Dest) -> mlua::Result<Table> {
-    let t = lua.create_table()?;
-    t.set("addr", d.name())?;
-    t.set("method", d.fwd.name())?;
-    t.set("weight", d.weight as i64)?;
-    t.set("upper", d.upper as i64)?;
-    t.set("lower", d.lower as i64)?;
-    if d.fwd == Forward::Tunnel {
-        t.set("tun_type", d.tun_type.name())?;
-        if d.tun_type == TunType::Gue {
-            t.set("tun_port", d.tun_port)?;
-        }
-        if d.tun_type != TunType::Ipip {
-            t.set("tun_csum", tun_csum_name(d.tun_flags))?;
-        }
-    }
-    Ok(t)
+    record(lua, records::server_settings(d))
 }
 
 /// A real server as listings show it: its settings, its address apart, connections, counters.
 pub fn server_table(lua: &Lua, d: &Dest) -> mlua::Result<Table> {
-    let t = server_settings(lua, d)?;
-    t.set("ip", d.addr.to_string())?;
-    t.set("port", d.port)?;
-    t.set("active", d.active as i64)?;
-    t.set("inactive", d.inactive as i64)?;
-    t.set("persist", d.persist as i64)?;
-    stats_tables(lua, &t, &d.stats)?;
-    Ok(t)
+    record(lua, records::server(d))
 }
 
 /// A service's settings: the fields `lvs.add_service` and `lvs.apply` take.
 pub fn service_settings(lua: &Lua, s: &Service) -> mlua::Result<Table> {
-    let t = lua.create_table()?;
-    match &s.key {
-        ServiceKey::Addr { proto, addr, port } => {
-            t.set("proto", proto.name())?;
-            t.set("addr", sockaddr(addr, *port))?;
-        }
-        ServiceKey::Fwmark { mark, .. } => t.set("fwmark", *mark)?,
-    }
-    t.set("af", s.key.af().name())?;
-    t.set("scheduler", s.scheduler.as_str())?;
-    if s.persistent() {
-        t.set("persistent", s.timeout)?;
-    } else {
-        t.set("persistent", false)?;
-    }
-    match s.key.af() {
-        Family::Inet => t.set("netmask", s.netmask_v4().to_string())?,
-        Family::Inet6 => t.set("netmask", s.netmask)?,
-    }
-    let flags = lua.create_sequence_from(sched_flag_names(s.flags, &s.scheduler))?;
-    flags.set_metatable(Some(lua.array_metatable()))?;
-    t.set("sched_flags", flags)?;
-    if let Some(pe) = &s.pe {
-        t.set("pe", pe.as_str())?;
-    }
-    t.set("ops", s.flags & crate::ipvs::consts::SVC_F_ONEPACKET != 0)?;
-    Ok(t)
+    record(lua, records::service_settings(s))
 }
 
 /// A service as listings show it: its settings, its address apart, counters, real servers.
 pub fn service_table(lua: &Lua, s: &Service, dests: &[Dest]) -> mlua::Result<Table> {
-    let t = service_settings(lua, s)?;
-    if let ServiceKey::Addr { addr, port, .. } = &s.key {
-        t.set("ip", addr.to_string())?;
-        t.set("port", *port)?;
-    }
-    stats_tables(lua, &t, &s.stats)?;
-    let servers = lua.create_table()?;
+    let t = record(lua, records::service(s))?;
+    let servers = lua.create_table_with_capacity(dests.len(), 0)?;
     for d in dests {
         servers.push(server_table(lua, d)?)?;
     }
@@ -220,20 +167,6 @@ pub fn service_table(lua: &Lua, s: &Service, dests: &[Dest]) -> mlua::Result<Tab
     if let Ok(mt) = lua.named_registry_value::<Table>("lvsh.Service") {
         t.set_metatable(Some(mt))?;
     }
-    Ok(t)
-}
-
-pub fn daemon_table(lua: &Lua, d: &Daemon) -> mlua::Result<Table> {
-    let t = lua.create_table()?;
-    t.set("state", d.state.name())?;
-    t.set("ifname", d.ifname.as_str())?;
-    t.set("syncid", d.syncid)?;
-    t.set("maxlen", d.maxlen)?;
-    if let Some(g) = d.group {
-        t.set("group", g.to_string())?;
-    }
-    t.set("port", d.port)?;
-    t.set("ttl", d.ttl)?;
     Ok(t)
 }
 

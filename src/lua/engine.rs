@@ -1,18 +1,15 @@
-//! The event loop that owns the Lua state: a current-thread tokio runtime and a LocalSet, so
-//! Lua coroutines (driven by mlua's async support) wait on timers, sockets and child
-//! processes without blocking each other. Every chunk lvsh runs is driven by it; tasks that
-//! Lua spawns (checks, monitors, `lvs.every`) make progress whenever a chunk runs, and for
-//! as long as `lvs.run()` waits.
+//! The Lua state on the event loop (`crate::runtime`): Lua coroutines, driven by mlua's
+//! async support, are its tasks. Every chunk lvsh runs is driven by it; tasks that Lua spawns
+//! (checks, monitors, `lvs.every`) make progress whenever a chunk runs, and for as long as
+//! `lvs.run()` waits.
 
-use std::cell::{Cell, RefCell};
-use std::collections::BTreeSet;
 use std::future::Future;
 use std::rc::Rc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::Duration;
 
 use mlua::{Function, Lua, MultiValue, Value};
-use tokio::sync::Notify;
+
+use crate::runtime::{Control, Loop, Spawner};
 
 /// Raised by the REPL's SIGINT handler: running Lua stops at its next hook, a waiting chunk
 /// is dropped.
@@ -49,60 +46,18 @@ pub fn print_above_prompt(lua: &Lua) -> mlua::Result<()> {
     lua.globals().set("print", print)
 }
 
-pub struct Engine {
-    rt: tokio::runtime::Runtime,
-    local: Rc<tokio::task::LocalSet>,
+/// The loop, with what Lua functions need to start work on it (from anywhere, even from code
+/// that runs outside it: a `__tostring` called while the REPL prints a value) kept in the state.
+pub fn new_loop(lua: &Lua) -> std::io::Result<Loop> {
+    let l = Loop::new()?;
+    lua.set_app_data(l.spawner());
+    Ok(l)
 }
 
-/// What Lua functions need to start work on the loop from anywhere, even from code that
-/// runs outside it (a `__tostring` called while the REPL prints a value).
-#[derive(Clone)]
-struct Spawner {
-    local: Rc<tokio::task::LocalSet>,
-    handle: tokio::runtime::Handle,
-}
-
-impl Engine {
-    pub fn new(lua: &Lua) -> std::io::Result<Engine> {
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()?;
-        let local = Rc::new(tokio::task::LocalSet::new());
-        lua.set_app_data(Spawner {
-            local: local.clone(),
-            handle: rt.handle().clone(),
-        });
-        Ok(Engine { rt, local })
-    }
-
-    /// Drives the loop until `fut` is done, or, when `interrupt` is given, until that flag is
-    /// raised (the future is then dropped, which cancels what it was waiting for).
-    pub fn block_on<F: Future>(&self, fut: F, interrupt: Option<&AtomicBool>) -> Option<F::Output> {
-        self.rt.block_on(self.local.run_until(async {
-            match interrupt {
-                None => Some(fut.await),
-                Some(flag) => {
-                    let watch = async {
-                        loop {
-                            if flag.load(Ordering::SeqCst) {
-                                return;
-                            }
-                            tokio::time::sleep(Duration::from_millis(50)).await;
-                        }
-                    };
-                    tokio::select! {
-                        out = fut => Some(out),
-                        _ = watch => None,
-                    }
-                }
-            }
-        }))
-    }
-
-    /// Lets the tasks run for a moment without a chunk: the REPL calls it while it waits.
-    pub fn turn(&self, until: impl Future<Output = ()>) {
-        self.rt.block_on(self.local.run_until(until))
-    }
+fn spawner(lua: &Lua) -> mlua::Result<Spawner> {
+    lua.app_data_ref::<Spawner>()
+        .map(|s| s.clone())
+        .ok_or_else(|| mlua::Error::runtime("lvsh's event loop is not running"))
 }
 
 /// Starts `fut` as a task of the loop; it runs whenever the loop turns.
@@ -110,33 +65,15 @@ pub fn spawn<F: Future<Output = ()> + 'static>(
     lua: &Lua,
     fut: F,
 ) -> mlua::Result<tokio::task::JoinHandle<()>> {
-    let s = lua
-        .app_data_ref::<Spawner>()
-        .map(|s| s.clone())
-        .ok_or_else(|| mlua::Error::runtime("lvsh's event loop is not running"))?;
-    let _inside = s.handle.enter();
-    Ok(s.local.spawn_local(fut))
+    Ok(spawner(lua)?.spawn(fut))
 }
 
 /// Runs `f` inside the loop's runtime context (for tokio objects made outside a task).
 pub fn within_runtime<R>(lua: &Lua, f: impl FnOnce() -> R) -> mlua::Result<R> {
-    let handle = lua
-        .app_data_ref::<Spawner>()
-        .map(|s| s.handle.clone())
-        .ok_or_else(|| mlua::Error::runtime("lvsh's event loop is not running"))?;
-    let _inside = handle.enter();
-    Ok(f())
+    Ok(spawner(lua)?.within(f))
 }
 
 /// What `lvs.run`/`lvs.stop`/`lvs.on_signal` share.
-#[derive(Default)]
-pub struct Control {
-    pub stop: Rc<Notify>,
-    pub stopping: Cell<bool>,
-    /// Signals a script handles itself: `lvs.run` does not end on them.
-    pub handled: RefCell<BTreeSet<i32>>,
-}
-
 pub fn control(lua: &Lua) -> Rc<Control> {
     if let Some(c) = lua.app_data_ref::<Rc<Control>>() {
         return c.clone();

@@ -158,11 +158,7 @@ fn info(lua: &Lua, (): ()) -> mlua::Result<Table> {
 }
 
 pub fn timeouts_table(lua: &Lua, t: &crate::ipvs::Timeouts) -> mlua::Result<Table> {
-    let out = lua.create_table()?;
-    out.set("tcp", t.tcp)?;
-    out.set("tcpfin", t.tcpfin)?;
-    out.set("udp", t.udp)?;
-    Ok(out)
+    record(lua, crate::view::records::timeouts(t))
 }
 
 fn set_timeouts(lua: &Lua, t: Table) -> mlua::Result<bool> {
@@ -186,7 +182,7 @@ fn daemons(lua: &Lua, (): ()) -> mlua::Result<Table> {
     let all = with_director(lua, |d| d.daemons())?;
     let list = lua.create_table()?;
     for d in &all {
-        list.push(daemon_table(lua, d)?)?;
+        list.push(record(lua, crate::view::records::daemon(d))?)?;
     }
     Ok(list)
 }

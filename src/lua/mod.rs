@@ -54,7 +54,7 @@ impl std::fmt::Display for Failure {
 pub struct State {
     lua: Lua,
     internal: Table,
-    engine: Rc<engine::Engine>,
+    engine: Rc<crate::runtime::Loop>,
 }
 
 impl State {
@@ -77,7 +77,7 @@ impl State {
         let prelude: Function = lua.load(builtin::PRELUDE).set_name("=prelude").into_function()?;
         prelude.call::<()>(internal.clone())?;
         lua.set_named_registry_value("lvsh.call", internal.get::<Function>("call")?)?;
-        let engine = Rc::new(engine::Engine::new(&lua).map_err(mlua::Error::external)?);
+        let engine = Rc::new(engine::new_loop(&lua).map_err(mlua::Error::external)?);
         engine::install_interrupt_hook(&lua)?;
         Ok(State {
             lua,
@@ -118,7 +118,7 @@ impl State {
             })
     }
 
-    pub fn engine(&self) -> &engine::Engine {
+    pub fn engine(&self) -> &crate::runtime::Loop {
         &self.engine
     }
 

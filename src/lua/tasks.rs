@@ -3,7 +3,6 @@
 
 use std::cell::Cell;
 use std::rc::Rc;
-use std::str::FromStr;
 use std::time::Duration;
 
 use mlua::{Function, Lua, MultiValue, Table, UserData, UserDataMethods, Value, Variadic};
@@ -106,29 +105,8 @@ fn after(lua: &Lua, (secs, f): (f64, Function)) -> mlua::Result<Task> {
     })
 }
 
-/// A signal by name: "HUP", "SIGHUP", "usr1".
 pub fn signal_number(name: &str) -> mlua::Result<i32> {
-    let upper = name.to_ascii_uppercase();
-    let full = if upper.starts_with("SIG") {
-        upper
-    } else {
-        format!("SIG{upper}")
-    };
-    let sig = nix::sys::signal::Signal::from_str(&full).map_err(|_| {
-        mlua::Error::runtime(format!(
-            "signal: {name:?} is not a signal name (HUP, USR1, TERM...)"
-        ))
-    })?;
-    use nix::sys::signal::Signal::*;
-    if matches!(
-        sig,
-        SIGKILL | SIGSTOP | SIGSEGV | SIGBUS | SIGILL | SIGFPE | SIGTRAP
-    ) {
-        return Err(mlua::Error::runtime(format!(
-            "signal: {name:?} cannot be handled"
-        )));
-    }
-    Ok(sig as i32)
+    crate::runtime::signal_number(name).map_err(mlua::Error::runtime)
 }
 
 fn on_signal(lua: &Lua, (name, f): (String, Function)) -> mlua::Result<Task> {
@@ -149,45 +127,12 @@ fn on_signal(lua: &Lua, (name, f): (String, Function)) -> mlua::Result<Task> {
 }
 
 /// Waits until `lvs.stop()` or SIGINT/SIGTERM (unless the script handles those itself).
-pub async fn recv(s: &mut Option<tokio::signal::unix::Signal>) {
-    match s {
-        Some(s) => {
-            s.recv().await;
-        }
-        None => std::future::pending().await,
-    }
-}
-
 async fn run(lua: Lua, (): ()) -> mlua::Result<Option<String>> {
-    use tokio::signal::unix::{SignalKind, signal};
-    let ctl = control(&lua);
-    if ctl.stopping.replace(false) {
-        return Ok(Some("stop".into()));
-    }
-    let handled = ctl.handled.borrow().clone();
-    let mut int = if handled.contains(&nix::libc::SIGINT) {
-        None
-    } else {
-        signal(SignalKind::interrupt()).ok()
-    };
-    let mut term = if handled.contains(&nix::libc::SIGTERM) {
-        None
-    } else {
-        signal(SignalKind::terminate()).ok()
-    };
-    let why = tokio::select! {
-        _ = ctl.stop.notified() => "stop",
-        _ = recv(&mut int) => "SIGINT",
-        _ = recv(&mut term) => "SIGTERM",
-    };
-    ctl.stopping.set(false);
-    Ok(Some(why.to_string()))
+    Ok(Some(control(&lua).wait().await.to_string()))
 }
 
 fn stop(lua: &Lua, (): ()) -> mlua::Result<()> {
-    let ctl = control(lua);
-    ctl.stopping.set(true);
-    ctl.stop.notify_waiters();
+    control(lua).ask_stop();
     Ok(())
 }
 

@@ -5,7 +5,8 @@ use std::net::SocketAddr;
 use std::time::SystemTime;
 
 use super::host::Event;
-use super::watch::Shared;
+use super::registry::Subscriber;
+use super::watch::{Monitor, Shared};
 use crate::check::state::{Effect, Health};
 use crate::ipvs::{Forward, Op};
 use crate::log;
@@ -171,5 +172,31 @@ fn sorry(this: &Shared, put_in: bool) {
                 Err(e) => log::error(&format!("{name}: removing the sorry server: {e}")),
             }
         }
+    }
+}
+
+/// Where probe results come in: the board decides, and its verdicts are carried out.
+impl Subscriber for Monitor {
+    fn id(&self) -> u64 {
+        self.id
+    }
+
+    fn deliver(
+        this: &Shared,
+        server: SocketAddr,
+        index: usize,
+        outcome: crate::check::Outcome,
+        at: std::time::Instant,
+    ) {
+        let fx = {
+            let mut m = this.borrow_mut();
+            if m.stopped {
+                return;
+            }
+            m.checks_run += 1;
+            m.checked.insert(server, at);
+            m.board.observe(&server, index, outcome)
+        };
+        apply(this, fx);
     }
 }

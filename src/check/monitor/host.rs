@@ -71,16 +71,7 @@ pub enum Event {
     },
 }
 
-/// A field's value in what a monitor reports (events, status), for hosts to turn into
-/// their own values.
-#[derive(Clone, Debug, PartialEq)]
-pub enum Field {
-    Text(String),
-    Number(f64),
-    Count(u64),
-    Flag(bool),
-    Nil,
-}
+pub use crate::fields::Field;
 
 impl Event {
     /// The callback the event is for.

@@ -1,4 +1,4 @@
-//! One monitor's state, and where probe results come in.
+//! One monitor's state (probe results come in through `effects`).
 
 use std::cell::RefCell;
 use std::collections::HashMap;
@@ -7,11 +7,9 @@ use std::rc::Rc;
 use std::time::{Duration, Instant};
 
 use super::config::{Callbacks, PerServer};
-use super::effects::apply;
 use super::host::{FnId, Host};
 use super::probe::{Probe, ProbeKey};
-use super::registry::{Registry, Subscriber};
-use crate::check::Outcome;
+use super::registry::Registry;
 use crate::check::state::Board;
 use crate::ipvs::{Dest, ServiceKey};
 use crate::model::spec::ServerSpec;
@@ -44,22 +42,3 @@ pub struct Monitor {
 }
 
 pub type Shared = Rc<RefCell<Monitor>>;
-
-impl Subscriber for Monitor {
-    fn id(&self) -> u64 {
-        self.id
-    }
-
-    fn deliver(this: &Rc<RefCell<Self>>, server: SocketAddr, index: usize, outcome: Outcome, at: Instant) {
-        let fx = {
-            let mut m = this.borrow_mut();
-            if m.stopped {
-                return;
-            }
-            m.checks_run += 1;
-            m.checked.insert(server, at);
-            m.board.observe(&server, index, outcome)
-        };
-        apply(this, fx);
-    }
-}

@@ -11,7 +11,7 @@ use super::args::{Fields, show, spec_err};
 use super::checks::builtin;
 use super::convert::{server_spec, service_key};
 use crate::check::monitor::{
-    self, Callbacks, Field, Handle, MaxDownSpec, MonitorSpec, Monitors, Probe, ServerOverride,
+    self, Callbacks, Handle, MaxDownSpec, MonitorSpec, Monitors, Probe, ServerOverride,
 };
 use host::{LuaHost, fn_id};
 
@@ -156,18 +156,8 @@ fn status(lua: &Lua, h: &Handle) -> mlua::Result<Table> {
 }
 
 /// What the monitors report (status, events), as a Lua table.
-fn fields_table(lua: &Lua, fields: Vec<(&str, Field)>) -> mlua::Result<Table> {
-    let t = lua.create_table()?;
-    for (name, v) in fields {
-        match v {
-            Field::Text(s) => t.set(name, s)?,
-            Field::Number(n) => t.set(name, n)?,
-            Field::Count(n) => t.set(name, n)?,
-            Field::Flag(b) => t.set(name, b)?,
-            Field::Nil => {}
-        }
-    }
-    Ok(t)
+pub fn fields_table(lua: &Lua, fields: crate::fields::Record) -> mlua::Result<Table> {
+    crate::lua::convert::record(lua, fields)
 }
 
 impl UserData for MonitorHandle {

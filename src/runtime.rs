@@ -1,0 +1,160 @@
+//! The event loop lvsh runs everything on: a current-thread tokio runtime and a LocalSet, so
+//! tasks that are not Send (Lua's, the monitors') wait on timers, sockets and child
+//! processes without blocking each other; and how a long run ends (a stop, or a signal).
+
+use std::cell::{Cell, RefCell};
+use std::collections::BTreeSet;
+use std::future::Future;
+use std::rc::Rc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use tokio::signal::unix::{Signal, SignalKind, signal};
+use tokio::sync::Notify;
+
+pub struct Loop {
+    rt: tokio::runtime::Runtime,
+    local: Rc<tokio::task::LocalSet>,
+}
+
+impl Loop {
+    pub fn new() -> std::io::Result<Loop> {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?;
+        Ok(Loop {
+            rt,
+            local: Rc::new(tokio::task::LocalSet::new()),
+        })
+    }
+
+    /// What starts tasks on this loop from anywhere, even from code running outside it.
+    pub fn spawner(&self) -> Spawner {
+        Spawner {
+            local: self.local.clone(),
+            handle: self.rt.handle().clone(),
+        }
+    }
+
+    /// Drives the loop until `fut` is done, or, when `interrupt` is given, until that flag is
+    /// raised (the future is then dropped, which cancels what it was waiting for).
+    pub fn block_on<F: Future>(&self, fut: F, interrupt: Option<&AtomicBool>) -> Option<F::Output> {
+        self.rt.block_on(self.local.run_until(async {
+            match interrupt {
+                None => Some(fut.await),
+                Some(flag) => {
+                    let watch = async {
+                        loop {
+                            if flag.load(Ordering::SeqCst) {
+                                return;
+                            }
+                            tokio::time::sleep(Duration::from_millis(50)).await;
+                        }
+                    };
+                    tokio::select! {
+                        out = fut => Some(out),
+                        _ = watch => None,
+                    }
+                }
+            }
+        }))
+    }
+
+    /// Lets the tasks run until `until` is done (the REPL, while it waits for a line).
+    pub fn turn(&self, until: impl Future<Output = ()>) {
+        self.rt.block_on(self.local.run_until(until))
+    }
+}
+
+#[derive(Clone)]
+pub struct Spawner {
+    local: Rc<tokio::task::LocalSet>,
+    handle: tokio::runtime::Handle,
+}
+
+impl Spawner {
+    pub fn spawn<F: Future<Output = ()> + 'static>(&self, fut: F) -> tokio::task::JoinHandle<()> {
+        let _inside = self.handle.enter();
+        self.local.spawn_local(fut)
+    }
+
+    /// Runs `f` inside the loop's runtime context (for tokio objects made outside a task).
+    pub fn within<R>(&self, f: impl FnOnce() -> R) -> R {
+        let _inside = self.handle.enter();
+        f()
+    }
+}
+
+/// How a long run (`lvs.run`) is ended: a stop asked for, or SIGINT/SIGTERM when the script
+/// does not handle those itself.
+#[derive(Default)]
+pub struct Control {
+    pub stop: Notify,
+    pub stopping: Cell<bool>,
+    /// Signals the script handles itself: they do not end a run.
+    pub handled: RefCell<BTreeSet<i32>>,
+}
+
+/// Waits for a signal from `s`, or forever when there is none to wait for.
+pub async fn recv(s: &mut Option<Signal>) {
+    match s {
+        Some(s) => {
+            s.recv().await;
+        }
+        None => std::future::pending().await,
+    }
+}
+
+impl Control {
+    pub fn ask_stop(&self) {
+        self.stopping.set(true);
+        self.stop.notify_waiters();
+    }
+
+    /// A listener for `sig` unless the script handles it itself.
+    pub fn unhandled(&self, sig: i32) -> Option<Signal> {
+        if self.handled.borrow().contains(&sig) {
+            None
+        } else {
+            signal(SignalKind::from_raw(sig)).ok()
+        }
+    }
+
+    /// Waits until a stop is asked for or an unhandled SIGINT/SIGTERM comes; says which.
+    pub async fn wait(&self) -> &'static str {
+        if self.stopping.replace(false) {
+            return "stop";
+        }
+        let mut int = self.unhandled(nix::libc::SIGINT);
+        let mut term = self.unhandled(nix::libc::SIGTERM);
+        let why = tokio::select! {
+            _ = self.stop.notified() => "stop",
+            _ = recv(&mut int) => "SIGINT",
+            _ = recv(&mut term) => "SIGTERM",
+        };
+        self.stopping.set(false);
+        why
+    }
+}
+
+/// A signal by name ("HUP", "SIGHUP", "usr1"); the ones a process cannot or must not catch
+/// are refused.
+pub fn signal_number(name: &str) -> Result<i32, String> {
+    let upper = name.to_ascii_uppercase();
+    let full = if upper.starts_with("SIG") {
+        upper
+    } else {
+        format!("SIG{upper}")
+    };
+    let sig = full
+        .parse::<nix::sys::signal::Signal>()
+        .map_err(|_| format!("signal: {name:?} is not a signal name (HUP, USR1, TERM...)"))?;
+    use nix::sys::signal::Signal::*;
+    if matches!(
+        sig,
+        SIGKILL | SIGSTOP | SIGSEGV | SIGBUS | SIGILL | SIGFPE | SIGTRAP
+    ) {
+        return Err(format!("signal: {name:?} cannot be handled"));
+    }
+    Ok(sig as i32)
+}
