@@ -11,6 +11,7 @@ use std::time::Duration;
 
 use super::{Check, Dns, Exec, Http, Tcp, Udp};
 use crate::model::SpecError;
+use crate::model::input::{self, Args, Value, to_int};
 use crate::model::spec::{bad, parse_endpoint};
 
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(3);
@@ -96,6 +97,64 @@ impl CheckSpec {
             kind,
             ..CheckSpec::default()
         }
+    }
+}
+
+impl CheckSpec {
+    /// The fields of `lvs.check.<kind>{...}` as a script gives them.
+    pub fn read(kind: Kind, v: &Value) -> Result<CheckSpec, SpecError> {
+        let f = Args::of(
+            &format!("check.{}", kind.name()),
+            v,
+            kind.fields(),
+            &[],
+            "must be a table of the check's settings",
+        )?;
+        let status = |v: &Value| match to_int("status", v)? {
+            Some(n) => Ok(n),
+            None => Err(input::bad(
+                "status",
+                v,
+                "must be an HTTP status (100..599) or a list of them",
+            )),
+        };
+        let mut s = CheckSpec::new(kind);
+        s.timeout = f.seconds("timeout")?;
+        s.port = f.int("port")?;
+        s.addr = f.string("addr")?;
+        s.tls = f.bool("tls")?;
+        s.path = f.string("path")?;
+        s.host = f.string("host")?;
+        s.body = f.string("body")?;
+        s.max_body = f.int("max_body")?;
+        s.status = match f.raw("status") {
+            Value::Nil => None,
+            Value::List(list) => Some(list.iter().map(status).collect::<Result<_, _>>()?),
+            other => Some(vec![status(other)?]),
+        };
+        if let Value::Map(hs) = f.raw("headers") {
+            for (k, v) in hs {
+                let v = v
+                    .text()
+                    .ok_or_else(|| input::bad("headers", v, "must be a table of strings"))?;
+                s.headers.push((k.clone(), v));
+            }
+        }
+        s.send = match f.raw("send") {
+            Value::Nil => None,
+            Value::Str(t) => Some(t.as_bytes().to_vec()),
+            Value::Bytes(b) => Some(b.clone()),
+            other => return Err(input::bad("send", other, SEND_MUST)),
+        };
+        s.expect = f.string("expect")?;
+        s.name = f.string("name")?;
+        s.rtype = f.string("type")?;
+        s.cmd = match f.raw("cmd") {
+            Value::Nil => None,
+            v @ (Value::Str(_) | Value::Bytes(_)) => Some(Cmd::Shell(v.text().unwrap_or_default())),
+            _ => Some(Cmd::List(f.strings("cmd")?.unwrap_or_default())),
+        };
+        Ok(s)
     }
 }
 

@@ -6,10 +6,11 @@ use std::time::Duration;
 use super::drain::{DrainOpts, Wait};
 use super::{Director, Error, TxnFailure, TxnKind};
 use crate::ipvs::{Op, ServiceKey};
+use crate::model::input::{Args, Value};
 use crate::model::plan::{Desired, Plan, PlanOpts, plan, plan_rules};
 use crate::model::spec::bad;
 use crate::model::table::Table;
-use crate::model::{OpSource, txn};
+use crate::model::{OpSource, ServiceSpec, SpecError, daemon, txn};
 
 /// Opens the rules again from the start (the planner may read them twice).
 pub type RulesOpener<'r> = Box<dyn Fn() -> std::io::Result<Box<dyn OpSource + 'r>> + 'r>;
@@ -71,6 +72,25 @@ impl Default for ApplyOpts {
     }
 }
 
+impl ApplyOpts {
+    /// `{dry_run=, prune=, drain=, drain_timeout=, wait=}` as a script gives them.
+    pub fn read(v: &Value) -> Result<ApplyOpts, SpecError> {
+        let f = Args::of(
+            "apply options",
+            v,
+            &["dry_run", "prune", "drain", "drain_timeout", "wait"],
+            &[],
+            "must be a table of options",
+        )?;
+        let mut o = ApplyOpts::default();
+        o.dry_run = f.bool("dry_run")?.unwrap_or(false);
+        o.plan.prune = f.bool("prune")?.unwrap_or(true);
+        o.plan.drain = f.bool("drain")?.unwrap_or(false);
+        o.drain.read_fields(&f, "drain_timeout")?;
+        Ok(o)
+    }
+}
+
 /// What apply did (or, in a dry run, would do).
 #[derive(Debug, Clone, Default)]
 pub struct Applied {
@@ -96,6 +116,46 @@ impl Applied {
     pub fn to_drain(&self) -> &[(ServiceKey, std::net::IpAddr, u16)] {
         if self.executed { &self.plan.draining } else { &[] }
     }
+}
+
+/// The wanted table as a script writes it: service specs with their servers, and timeouts
+/// (0 keeps a value). A service, or a server within one, named twice is an error.
+pub fn desired(services: &[Value], timeouts: Option<&Value>) -> Result<Desired, Error> {
+    let twice = |what: String| SpecError {
+        field: "desired".into(),
+        value: String::new(),
+        reason: format!("{what} is given twice"),
+    };
+    let mut d = Desired::default();
+    let mut seen = std::collections::HashSet::new();
+    for v in services {
+        let (spec, servers) = ServiceSpec::read(v)?;
+        let svc = spec.to_service(None)?;
+        if !seen.insert(svc.key.clone()) {
+            return Err(twice(format!("service {}", svc.key)).into());
+        }
+        let mut dests = Vec::with_capacity(servers.len());
+        let mut names = std::collections::HashSet::new();
+        for rs in &servers {
+            let dest = rs.to_dest(&svc.key, None)?;
+            if !names.insert((dest.addr, dest.port)) {
+                return Err(twice(format!("real server {} in {}", dest.name(), svc.key)).into());
+            }
+            dests.push(dest);
+        }
+        d.services.push((svc, dests));
+    }
+    if let Some(t) = timeouts {
+        let f = Args::of(
+            "timeouts",
+            t,
+            &["tcp", "tcpfin", "udp"],
+            &[],
+            "must be {tcp=, tcpfin=, udp=}",
+        )?;
+        d.timeouts = Some(daemon::timeouts(f.int("tcp")?, f.int("tcpfin")?, f.int("udp")?)?);
+    }
+    Ok(d)
 }
 
 impl Director {

@@ -5,6 +5,7 @@ use std::net::IpAddr;
 
 use super::Error;
 use crate::ipvs::conns::{self, Conn};
+use crate::model::input::{Args, Value};
 use crate::model::spec::parse_endpoint;
 
 /// Each given field must match: protocol and state by name, addresses as `ip` or `ip:port`.
@@ -34,6 +35,26 @@ impl ConnFilter {
             real: addr("real", real)?,
             client: addr("client", client)?,
         })
+    }
+
+    /// `{proto=, state=, vip=, real=, client=}` as a script gives them, and the other fields
+    /// a listing of connections takes (`format`, `print`).
+    pub fn read(v: &Value) -> Result<(ConnFilter, Args), Error> {
+        let f = Args::of(
+            "connection filter",
+            v,
+            &["proto", "state", "vip", "real", "client", "format", "print"],
+            &[],
+            "must be a table such as {vip=\"192.0.2.1:80\"}",
+        )?;
+        let filter = ConnFilter::new(
+            f.string("proto")?,
+            f.string("state")?,
+            f.string("vip")?.as_deref(),
+            f.string("real")?.as_deref(),
+            f.string("client")?.as_deref(),
+        )?;
+        Ok((filter, f))
     }
 
     pub fn matches(&self, c: &Conn) -> bool {

@@ -8,6 +8,8 @@ use std::time::{Duration, Instant};
 use super::{Director, Error};
 use crate::ipvs::{Dest, Op, ServiceKey, sockaddr};
 use crate::log;
+use crate::model::SpecError;
+use crate::model::input::{Args, Value, bad};
 
 /// How often a drain looks at the kernel's counts.
 pub const LOOK_EVERY: Duration = Duration::from_millis(200);
@@ -28,6 +30,53 @@ pub struct DrainOpts {
     /// The longest a drain waits; past it the server is deleted with what it still has.
     pub timeout: Duration,
     pub wait: Wait,
+}
+
+impl DrainOpts {
+    /// `{timeout=, wait=}` as a script gives them (`lvs.drain`).
+    pub fn read(v: &Value) -> Result<DrainOpts, SpecError> {
+        let f = Args::of(
+            "drain options",
+            v,
+            &["timeout", "wait"],
+            &[],
+            "must be a table of options",
+        )?;
+        let mut o = super::ApplyOpts::default().drain;
+        o.read_fields(&f, "timeout")?;
+        Ok(o)
+    }
+
+    /// `wait = "active" | "all" | seconds`, and the timeout from `timeout_field`.
+    pub fn read_fields(&mut self, f: &Args, timeout_field: &str) -> Result<(), SpecError> {
+        if let Some(s) = f.int(timeout_field)? {
+            if !(0..=86400).contains(&s) {
+                return Err(bad(
+                    timeout_field,
+                    f.raw(timeout_field),
+                    "seconds from 0 to 86400",
+                ));
+            }
+            self.timeout = Duration::from_secs(s as u64);
+        }
+        self.wait = match f.raw("wait") {
+            Value::Nil => self.wait,
+            Value::Str(s) if s == "active" => Wait::Active,
+            Value::Str(s) if s == "all" => Wait::All,
+            v @ (Value::Int(_) | Value::Num(_)) => match f.seconds("wait")? {
+                Some(d) if d.as_secs() <= 86400 => Wait::For(d),
+                _ => return Err(bad("wait", v, "seconds from 0 to 86400")),
+            },
+            other => {
+                return Err(bad(
+                    "wait",
+                    other,
+                    "\"active\" (no active connections), \"all\" (no connection entries) or seconds",
+                ));
+            }
+        };
+        Ok(())
+    }
 }
 
 /// What a look at a draining server found.

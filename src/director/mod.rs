@@ -7,7 +7,7 @@ pub mod conns;
 pub mod drain;
 mod error;
 
-pub use apply::{Applied, ApplyOpts, RulesArg, RulesOpener, Wanted, path_or_rules};
+pub use apply::{Applied, ApplyOpts, RulesArg, RulesOpener, Wanted, desired, path_or_rules};
 pub use conns::ConnFilter;
 pub use error::{Error, TxnFailure, TxnKind};
 

@@ -1,60 +1,28 @@
 //! `lvs.state`, `lvs.apply` and `lvs.print_plan`: the declarative way to configure a director.
 
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use mlua::{Lua, Table, Value};
 
-use super::args::{Fields, bad, spec_err};
-use super::convert::{server_settings, server_spec, service_key, service_settings, service_spec};
+use super::args::{bad, spec_err, to_value};
+use super::convert::{server_settings, server_spec, service_key, service_settings};
 use super::ipvs::with_director;
-use crate::director::drain::{DrainOpts, Drains, Wait};
+use crate::director::drain::{DrainOpts, Drains};
 use crate::director::{ApplyOpts, Wanted, path_or_rules};
 use crate::ipvs::Op;
 use crate::ipvsadm::rules;
-use crate::model::daemon;
 use crate::model::plan::Desired;
 
+/// The wanted table from Lua: the services (its list) and an optional `timeouts` field.
 fn desired_from_table(t: Table) -> mlua::Result<Desired> {
-    let mut d = Desired::default();
-    let mut seen = std::collections::HashSet::new();
+    let (mut services, mut timeouts) = (Vec::new(), None);
     for pair in t.pairs::<Value, Value>() {
-        let (k, v) = pair?;
-        match k {
-            Value::Integer(_) => {
-                let (spec, servers) = service_spec(v)?;
-                let svc = spec.to_service(None).map_err(spec_err)?;
-                if !seen.insert(svc.key.clone()) {
-                    return Err(mlua::Error::runtime(format!(
-                        "service {} is given twice",
-                        svc.key
-                    )));
-                }
-                let mut dests = Vec::new();
-                let mut names = std::collections::HashSet::new();
-                if let Some(list) = servers {
-                    for rs in list.sequence_values::<Value>() {
-                        let dest = server_spec(rs?)?.to_dest(&svc.key, None).map_err(spec_err)?;
-                        if !names.insert((dest.addr, dest.port)) {
-                            return Err(mlua::Error::runtime(format!(
-                                "real server {} is given twice in {}",
-                                dest.name(),
-                                svc.key
-                            )));
-                        }
-                        dests.push(dest);
-                    }
-                }
-                d.services.push((svc, dests));
+        match pair? {
+            (Value::Integer(_), v) => services.push(to_value(v)?),
+            (Value::String(s), v) if s.to_str().is_ok_and(|s| s == "timeouts") => {
+                timeouts = Some(to_value(v)?)
             }
-            Value::String(s) if s.to_str().is_ok_and(|s| s == "timeouts") => {
-                let Value::Table(tt) = v else {
-                    return Err(bad("timeouts", &v, "must be {tcp=, tcpfin=, udp=}"));
-                };
-                let f = Fields::new(tt, "timeouts", &["tcp", "tcpfin", "udp"], &[])?;
-                d.timeouts =
-                    Some(daemon::timeouts(f.int("tcp")?, f.int("tcpfin")?, f.int("udp")?).map_err(spec_err)?);
-            }
-            other => {
+            (other, _) => {
                 return Err(bad(
                     "desired",
                     &other,
@@ -63,7 +31,7 @@ fn desired_from_table(t: Table) -> mlua::Result<Desired> {
             }
         }
     }
-    Ok(d)
+    crate::director::desired(&services, timeouts.as_ref()).map_err(mlua::Error::external)
 }
 
 /// What lvs.apply is given: services as Lua data, or rules (text, or a file's path).
@@ -139,51 +107,11 @@ fn plan_list(lua: &Lua, ops: Vec<Op>) -> mlua::Result<Table> {
     Ok(list)
 }
 
-/// `wait = "active" | "all" | seconds` and `timeout`/`drain_timeout` of a drain.
-fn drain_opts(f: &Fields, timeout_field: &str, o: &mut DrainOpts) -> mlua::Result<()> {
-    if let Some(s) = f.int(timeout_field)? {
-        if !(0..=86400).contains(&s) {
-            return Err(bad(
-                timeout_field,
-                &f.raw(timeout_field)?,
-                "seconds from 0 to 86400",
-            ));
-        }
-        o.timeout = Duration::from_secs(s as u64);
+fn apply_opts(v: Option<Value>) -> mlua::Result<ApplyOpts> {
+    match v {
+        None | Some(Value::Nil) => Ok(ApplyOpts::default()),
+        Some(v) => ApplyOpts::read(&to_value(v)?).map_err(spec_err),
     }
-    o.wait = match f.raw("wait")? {
-        Value::Nil => o.wait,
-        Value::String(s) if s.to_str().is_ok_and(|s| s == "active") => Wait::Active,
-        Value::String(s) if s.to_str().is_ok_and(|s| s == "all") => Wait::All,
-        v @ (Value::Integer(_) | Value::Number(_)) => match f.seconds("wait")? {
-            Some(d) if d.as_secs() <= 86400 => Wait::For(d),
-            _ => return Err(bad("wait", &v, "seconds from 0 to 86400")),
-        },
-        other => {
-            return Err(bad(
-                "wait",
-                &other,
-                "\"active\" (no active connections), \"all\" (no connection entries) or seconds",
-            ));
-        }
-    };
-    Ok(())
-}
-
-fn apply_opts(v: Option<Table>) -> mlua::Result<ApplyOpts> {
-    let mut o = ApplyOpts::default();
-    let Some(t) = v else { return Ok(o) };
-    let f = Fields::new(
-        t,
-        "apply options",
-        &["dry_run", "prune", "drain", "drain_timeout", "wait"],
-        &[],
-    )?;
-    o.dry_run = f.bool("dry_run")?.unwrap_or(false);
-    o.plan.prune = f.bool("prune")?.unwrap_or(true);
-    o.plan.drain = f.bool("drain")?.unwrap_or(false);
-    drain_opts(&f, "drain_timeout", &mut o.drain)?;
-    Ok(o)
 }
 
 /// Waits for drains without holding up the loop: the calling coroutine sleeps between looks.
@@ -203,7 +131,7 @@ async fn wait_drains(lua: &Lua, mut drains: Drains) -> mlua::Result<Vec<Op>> {
     }
 }
 
-async fn apply(lua: Lua, (want, opts): (Value, Option<Table>)) -> mlua::Result<Table> {
+async fn apply(lua: Lua, (want, opts): (Value, Option<Value>)) -> mlua::Result<Table> {
     let want = wanted(want)?;
     let o = apply_opts(opts)?;
     let applied = with_director(&lua, |d| d.apply(want, &o, &rules::command_line))?;
@@ -221,17 +149,13 @@ async fn apply(lua: Lua, (want, opts): (Value, Option<Table>)) -> mlua::Result<T
 }
 
 /// `lvs.drain(service, server, {timeout=, wait=})`: weight 0 now, deleted once drained.
-async fn drain(lua: Lua, (svc, rs, opts): (Value, Value, Option<Table>)) -> mlua::Result<bool> {
+async fn drain(lua: Lua, (svc, rs, opts): (Value, Value, Option<Value>)) -> mlua::Result<bool> {
     let key = service_key(svc)?;
     let spec = server_spec(rs)?;
-    let mut o = ApplyOpts::default().drain;
-    if let Some(t) = opts {
-        drain_opts(
-            &Fields::new(t, "drain options", &["timeout", "wait"], &[])?,
-            "timeout",
-            &mut o,
-        )?;
-    }
+    let o = match opts {
+        None | Some(Value::Nil) => ApplyOpts::default().drain,
+        Some(v) => DrainOpts::read(&to_value(v)?).map_err(spec_err)?,
+    };
     let drains = with_director(&lua, |d| d.drain(&key, &spec, o, Instant::now()))?;
     Ok(!wait_drains(&lua, drains).await?.is_empty())
 }

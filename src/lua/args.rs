@@ -4,6 +4,7 @@
 use mlua::{Table, Value};
 
 use crate::model::SpecError;
+use crate::model::input::{self, Args};
 
 pub fn spec_err(e: SpecError) -> mlua::Error {
     mlua::Error::external(e)
@@ -30,30 +31,66 @@ pub fn show(v: &Value) -> String {
     }
 }
 
+/// A Lua value as plain data for the layers below. Functions and userdata stay behind as
+/// their type's name: the binding that takes them reads them from the table itself.
+pub fn to_value(v: Value) -> mlua::Result<input::Value> {
+    Ok(match v {
+        Value::Nil => input::Value::Nil,
+        Value::Boolean(b) => input::Value::Bool(b),
+        Value::Integer(i) => input::Value::Int(i),
+        Value::Number(n) => input::Value::Num(n),
+        Value::String(s) => match s.to_str() {
+            Ok(t) => input::Value::Str(t.to_string()),
+            Err(_) => input::Value::Bytes(s.as_bytes().to_vec()),
+        },
+        Value::Table(t) if t.raw_len() > 0 => input::Value::List(
+            t.sequence_values::<Value>()
+                .map(|v| v.and_then(to_value))
+                .collect::<mlua::Result<_>>()?,
+        ),
+        Value::Table(t) => {
+            let mut m = Vec::new();
+            for pair in t.pairs::<Value, Value>() {
+                let (k, v) = pair?;
+                if let Value::String(k) = k {
+                    m.push((k.to_string_lossy(), to_value(v)?));
+                }
+            }
+            input::Value::Map(m)
+        }
+        other => input::Value::Other(other.type_name()),
+    })
+}
+
+/// A table's fields: as plain data (`args`, for the layers below) and as Lua values (`raw`,
+/// for what only Lua has: functions, userdata).
 pub struct Fields {
     table: Table,
+    args: Args,
 }
 
 impl Fields {
     /// `allowed` are the fields the call understands; `ignored` are fields lvsh itself puts in
     /// the objects it returns (stats, servers, ...), so those objects can be passed back.
     pub fn new(table: Table, what: &str, allowed: &[&str], ignored: &[&str]) -> mlua::Result<Fields> {
+        let mut fields = Vec::new();
         for pair in table.pairs::<Value, Value>() {
             let (k, v) = pair?;
             let name = match &k {
                 Value::String(s) => s.to_string_lossy(),
                 other => return Err(bad(what, other, "has a key that is not a field name")),
             };
-            if !allowed.contains(&name.as_str()) && !ignored.contains(&name.as_str()) {
-                let hint = format!("unknown field '{name}' (known: {})", allowed.join(", "));
-                return Err(spec_err(SpecError {
-                    field: what.into(),
-                    value: String::new(),
-                    reason: format!("{hint}; got {name} = {}", show(&v)),
-                }));
+            if allowed.contains(&name.as_str()) {
+                fields.push((name, to_value(v)?));
+            } else if !ignored.contains(&name.as_str()) {
+                // the same words as every other unknown field
+                return Err(spec_err(
+                    Args::new(what, vec![(name, to_value(v)?)], allowed, ignored).unwrap_err(),
+                ));
             }
         }
-        Ok(Fields { table })
+        let args = Args::new(what, fields, allowed, ignored).map_err(spec_err)?;
+        Ok(Fields { table, args })
     }
 
     pub fn raw(&self, name: &str) -> mlua::Result<Value> {
@@ -61,80 +98,19 @@ impl Fields {
     }
 
     pub fn string(&self, name: &str) -> mlua::Result<Option<String>> {
-        match self.raw(name)? {
-            Value::Nil => Ok(None),
-            Value::String(s) => Ok(Some(
-                s.to_str()
-                    .map_err(|_| bad(name, &Value::String(s.clone()), "is not UTF-8"))?
-                    .to_string(),
-            )),
-            other => Err(bad(name, &other, "must be a string")),
-        }
+        self.args.string(name).map_err(spec_err)
     }
 
     pub fn int(&self, name: &str) -> mlua::Result<Option<i64>> {
-        to_int(name, self.raw(name)?)
+        self.args.int(name).map_err(spec_err)
     }
 
     /// A number of seconds (integer or float), 0 or more.
     pub fn seconds(&self, name: &str) -> mlua::Result<Option<std::time::Duration>> {
-        match self.raw(name)? {
-            Value::Nil => Ok(None),
-            v @ (Value::Integer(_) | Value::Number(_)) => {
-                let n = match v {
-                    Value::Integer(i) => i as f64,
-                    Value::Number(n) => n,
-                    _ => 0.0,
-                };
-                if n.is_finite() && (0.0..1e9).contains(&n) {
-                    Ok(Some(std::time::Duration::from_secs_f64(n)))
-                } else {
-                    Err(bad(name, &v, "must be a number of seconds, 0 or more"))
-                }
-            }
-            other => Err(bad(name, &other, "must be a number of seconds")),
-        }
+        self.args.seconds(name).map_err(spec_err)
     }
 
     pub fn bool(&self, name: &str) -> mlua::Result<Option<bool>> {
-        match self.raw(name)? {
-            Value::Nil => Ok(None),
-            Value::Boolean(b) => Ok(Some(b)),
-            other => Err(bad(name, &other, "must be true or false")),
-        }
-    }
-
-    /// A list of strings, or one comma-separated string.
-    pub fn strings(&self, name: &str) -> mlua::Result<Option<Vec<String>>> {
-        match self.raw(name)? {
-            Value::Nil => Ok(None),
-            Value::String(s) => Ok(Some(
-                s.to_string_lossy()
-                    .split(',')
-                    .map(|p| p.trim().to_string())
-                    .filter(|p| !p.is_empty())
-                    .collect(),
-            )),
-            Value::Table(t) => {
-                let mut out = Vec::new();
-                for v in t.sequence_values::<Value>() {
-                    match v? {
-                        Value::String(s) => out.push(s.to_string_lossy()),
-                        other => return Err(bad(name, &other, "must be a list of strings")),
-                    }
-                }
-                Ok(Some(out))
-            }
-            other => Err(bad(name, &other, "must be a list of strings")),
-        }
-    }
-}
-
-pub fn to_int(name: &str, v: Value) -> mlua::Result<Option<i64>> {
-    match v {
-        Value::Nil => Ok(None),
-        Value::Integer(i) => Ok(Some(i)),
-        Value::Number(n) if n.fract() == 0.0 && n.abs() < 9.0e15 => Ok(Some(n as i64)),
-        other => Err(bad(name, &other, "must be an integer")),
+        self.args.bool(name).map_err(spec_err)
     }
 }

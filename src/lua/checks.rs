@@ -6,8 +6,8 @@ use std::time::Instant;
 
 use mlua::{AnyUserData, Function, Lua, MetaMethod, MultiValue, Table, UserData, UserDataMethods, Value};
 
-use super::args::{Fields, show, spec_err, to_int};
-use crate::check::spec::{self, CheckSpec, Cmd, Kind, Template};
+use super::args::{show, spec_err, to_value};
+use crate::check::spec::{self, CheckSpec, Kind, Template};
 use crate::check::{Matcher, Outcome};
 use crate::model::spec::bad;
 
@@ -73,63 +73,10 @@ pub fn results(lua: &Lua, o: &Outcome) -> mlua::Result<MultiValue> {
     Ok(out)
 }
 
-/// The fields of `lvs.check.<kind>{...}`, read into a spec.
-fn read(kind: Kind, t: Table) -> mlua::Result<CheckSpec> {
-    let f = Fields::new(t, &format!("check.{}", kind.name()), kind.fields(), &[])?;
-    let mut s = CheckSpec::new(kind);
-    s.timeout = f.seconds("timeout")?;
-    s.port = f.int("port")?;
-    s.addr = f.string("addr")?;
-    s.tls = f.bool("tls")?;
-    s.path = f.string("path")?;
-    s.host = f.string("host")?;
-    s.body = f.string("body")?;
-    s.max_body = f.int("max_body")?;
-    s.status = match f.raw("status")? {
-        Value::Nil => None,
-        Value::Table(list) => Some(
-            list.sequence_values::<Value>()
-                .map(|x| x.and_then(status_code))
-                .collect::<mlua::Result<_>>()?,
-        ),
-        other => Some(vec![status_code(other)?]),
-    };
-    if let Value::Table(hs) = f.raw("headers")? {
-        for pair in hs.pairs::<String, String>() {
-            s.headers.push(pair?);
-        }
-    }
-    s.send = match f.raw("send")? {
-        Value::Nil => None,
-        Value::String(b) => Some(b.as_bytes().to_vec()),
-        other => return Err(spec_err(bad("send", show(&other), spec::SEND_MUST))),
-    };
-    s.expect = f.string("expect")?;
-    s.name = f.string("name")?;
-    s.rtype = f.string("type")?;
-    s.cmd = match f.raw("cmd")? {
-        Value::Nil => None,
-        Value::String(c) => Some(Cmd::Shell(c.to_string_lossy())),
-        _ => Some(Cmd::List(f.strings("cmd")?.unwrap_or_default())),
-    };
-    Ok(s)
-}
-
-/// A status code's type; its range is the spec's to check.
-fn status_code(v: Value) -> mlua::Result<i64> {
-    match to_int("status", v.clone())? {
-        Some(n) => Ok(n),
-        None => Err(spec_err(bad(
-            "status",
-            show(&v),
-            "must be an HTTP status (100..599) or a list of them",
-        ))),
-    }
-}
-
 fn check_fn(lua: &Lua, kind: Kind) -> mlua::Result<Function> {
-    lua.create_async_function(move |lua, t: Table| async move {
-        let (tpl, target) = spec::build(&read(kind, t)?).map_err(spec_err)?;
+    lua.create_async_function(move |lua, t: Value| async move {
+        let (tpl, target) =
+            spec::build(&CheckSpec::read(kind, &to_value(t)?).map_err(spec_err)?).map_err(spec_err)?;
         match target {
             None => Ok(MultiValue::from_iter([Value::UserData(
                 lua.create_userdata(tpl)?,

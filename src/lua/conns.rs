@@ -2,32 +2,23 @@
 
 use mlua::{Lua, Table, Value};
 
-use super::args::Fields;
+use super::args::{spec_err, to_value};
 use super::listing::emit;
 use crate::director::ConnFilter;
 use crate::director::conns::connections as walk;
 use crate::ipvs::sockaddr;
 use crate::ipvsadm::listing;
 
-fn conn_filter(v: Option<Table>) -> mlua::Result<(ConnFilter, Option<String>)> {
-    let Some(t) = v else {
-        return Ok((ConnFilter::default(), None));
-    };
-    let f = Fields::new(
-        t,
-        "connection filter",
-        &["proto", "state", "vip", "real", "client", "format", "print"],
-        &[],
-    )?;
-    let filter = ConnFilter::new(
-        f.string("proto")?,
-        f.string("state")?,
-        f.string("vip")?.as_deref(),
-        f.string("real")?.as_deref(),
-        f.string("client")?.as_deref(),
-    )
-    .map_err(mlua::Error::external)?;
-    Ok((filter, f.string("format")?))
+/// The filter, how to list (`format`) and whether to print.
+fn conn_filter(v: Option<Value>) -> mlua::Result<(ConnFilter, Option<String>, bool)> {
+    match v {
+        None | Some(Value::Nil) => Ok((ConnFilter::default(), None, true)),
+        Some(v) => {
+            let (cf, f) = ConnFilter::read(&to_value(v)?).map_err(mlua::Error::external)?;
+            let style = f.string("format").map_err(spec_err)?;
+            Ok((cf, style, f.bool("print").map_err(spec_err)?.unwrap_or(true)))
+        }
+    }
 }
 
 /// Walks the entries `cf` matches; a Lua error from `each` ends the walk and is raised.
@@ -35,8 +26,8 @@ fn each(cf: &ConnFilter, each: impl FnMut(crate::ipvs::conns::Conn) -> mlua::Res
     walk(cf, each, mlua::Error::external)
 }
 
-fn connections(lua: &Lua, filter: Option<Table>) -> mlua::Result<Table> {
-    let (cf, _) = conn_filter(filter)?;
+fn connections(lua: &Lua, filter: Option<Value>) -> mlua::Result<Table> {
+    let (cf, _, _) = conn_filter(filter)?;
     let list = lua.create_table()?;
     each(&cf, |c| {
         let t = lua.create_table_with_capacity(0, 8)?;
@@ -57,12 +48,8 @@ fn connections(lua: &Lua, filter: Option<Table>) -> mlua::Result<Table> {
     Ok(list)
 }
 
-fn list_connections(lua: &Lua, filter: Option<Table>) -> mlua::Result<Value> {
-    let print = match &filter {
-        Some(t) => t.raw_get::<Option<bool>>("print")?.unwrap_or(true),
-        None => true,
-    };
-    let (cf, style) = conn_filter(filter)?;
+fn list_connections(lua: &Lua, filter: Option<Value>) -> mlua::Result<Value> {
+    let (cf, style, print) = conn_filter(filter)?;
     let text = if style.as_deref() == Some("ipvsadm") {
         let mut out = listing::conn_header(false);
         each(&cf, |c| {

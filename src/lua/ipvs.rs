@@ -3,11 +3,11 @@
 
 use mlua::{Lua, Table, Value, Variadic};
 
-use super::args::{Fields, show, spec_err};
+use super::args::{spec_err, to_value};
 use super::convert::*;
 use crate::director::{self, Director};
 use crate::model::backend::Ipvs;
-use crate::model::daemon::{DaemonSpec, parse_state, timeouts};
+use crate::model::daemon::{DaemonSpec, read_state, read_timeouts};
 
 /// This Lua state's director, opened on first use so that lvsh starts (and runs scripts
 /// that need no IPVS) on a kernel without it.
@@ -51,52 +51,8 @@ pub fn with_client<R>(
     with_director(lua, |d| Ok(f(d.ipvs())?))
 }
 
-/// The real servers of a spec's `servers` list.
-pub fn server_specs(list: Option<Table>) -> mlua::Result<Vec<crate::model::ServerSpec>> {
-    let mut out = Vec::new();
-    if let Some(list) = list {
-        for rs in list.sequence_values::<Value>() {
-            out.push(server_spec(rs?)?);
-        }
-    }
-    Ok(out)
-}
-
-fn daemon_spec(t: Table) -> mlua::Result<DaemonSpec> {
-    let f = Fields::new(t, "daemon", DAEMON_FIELDS, &[])?;
-    Ok(DaemonSpec {
-        state: f.string("state")?,
-        ifname: f.string("ifname")?,
-        syncid: f.int("syncid")?,
-        maxlen: f.int("maxlen")?,
-        group: f.string("group")?,
-        port: f.int("port")?,
-        ttl: f.int("ttl")?,
-    })
-}
-
-const DAEMON_FIELDS: &[&str] = &["state", "ifname", "syncid", "maxlen", "group", "port", "ttl"];
-
-fn daemon_state(v: Value) -> mlua::Result<crate::ipvs::DaemonState> {
-    let name = match &v {
-        Value::String(s) => s.to_string_lossy(),
-        Value::Table(t) => Fields::new(t.clone(), "daemon", DAEMON_FIELDS, &[])?
-            .string("state")?
-            .unwrap_or_default(),
-        other => {
-            return Err(spec_err(crate::model::spec::bad(
-                "state",
-                show(other),
-                "expected \"master\" or \"backup\"",
-            )));
-        }
-    };
-    parse_state(&name).map_err(spec_err)
-}
-
 fn add_service(lua: &Lua, v: Value) -> mlua::Result<Table> {
     let (spec, servers) = service_spec(v)?;
-    let servers = server_specs(servers)?;
     let (s, d) = with_director(lua, |dir| dir.add_service(&spec, &servers))?;
     service_table(lua, &s, &d)
 }
@@ -161,15 +117,14 @@ pub fn timeouts_table(lua: &Lua, t: &crate::ipvs::Timeouts) -> mlua::Result<Tabl
     record(lua, crate::view::records::timeouts(t))
 }
 
-fn set_timeouts(lua: &Lua, t: Table) -> mlua::Result<bool> {
-    let f = Fields::new(t, "timeouts", &["tcp", "tcpfin", "udp"], &[])?;
-    let t = timeouts(f.int("tcp")?, f.int("tcpfin")?, f.int("udp")?).map_err(spec_err)?;
+fn set_timeouts(lua: &Lua, t: Value) -> mlua::Result<bool> {
+    let t = read_timeouts(&to_value(t)?).map_err(spec_err)?;
     with_director(lua, |d| d.set_timeouts(t))?;
     Ok(true)
 }
 
 async fn stop_daemon(lua: Lua, state: Value) -> mlua::Result<bool> {
-    let s = daemon_state(state)?;
+    let s = read_state(&to_value(state)?).map_err(spec_err)?;
     // a daemon started a moment ago is given its moment without holding up the loop
     if let Some(wait) = with_slot(&lua, |slot| slot.as_ref().and_then(Director::daemon_settle))? {
         tokio::time::sleep(wait).await;
@@ -216,8 +171,8 @@ pub fn register(lua: &Lua, lvs: &Table) -> mlua::Result<()> {
     lvs.set("set_timeouts", lua.create_function(set_timeouts)?)?;
     lvs.set(
         "start_daemon",
-        lua.create_function(|lua, t: Table| {
-            let spec = daemon_spec(t)?;
+        lua.create_function(|lua, t: Value| {
+            let spec = DaemonSpec::read(&to_value(t)?).map_err(spec_err)?;
             with_director(lua, |d| d.start_daemon(&spec))?;
             Ok(true)
         })?,

@@ -3,15 +3,13 @@
 
 use std::io::{IsTerminal, Write};
 
-use mlua::{Lua, LuaSerdeExt, Table, Value};
+use mlua::{Lua, Table, Value};
 
-use super::args::{Fields, bad};
-use super::convert::{service_key, service_table};
-use super::ipvs::{with_client, with_director};
-use crate::ipvs::{Dest, Error, Service};
-use crate::ipvsadm::args::Format;
+use super::args::{spec_err, to_value};
+use super::ipvs::with_director;
+use crate::ipvs::{Dest, Service};
 use crate::ipvsadm::listing;
-use crate::model::order;
+use crate::view::{self, list::ListOpts, list::Listed, list::Style};
 
 /// Writes `text` to stdout after what Lua's io.write has buffered.
 pub fn emit_text(text: &str) {
@@ -29,118 +27,6 @@ pub fn emit(lua: &Lua, text: String, print: bool) -> mlua::Result<Value> {
     } else {
         Ok(Value::String(lua.create_string(&text)?))
     }
-}
-
-struct ListOpts {
-    format: Format,
-    style: String,
-    service: Option<Value>,
-    print: bool,
-}
-
-impl ListOpts {
-    /// Whether the listing shows no more than method, weight and connection counts.
-    fn brief(&self) -> bool {
-        let f = &self.format;
-        self.style != "json" && !(f.stats || f.rate || f.thresholds || f.persistent_conn || f.tun_info)
-    }
-}
-
-fn list_opts(v: Option<Table>) -> mlua::Result<ListOpts> {
-    let mut o = ListOpts {
-        format: Format {
-            numeric: true,
-            ..Default::default()
-        },
-        style: "table".into(),
-        service: None,
-        print: true,
-    };
-    let Some(t) = v else { return Ok(o) };
-    let f = Fields::new(
-        t,
-        "list options",
-        &[
-            "stats",
-            "rate",
-            "thresholds",
-            "persistent_conn",
-            "tun_info",
-            "exact",
-            "sort",
-            "names",
-            "service",
-            "format",
-            "print",
-        ],
-        &[],
-    )?;
-    let flag = |name: &str| f.bool(name).map(|b| b.unwrap_or(false));
-    o.format.stats = flag("stats")?;
-    o.format.rate = flag("rate")?;
-    o.format.thresholds = flag("thresholds")?;
-    o.format.persistent_conn = flag("persistent_conn")?;
-    o.format.tun_info = flag("tun_info")?;
-    o.format.exact = flag("exact")?;
-    o.format.nosort = f.bool("sort")? == Some(false);
-    o.format.numeric = !flag("names")?;
-    o.print = f.bool("print")?.unwrap_or(true);
-    if let Some(style) = f.string("format")? {
-        if !["table", "ipvsadm", "json"].contains(&style.as_str()) {
-            return Err(bad(
-                "format",
-                &f.raw("format")?,
-                "expected \"table\", \"ipvsadm\" or \"json\"",
-            ));
-        }
-        o.style = style;
-    }
-    o.service = match f.raw("service")? {
-        Value::Nil => None,
-        v => Some(v),
-    };
-    Ok(o)
-}
-
-/// What a listing read: whole real servers, or (ipvsadm's default format) what it shows.
-enum Listed {
-    Full(crate::ipvs::ServiceTable),
-    Brief(crate::ipvs::BriefTable),
-}
-
-fn read_for_list(lua: &Lua, o: &ListOpts) -> mlua::Result<(crate::ipvs::Info, Listed)> {
-    let key = o.service.clone().map(service_key).transpose()?;
-    with_client(lua, |c| {
-        let info = c.info()?;
-        if key.is_none() && o.brief() && o.style == "ipvsadm" {
-            let mut table = c.services_brief()?;
-            if !o.format.nosort {
-                order::sort_brief(&mut table);
-            }
-            return Ok((info, Listed::Brief(table)));
-        }
-        let mut table = match &key {
-            Some(k) => match c.service(k)? {
-                Some(s) => vec![(s, c.dests(k)?)],
-                None => {
-                    return Err(Error::Kernel {
-                        errno: nix::libc::ESRCH,
-                        message: format!("no such service: {k}"),
-                    });
-                }
-            },
-            None if o.brief() => c
-                .services_brief()?
-                .into_iter()
-                .map(|(s, d)| (s, d.iter().map(|b| b.dest()).collect()))
-                .collect(),
-            None => c.services()?,
-        };
-        if !o.format.nosort {
-            order::sort_table(&mut table);
-        }
-        Ok((info, Listed::Full(table)))
-    })
 }
 
 /// ipvsadm's listing of `entries`: printed a piece at a time as it is made (as ipvsadm
@@ -164,42 +50,32 @@ fn write_listing<'a>(
     emit(lua, listing::text(info, entries, lines, &o.format, false), false)
 }
 
-fn list(lua: &Lua, opts: Option<Table>) -> mlua::Result<Value> {
-    let o = list_opts(opts)?;
-    let table = match read_for_list(lua, &o)? {
+fn list(lua: &Lua, opts: Option<Value>) -> mlua::Result<Value> {
+    let o = match opts {
+        None | Some(Value::Nil) => ListOpts::default(),
+        Some(v) => ListOpts::read(&to_value(v)?).map_err(spec_err)?,
+    };
+    let table = match with_director(lua, |d| view::list::read(d, &o))? {
         (info, Listed::Brief(brief)) => {
             let lines = listing::lines(&brief);
             return write_listing(lua, &info, listing::brief_entries(&brief), lines, &o);
         }
-        (info, Listed::Full(table)) if o.style == "ipvsadm" && o.service.is_none() => {
+        (info, Listed::Full(table)) if o.style == Style::Ipvsadm && o.service.is_none() => {
             let entries = table.iter().map(|(s, d)| (s, std::borrow::Cow::Borrowed(&d[..])));
             return write_listing(lua, &info, entries, listing::lines(&table), &o);
         }
         (_, Listed::Full(table)) => table,
     };
-    let text = match o.style.as_str() {
-        "ipvsadm" if o.service.is_some() => {
+    let text = match o.style {
+        Style::Ipvsadm => {
             let mut out = listing::title(&o.format);
             for (s, d) in &table {
                 listing::service_entry(&mut out, s, d, &o.format, false);
             }
             out
         }
-        "json" => {
-            let list = lua.create_table()?;
-            list.set_metatable(Some(lua.array_metatable()))?;
-            for (s, d) in &table {
-                let t = service_table(lua, s, d)?;
-                // lists stay JSON arrays even when empty
-                t.get::<Table>("servers")?
-                    .set_metatable(Some(lua.array_metatable()))?;
-                list.push(t)?;
-            }
-            // through serde_json's own map, so keys come out sorted
-            let v = serde_json::to_value(Value::Table(list)).map_err(mlua::Error::external)?;
-            serde_json::to_string_pretty(&v).map_err(mlua::Error::external)? + "\n"
-        }
-        _ => crate::view::services(&table, &o.format, o.print && std::io::stdout().is_terminal()),
+        Style::Json => view::list::json(&table),
+        Style::Table => view::services(&table, &o.format, o.print && std::io::stdout().is_terminal()),
     };
     // the table's memory is free again before Lua copies the text
     drop(table);

@@ -3,6 +3,7 @@
 
 pub mod backend;
 pub mod daemon;
+pub mod input;
 pub mod order;
 pub mod plan;
 pub mod source;

@@ -548,5 +548,8 @@ impl ServerSpec {
     }
 }
 
+mod read;
+pub use read::list;
+
 #[cfg(test)]
 mod tests;

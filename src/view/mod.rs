@@ -1,6 +1,7 @@
 //! How lvsh shows tables to people: boxed tables of services, connections and plans. Text
 //! only; ipvsadm's own formats are in `ipvsadm::listing`.
 
+pub mod list;
 pub mod records;
 
 use prettytable::{Cell, Row, format};

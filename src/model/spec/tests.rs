@@ -254,3 +254,44 @@ fn the_field_lists_are_the_specs_fields() {
     let server = debug_fields(&format!("{:?}", ServerSpec::default()));
     assert_eq!(server, SERVER_FIELDS);
 }
+
+/// The `---@field` names of a class in lua/lvs.meta.lua (not those it inherits).
+fn meta_fields(class: &str) -> Vec<String> {
+    let meta = include_str!("../../../lua/lvs.meta.lua");
+    let head = format!("---@class {class}");
+    let start = meta
+        .lines()
+        .position(|l| l == head || l.starts_with(&format!("{head}:")))
+        .unwrap_or_else(|| panic!("no class {class} in lvs.meta.lua"));
+    let mut names: Vec<String> = meta
+        .lines()
+        .skip(start + 1)
+        .take_while(|l| l.starts_with("---@field "))
+        .map(|l| {
+            l["---@field ".len()..]
+                .split([' ', '?'])
+                .next()
+                .unwrap()
+                .to_string()
+        })
+        .collect();
+    names.sort();
+    names
+}
+
+fn sorted(a: &[&str]) -> Vec<String> {
+    let mut v: Vec<String> = a.iter().map(|s| s.to_string()).collect();
+    v.sort();
+    v
+}
+
+#[test]
+fn the_spec_fields_are_the_ones_lvs_meta_lua_documents() {
+    assert_eq!(meta_fields("ServiceSpec"), sorted(SERVICE_FIELDS), "ServiceSpec");
+    assert_eq!(meta_fields("ServerSpec"), sorted(SERVER_FIELDS), "ServerSpec");
+    // what lvsh returns beyond a spec (a service's servers list is a spec field too)
+    let mut service = SERVICE_OUTPUT.to_vec();
+    service.push("servers");
+    assert_eq!(meta_fields("Service"), sorted(&service), "Service");
+    assert_eq!(meta_fields("Server"), sorted(SERVER_OUTPUT), "Server");
+}
