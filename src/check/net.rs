@@ -9,6 +9,8 @@ use tokio::net::TcpStream;
 
 use super::http::{builder, reason};
 use super::tcp::io_reason;
+use crate::model::SpecError;
+use crate::model::input::{Args, Value, bad};
 
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(5);
 /// The most one receive returns (and the most a line may be).
@@ -119,6 +121,35 @@ impl Get {
             timeout: DEFAULT_TIMEOUT,
             max_body: MAX_READ,
         }
+    }
+}
+
+impl Get {
+    /// `url` or `{url=, host=, headers=, timeout=, max_body=}` as a script gives them.
+    pub fn read(v: &Value) -> Result<Get, SpecError> {
+        if let Some(url) = v.text() {
+            return Ok(Get::new(url));
+        }
+        let fields = ["url", "host", "headers", "timeout", "max_body"];
+        let f = Args::of("http.get", v, &fields, &[], "takes a URL or {url=...}")?;
+        let url = f
+            .string("url")?
+            .ok_or_else(|| bad("url", &Value::Nil, "the URL to get"))?;
+        let mut g = Get::new(url);
+        if let Value::Map(hs) = f.raw("headers") {
+            for (k, v) in hs {
+                let v = v
+                    .text()
+                    .ok_or_else(|| bad("headers", v, "must be a table of strings"))?;
+                g.headers.push((k.clone(), v));
+            }
+        }
+        g.max_body = f
+            .int("max_body")?
+            .map_or(MAX_READ, |n| n.clamp(0, MAX_READ as i64 * 64) as usize);
+        g.host = f.string("host")?;
+        g.timeout = f.seconds("timeout")?.unwrap_or(DEFAULT_TIMEOUT);
+        Ok(g)
     }
 }
 

@@ -82,10 +82,14 @@ impl ApplyOpts {
             &[],
             "must be a table of options",
         )?;
-        let mut o = ApplyOpts::default();
-        o.dry_run = f.bool("dry_run")?.unwrap_or(false);
-        o.plan.prune = f.bool("prune")?.unwrap_or(true);
-        o.plan.drain = f.bool("drain")?.unwrap_or(false);
+        let mut o = ApplyOpts {
+            dry_run: f.bool("dry_run")?.unwrap_or(false),
+            plan: PlanOpts {
+                prune: f.bool("prune")?.unwrap_or(true),
+                drain: f.bool("drain")?.unwrap_or(false),
+            },
+            ..Default::default()
+        };
         o.drain.read_fields(&f, "drain_timeout")?;
         Ok(o)
     }

@@ -4,4 +4,5 @@
 pub mod files;
 pub mod netns;
 pub mod rtnl;
+pub mod setup;
 pub mod sysctl;

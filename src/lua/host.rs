@@ -5,11 +5,11 @@ use std::fs::File;
 
 use mlua::{Function, Lua, MultiValue, Table, Value};
 
-use super::args::{Fields, bad};
+use super::args::{bad, to_value};
+use super::convert::record;
 use super::ipvs::with_slot;
-use crate::host::netns;
-use crate::host::rtnl::{Rtnl, parse_cidr};
-use crate::host::sysctl;
+use crate::host::rtnl::Rtnl;
+use crate::host::{netns, setup, sysctl};
 
 fn ext<E: std::error::Error + Send + Sync + 'static>(e: E) -> mlua::Error {
     mlua::Error::external(e)
@@ -59,89 +59,28 @@ fn sysctl_table(lua: &Lua) -> mlua::Result<Table> {
     Ok(t)
 }
 
-struct AddrArgs {
-    dev: String,
-    addr: std::net::IpAddr,
-    prefix: u8,
-    label: Option<String>,
-}
-
-fn addr_args(t: Table) -> mlua::Result<AddrArgs> {
-    let f = Fields::new(
-        t,
-        "address",
-        &["dev", "addr", "label"],
-        &["prefix", "family", "scope"],
-    )?;
-    let dev = f
-        .string("dev")?
-        .ok_or_else(|| bad("dev", &Value::Nil, "is required (e.g. \"eth0\")"))?;
-    let raw = f.raw("addr")?;
-    let text = f
-        .string("addr")?
-        .ok_or_else(|| bad("addr", &Value::Nil, "is required (e.g. \"192.0.2.110/24\")"))?;
-    let (addr, prefix) =
-        parse_cidr(&text).ok_or_else(|| bad("addr", &raw, "not an address such as 192.0.2.110/24"))?;
-    Ok(AddrArgs {
-        dev,
-        addr,
-        prefix,
-        label: f.string("label")?,
-    })
+fn records(lua: &Lua, list: Vec<crate::fields::Record>) -> mlua::Result<Table> {
+    let t = lua.create_table_with_capacity(list.len(), 0)?;
+    for r in list {
+        t.push(record(lua, r)?)?;
+    }
+    Ok(t)
 }
 
 fn addr_table(lua: &Lua) -> mlua::Result<Table> {
     let t = lua.create_table()?;
     t.set(
         "add",
-        lua.create_function(|_, t: Table| {
-            let a = addr_args(t)?;
-            let added = rtnl()?
-                .add_addr(&a.dev, a.addr, a.prefix, a.label.as_deref())
-                .map_err(ext)?;
-            let what = if added {
-                format!(
-                    "added {}/{} to {}",
-                    a.addr,
-                    a.prefix,
-                    a.label.as_deref().unwrap_or(&a.dev)
-                )
-            } else {
-                format!("{}/{} is already on {}", a.addr, a.prefix, a.dev)
-            };
-            Ok((added, what))
-        })?,
+        lua.create_function(|_, v: Value| setup::add_addr(&to_value(v)?).map_err(ext))?,
     )?;
     t.set(
         "del",
-        lua.create_function(|_, t: Table| {
-            let a = addr_args(t)?;
-            let deleted = rtnl()?.del_addr(&a.dev, a.addr, a.prefix).map_err(ext)?;
-            let what = if deleted {
-                format!("deleted {}/{} from {}", a.addr, a.prefix, a.dev)
-            } else {
-                format!("{}/{} was not on {}", a.addr, a.prefix, a.dev)
-            };
-            Ok((deleted, what))
-        })?,
+        lua.create_function(|_, v: Value| setup::del_addr(&to_value(v)?).map_err(ext))?,
     )?;
     t.set(
         "list",
         lua.create_function(|lua, dev: Option<String>| {
-            let list = lua.create_table()?;
-            for a in rtnl()?.addrs(dev.as_deref()).map_err(ext)? {
-                let e = lua.create_table()?;
-                e.set("dev", a.dev)?;
-                e.set("addr", a.addr.to_string())?;
-                e.set("prefix", a.prefix)?;
-                e.set("family", if a.addr.is_ipv4() { "inet" } else { "inet6" })?;
-                if let Some(l) = a.label {
-                    e.set("label", l)?;
-                }
-                e.set("scope", a.scope)?;
-                list.push(e)?;
-            }
-            Ok(list)
+            records(lua, setup::addrs(dev.as_deref()).map_err(ext)?)
         })?,
     )?;
     Ok(t)
@@ -151,21 +90,7 @@ fn link_table(lua: &Lua) -> mlua::Result<Table> {
     let t = lua.create_table()?;
     t.set(
         "list",
-        lua.create_function(|lua, ()| {
-            let list = lua.create_table()?;
-            for l in rtnl()?.links().map_err(ext)? {
-                let e = lua.create_table()?;
-                e.set("index", l.index)?;
-                e.set("name", l.name)?;
-                e.set("up", l.up)?;
-                e.set("mtu", l.mtu)?;
-                if let Some(k) = l.kind {
-                    e.set("kind", k)?;
-                }
-                list.push(e)?;
-            }
-            Ok(list)
-        })?,
+        lua.create_function(|lua, ()| records(lua, setup::links().map_err(ext)?))?,
     )?;
     t.set(
         "up",
@@ -181,22 +106,7 @@ fn link_table(lua: &Lua) -> mlua::Result<Table> {
     )?;
     t.set(
         "add_ipip",
-        lua.create_function(|_, t: Table| {
-            let f = Fields::new(t, "ipip device", &["name", "local", "remote"], &[])?;
-            let name = f
-                .string("name")?
-                .ok_or_else(|| bad("name", &Value::Nil, "is required (e.g. \"tunl1\")"))?;
-            let ip = |field: &str| -> mlua::Result<Option<std::net::IpAddr>> {
-                match f.string(field)? {
-                    None => Ok(None),
-                    Some(s) => s
-                        .parse()
-                        .map(Some)
-                        .map_err(|_| bad(field, &Value::Nil, &format!("'{s}' is not an address"))),
-                }
-            };
-            rtnl()?.add_ipip(&name, ip("local")?, ip("remote")?).map_err(ext)
-        })?,
+        lua.create_function(|_, v: Value| setup::add_ipip(&to_value(v)?).map_err(ext))?,
     )?;
     Ok(t)
 }

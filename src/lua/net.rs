@@ -6,8 +6,8 @@ use std::rc::Rc;
 use mlua::{Lua, MultiValue, Table, UserData, UserDataMethods, Value};
 use tokio::sync::Mutex;
 
-use super::args::{Fields, bad};
-use crate::check::net::{self, DEFAULT_TIMEOUT, MAX_READ, Read};
+use super::args::{bad, to_value};
+use crate::check::net::{self, DEFAULT_TIMEOUT, Read};
 use crate::model::spec::parse_endpoint;
 
 pub struct Conn(Rc<Mutex<net::Conn>>);
@@ -71,33 +71,7 @@ async fn connect(_: Lua, (addr, timeout): (String, Option<f64>)) -> mlua::Result
 /// `lvs.http.get(url)` or `lvs.http.get{url=, host=, headers=, timeout=, max_body=}`:
 /// status, body, headers (names lower-cased).
 async fn http_get(lua: Lua, v: Value) -> mlua::Result<MultiValue> {
-    let g = match v {
-        Value::String(s) => net::Get::new(s.to_string_lossy()),
-        Value::Table(t) => {
-            let f = Fields::new(
-                t,
-                "http.get",
-                &["url", "host", "headers", "timeout", "max_body"],
-                &[],
-            )?;
-            let url = f
-                .string("url")?
-                .ok_or_else(|| bad("url", &Value::Nil, "the URL to get"))?;
-            let mut g = net::Get::new(url);
-            if let Value::Table(hs) = f.raw("headers")? {
-                for pair in hs.pairs::<String, String>() {
-                    g.headers.push(pair?);
-                }
-            }
-            g.max_body = f
-                .int("max_body")?
-                .map_or(MAX_READ, |n| n.clamp(0, MAX_READ as i64 * 64) as usize);
-            g.host = f.string("host")?;
-            g.timeout = f.seconds("timeout")?.unwrap_or(DEFAULT_TIMEOUT);
-            g
-        }
-        other => return Err(bad("http.get", &other, "takes a URL or {url=...}")),
-    };
+    let g = net::Get::read(&to_value(v)?).map_err(super::args::spec_err)?;
     let reply = net::get(&g).await.map_err(mlua::Error::runtime)?;
     let hdrs = lua.create_table()?;
     for (k, v) in reply.headers {

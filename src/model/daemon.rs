@@ -87,6 +87,53 @@ pub fn timeouts(tcp: Option<i64>, tcpfin: Option<i64>, udp: Option<i64>) -> Resu
     })
 }
 
+const DAEMON_FIELDS: &[&str] = &["state", "ifname", "syncid", "maxlen", "group", "port", "ttl"];
+
+impl DaemonSpec {
+    /// `{state=, ifname=, syncid=, maxlen=, group=, port=, ttl=}` as a script gives them.
+    pub fn read(v: &Value) -> Result<DaemonSpec, SpecError> {
+        let f = Args::of(
+            "daemon",
+            v,
+            DAEMON_FIELDS,
+            &[],
+            "must be a table such as {state=\"master\"}",
+        )?;
+        Ok(DaemonSpec {
+            state: f.string("state")?,
+            ifname: f.string("ifname")?,
+            syncid: f.int("syncid")?,
+            maxlen: f.int("maxlen")?,
+            group: f.string("group")?,
+            port: f.int("port")?,
+            ttl: f.int("ttl")?,
+        })
+    }
+}
+
+/// A daemon's state: "master" or "backup", or a daemon's table naming it.
+pub fn read_state(v: &Value) -> Result<DaemonState, SpecError> {
+    let name = match v {
+        Value::Map(_) => DaemonSpec::read(v)?.state.unwrap_or_default(),
+        v => v
+            .text()
+            .ok_or_else(|| input::bad("state", v, "expected \"master\" or \"backup\""))?,
+    };
+    parse_state(&name)
+}
+
+/// `{tcp=, tcpfin=, udp=}` as a script gives them (0 or missing: unchanged).
+pub fn read_timeouts(v: &Value) -> Result<Timeouts, SpecError> {
+    let f = Args::of(
+        "timeouts",
+        v,
+        &["tcp", "tcpfin", "udp"],
+        &[],
+        "must be {tcp=, tcpfin=, udp=}",
+    )?;
+    timeouts(f.int("tcp")?, f.int("tcpfin")?, f.int("udp")?)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -141,51 +188,4 @@ mod tests {
         );
         assert_eq!(timeouts(Some(-1), None, None).unwrap_err().field, "tcp");
     }
-}
-
-const DAEMON_FIELDS: &[&str] = &["state", "ifname", "syncid", "maxlen", "group", "port", "ttl"];
-
-impl DaemonSpec {
-    /// `{state=, ifname=, syncid=, maxlen=, group=, port=, ttl=}` as a script gives them.
-    pub fn read(v: &Value) -> Result<DaemonSpec, SpecError> {
-        let f = Args::of(
-            "daemon",
-            v,
-            DAEMON_FIELDS,
-            &[],
-            "must be a table such as {state=\"master\"}",
-        )?;
-        Ok(DaemonSpec {
-            state: f.string("state")?,
-            ifname: f.string("ifname")?,
-            syncid: f.int("syncid")?,
-            maxlen: f.int("maxlen")?,
-            group: f.string("group")?,
-            port: f.int("port")?,
-            ttl: f.int("ttl")?,
-        })
-    }
-}
-
-/// A daemon's state: "master" or "backup", or a daemon's table naming it.
-pub fn read_state(v: &Value) -> Result<DaemonState, SpecError> {
-    let name = match v {
-        Value::Map(_) => DaemonSpec::read(v)?.state.unwrap_or_default(),
-        v => v
-            .text()
-            .ok_or_else(|| input::bad("state", v, "expected \"master\" or \"backup\""))?,
-    };
-    parse_state(&name)
-}
-
-/// `{tcp=, tcpfin=, udp=}` as a script gives them (0 or missing: unchanged).
-pub fn read_timeouts(v: &Value) -> Result<Timeouts, SpecError> {
-    let f = Args::of(
-        "timeouts",
-        v,
-        &["tcp", "tcpfin", "udp"],
-        &[],
-        "must be {tcp=, tcpfin=, udp=}",
-    )?;
-    timeouts(f.int("tcp")?, f.int("tcpfin")?, f.int("udp")?)
 }
