@@ -1,7 +1,16 @@
 //! lvsh: a Lua shell for Linux Virtual Server.
 //!
-//! Layers, from the bottom up: `ipvs` (generic netlink codec and kernel client, no Lua),
-//! `model` (domain types and operations), `lua` (thin bindings), `shell` (REPL and batch).
+//! Layers, from the bottom up, each calling only down (scripts/layers checks it):
+//! - `ipvs` (generic netlink codec and kernel client), `host` (rtnetlink, sysctls, namespaces,
+//!   files), `log`, `fields` (records of what objects show), `runtime` (the event loop);
+//! - `model`: specs and what scripts hand in (`model::input`), the in-memory table, plans,
+//!   transactions; it takes operations, not ipvsadm text;
+//! - `director`: every operation an operator performs, through one transaction engine;
+//! - `check`: health checks and the monitor runtime (no Lua, behind `check::monitor::Host`);
+//! - `ipvsadm` (compatibility: command lines, rules text, listings) and `view` (boxed tables,
+//!   JSON, records);
+//! - `lua`: the bindings (convert arguments, call the layers below, convert results);
+//! - `shell` (REPL, batch, dry runs) and `cli` (the command line, parsed only).
 
 pub mod check;
 pub mod cli;

@@ -1,5 +1,5 @@
-//! Strict reading of Lua tables passed to `lvs` functions: unknown fields and wrong types are
-//! errors that name the field and the value, raised before anything reaches the kernel.
+//! Lua values handed to `lvs` functions, turned into plain data (`model::input`) for the
+//! layers below, which read them strictly; the errors name the field and the value.
 
 use mlua::{Table, Value};
 
@@ -10,24 +10,22 @@ pub fn spec_err(e: SpecError) -> mlua::Error {
     mlua::Error::external(e)
 }
 
-/// The error for a bad field: its name, the value given, and what it must be.
+/// The error for a bad field: its name, the value given, and what it must be (worded as
+/// `model::input::bad` words it).
 pub fn bad(field: &str, value: &Value, reason: &str) -> mlua::Error {
-    spec_err(SpecError {
-        field: field.into(),
-        value: show(value),
-        reason: reason.into(),
-    })
+    spec_err(input::bad(field, &scalar(value), reason))
 }
 
 /// A Lua value as an error message shows it.
 pub fn show(v: &Value) -> String {
+    input::show(&scalar(v))
+}
+
+/// A value as an error message needs it: scalars as they are, the rest by type.
+fn scalar(v: &Value) -> input::Value {
     match v {
-        Value::String(s) => format!("\"{}\"", s.to_string_lossy()),
-        Value::Integer(i) => i.to_string(),
-        Value::Number(n) => n.to_string(),
-        Value::Boolean(b) => b.to_string(),
-        Value::Nil => "nil".into(),
-        other => format!("({})", other.type_name()),
+        Value::Table(_) => input::Value::Other("table"),
+        v => to_value(v.clone()).unwrap_or(input::Value::Other("value")),
     }
 }
 

@@ -16,7 +16,7 @@ use crate::lua::args::show;
 use crate::lua::checks::LuaMatcher;
 use crate::lua::describe_error;
 use crate::lua::engine::{call_logged, spawn};
-use crate::lua::ipvs::with_client;
+use crate::lua::ipvs::{with_client, with_director};
 
 pub struct LuaHost {
     /// Weak: the host lives in the Lua state's own app data.
@@ -69,7 +69,8 @@ impl Host for LuaHost {
     }
 
     fn execute(&self, op: &Op) -> Result<(), String> {
-        with_client(&self.lua()?, |c| c.execute(op)).map_err(message)
+        // through the director, as every change to the table goes
+        with_director(&self.lua()?, |d| Ok(d.perform(op.clone())?)).map_err(message)
     }
 
     fn run_check(&self, check: FnId, server: SocketAddr, weight: u32, started: Instant) -> Local<Outcome> {
