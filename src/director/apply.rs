@@ -105,13 +105,13 @@ pub struct Applied {
 
 impl Applied {
     /// The whole of what apply does, drains' deletions included (a dry run's report).
-    pub fn all_ops(&self) -> Vec<Op> {
-        let mut ops = self.plan.ops.clone();
+    pub fn into_all_ops(self) -> Vec<Op> {
+        let mut ops = self.plan.ops;
         ops.extend(
             self.plan
                 .draining
-                .iter()
-                .map(|(k, a, p)| Op::DelDest(k.clone(), *a, *p)),
+                .into_iter()
+                .map(|(k, a, p)| Op::DelDest(k, a, p)),
         );
         ops
     }

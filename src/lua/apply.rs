@@ -136,13 +136,12 @@ async fn apply(lua: Lua, (want, opts): (Value, Option<Value>)) -> mlua::Result<T
     let o = apply_opts(opts)?;
     let applied = with_director(&lua, |d| d.apply(want, &o, &rules::command_line))?;
     if !applied.executed {
-        return plan_list(&lua, applied.all_ops());
+        return plan_list(&lua, applied.into_all_ops());
     }
-    let mut ops = applied.plan.ops.clone();
-    if !applied.to_drain().is_empty() {
-        let drains = with_director(&lua, |d| {
-            Drains::new(d, applied.to_drain(), o.drain, Instant::now())
-        })?;
+    // taken apart, not copied: a plan can hold 22,000 operations
+    let crate::model::plan::Plan { mut ops, draining } = applied.plan;
+    if !draining.is_empty() {
+        let drains = with_director(&lua, |d| Drains::new(d, &draining, o.drain, Instant::now()))?;
         ops.extend(wait_drains(&lua, drains).await?);
     }
     plan_list(&lua, ops)
