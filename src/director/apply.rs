@@ -150,14 +150,7 @@ pub fn desired(services: &[Value], timeouts: Option<&Value>) -> Result<Desired, 
         d.services.push((svc, dests));
     }
     if let Some(t) = timeouts {
-        let f = Args::of(
-            "timeouts",
-            t,
-            &["tcp", "tcpfin", "udp"],
-            &[],
-            "must be {tcp=, tcpfin=, udp=}",
-        )?;
-        d.timeouts = Some(daemon::timeouts(f.int("tcp")?, f.int("tcpfin")?, f.int("udp")?)?);
+        d.timeouts = Some(daemon::read_timeouts(t)?);
     }
     Ok(d)
 }

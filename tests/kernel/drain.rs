@@ -1,7 +1,6 @@
 //! Drains on the kernel: the wait yields to everything else on lvsh's event loop, waits for
 //! what it is told to, and gives up at SIGTERM with the server left at weight 0.
 
-use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
@@ -37,13 +36,7 @@ impl Run {
             .stderr(Stdio::piped())
             .spawn()
             .unwrap();
-        let out = child.stdout.take().unwrap();
-        let (tx, lines) = mpsc::channel();
-        std::thread::spawn(move || {
-            for l in BufReader::new(out).lines().map_while(Result::ok) {
-                let _ = tx.send((Instant::now(), l));
-            }
-        });
+        let lines = timed_lines(child.stdout.take().unwrap());
         Run { child, lines }
     }
 

@@ -134,10 +134,23 @@ pub fn ipvsadm_restore(rules: &str) {
     assert!(child.wait().unwrap().success(), "ipvsadm -R failed");
 }
 
+/// The lines a child prints, each with when it came, read on a thread of their own.
+pub fn timed_lines(out: std::process::ChildStdout) -> mpsc::Receiver<(Instant, String)> {
+    let (tx, lines) = mpsc::channel();
+    std::thread::spawn(move || {
+        for l in BufReader::new(out).lines().map_while(Result::ok) {
+            if tx.send((Instant::now(), l)).is_err() {
+                break;
+            }
+        }
+    });
+    lines
+}
+
 /// lvsh running a script in the background (in this thread's namespace); its stdout lines.
 pub struct Background {
     child: Child,
-    lines: mpsc::Receiver<String>,
+    lines: mpsc::Receiver<(Instant, String)>,
     seen: Vec<String>,
 }
 
@@ -154,15 +167,7 @@ impl Background {
             .stdout(Stdio::piped())
             .spawn()
             .unwrap();
-        let out = child.stdout.take().unwrap();
-        let (tx, lines) = mpsc::channel();
-        std::thread::spawn(move || {
-            for l in BufReader::new(out).lines().map_while(Result::ok) {
-                if tx.send(l).is_err() {
-                    break;
-                }
-            }
-        });
+        let lines = timed_lines(child.stdout.take().unwrap());
         let mut b = Background {
             child,
             lines,
@@ -182,7 +187,7 @@ impl Background {
         while !self.seen.iter().any(|l| l.starts_with(want)) {
             let left = limit.checked_sub(start.elapsed()).unwrap_or_default();
             match self.lines.recv_timeout(left) {
-                Ok(l) => self.seen.push(l),
+                Ok((_, l)) => self.seen.push(l),
                 Err(_) => panic!("lvsh did not print {want:?}; it printed {:?}", self.seen),
             }
         }
@@ -196,7 +201,7 @@ impl Background {
         );
         let status = self.child.wait().unwrap();
         assert!(status.success(), "lvsh exited with {status}");
-        while let Ok(l) = self.lines.recv_timeout(Duration::from_secs(2)) {
+        while let Ok((_, l)) = self.lines.recv_timeout(Duration::from_secs(2)) {
             self.seen.push(l);
         }
         self.seen
