@@ -1,10 +1,11 @@
 //! lvsh: a Lua shell for Linux Virtual Server.
 //!
 //! Layers, from the bottom up, each calling only down (scripts/layers checks it):
-//! - `ipvs` (generic netlink codec and kernel client), `host` (rtnetlink, sysctls, namespaces,
-//!   files), `log`, `fields` (records of what objects show), `runtime` (the event loop);
+//! - `ipvs` (generic netlink codec and kernel client), `log`, `fields` (records of what
+//!   objects show), `runtime` (the event loop);
 //! - `model`: specs and what scripts hand in (`model::input`), the in-memory table, plans,
 //!   transactions; it takes operations, not ipvsadm text;
+//! - `host`: rtnetlink, sysctls, namespaces, files, and host setup as scripts ask for it;
 //! - `director`: every operation an operator performs, through one transaction engine;
 //! - `check`: health checks and the monitor runtime (no Lua, behind `check::monitor::Host`);
 //! - `ipvsadm` (compatibility: command lines, rules text, listings) and `view` (boxed tables,

@@ -93,6 +93,11 @@ pub struct Control {
     pub stopping: Cell<bool>,
     /// Signals the script handles itself: they do not end a run.
     pub handled: RefCell<BTreeSet<i32>>,
+    /// Drains waiting on the loop: the network namespace must not change under them.
+    pub drains: Cell<usize>,
+    /// Code running where it cannot give the loop a turn (`lvs.with_netns`'s function): a
+    /// wait there would fail after its work began, so waits are refused before it.
+    pub no_wait: Cell<usize>,
 }
 
 /// Waits for a signal from `s`, or forever when there is none to wait for.

@@ -312,3 +312,75 @@ fn output_keeps_its_order_in_a_pipe() {
     assert_eq!(lines[4], "two", "{}", out.stdout);
     assert!(lines[5].starts_with("# lvsh --dry-run"), "{}", out.stdout);
 }
+
+/// Runs a chunk against the dry-run model; (exit code, stdout, stderr).
+fn dry(chunk: &str) -> Out {
+    lvsh(&["--dry-run", "-e", chunk], "")
+}
+
+#[test]
+fn tables_that_hold_themselves_mix_lists_or_use_odd_keys_are_refused_not_a_crash() {
+    let o = dry("local t = {addr='192.0.2.1:80'} t.me = t lvs.add_service(t)");
+    assert_eq!(o.code, 1, "{}", o.stderr);
+    assert!(
+        o.stderr.contains("unknown field 'me'") || o.stderr.contains("holding itself"),
+        "{}",
+        o.stderr
+    );
+    let o = dry("local t = {addr='192.0.2.1:80', servers={}} t.servers.x = t lvs.add_service(t)");
+    assert_eq!(o.code, 1, "{}", o.stderr);
+    assert!(
+        o.stderr.contains("nested more than 32 deep, or holding itself"),
+        "{}",
+        o.stderr
+    );
+    let o = dry("lvs.add_service{addr='192.0.2.1:80', servers={'198.51.100.1', x=1}}");
+    assert!(
+        o.stderr
+            .contains("a table mixes a list with named fields (x = ...)"),
+        "{}",
+        o.stderr
+    );
+    let o = dry("lvs.add_service{addr='192.0.2.1:80', servers={{addr='198.51.100.1', [true]=1}}}");
+    assert!(
+        o.stderr.contains("has a key that is not a field name"),
+        "{}",
+        o.stderr
+    );
+    // nothing was half-applied
+    assert!(!o.stdout.contains("-A"), "{}", o.stdout);
+}
+
+#[test]
+fn apply_and_restore_take_strings_by_one_rule() {
+    let o = dry("lvs.apply('')");
+    assert_eq!(o.code, 1);
+    assert!(
+        o.stderr.contains("bad desired \"\": an empty string"),
+        "{}",
+        o.stderr
+    );
+    // an empty save restores as nothing
+    let o = dry("print(lvs.restore(lvs.save()), lvs.restore('  '))");
+    assert_eq!(
+        (o.code, o.stdout.lines().next()),
+        (0, Some("0\t0")),
+        "{}",
+        o.stderr
+    );
+    let o = dry("lvs.apply({{addr='192.0.2.1:80'}, {addr='192.0.2.1:80'}})");
+    assert!(
+        o.stderr.contains("service TCP 192.0.2.1:80 is given twice"),
+        "{}",
+        o.stderr
+    );
+    let o = dry("lvs.apply({{addr='192.0.2.1:80', servers={'198.51.100.1', '198.51.100.1:80'}}})");
+    assert!(
+        o.stderr
+            .contains("real server 198.51.100.1:80 in TCP 192.0.2.1:80 is given twice"),
+        "{}",
+        o.stderr
+    );
+    let o = dry("lvs.apply({{addr='192.0.2.1:80'}}, {wait='soon'})");
+    assert!(o.stderr.contains("bad wait \"soon\""), "{}", o.stderr);
+}

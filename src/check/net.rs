@@ -138,9 +138,7 @@ impl Get {
         let mut g = Get::new(url);
         if let Value::Map(hs) = f.raw("headers") {
             for (k, v) in hs {
-                let v = v
-                    .text()
-                    .ok_or_else(|| bad("headers", v, "must be a table of strings"))?;
+                let v = crate::model::input::header_value(v)?;
                 g.headers.push((k.clone(), v));
             }
         }

@@ -134,9 +134,7 @@ impl CheckSpec {
         };
         if let Value::Map(hs) = f.raw("headers") {
             for (k, v) in hs {
-                let v = v
-                    .text()
-                    .ok_or_else(|| input::bad("headers", v, "must be a table of strings"))?;
+                let v = input::header_value(v)?;
                 s.headers.push((k.clone(), v));
             }
         }

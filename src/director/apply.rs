@@ -5,10 +5,9 @@ use std::time::Duration;
 
 use super::drain::{DrainOpts, Wait};
 use super::{Director, Error, TxnFailure, TxnKind};
-use crate::ipvs::{Op, ServiceKey};
-use crate::model::input::{Args, Value};
+use crate::ipvs::Op;
+use crate::model::input::{self, Args, Value};
 use crate::model::plan::{Desired, Plan, PlanOpts, plan, plan_rules};
-use crate::model::spec::bad;
 use crate::model::table::Table;
 use crate::model::{OpSource, ServiceSpec, SpecError, daemon, txn};
 
@@ -37,9 +36,9 @@ pub enum RulesArg {
 /// would remove every service, and it is far likelier an unset variable than that wish.
 pub fn path_or_rules(field: &str, s: String) -> Result<RulesArg, Error> {
     if s.trim().is_empty() {
-        return Err(bad(
+        return Err(input::bad(
             field,
-            "\"\"",
+            &Value::Str(s),
             "an empty string: give rules text or a rules file's path",
         )
         .into());
@@ -115,35 +114,26 @@ impl Applied {
         );
         ops
     }
-
-    /// Servers set to weight 0 that are to be deleted once drained.
-    pub fn to_drain(&self) -> &[(ServiceKey, std::net::IpAddr, u16)] {
-        if self.executed { &self.plan.draining } else { &[] }
-    }
 }
 
 /// The wanted table as a script writes it: service specs with their servers, and timeouts
 /// (0 keeps a value). A service, or a server within one, named twice is an error.
 pub fn desired(services: &[Value], timeouts: Option<&Value>) -> Result<Desired, Error> {
-    let twice = |what: String| SpecError {
-        field: "desired".into(),
-        value: String::new(),
-        reason: format!("{what} is given twice"),
-    };
+    let twice = |what: String| Error::Invalid(format!("{what} is given twice"));
     let mut d = Desired::default();
     let mut seen = std::collections::HashSet::new();
     for v in services {
         let (spec, servers) = ServiceSpec::read(v)?;
         let svc = spec.to_service(None)?;
         if !seen.insert(svc.key.clone()) {
-            return Err(twice(format!("service {}", svc.key)).into());
+            return Err(twice(format!("service {}", svc.key)));
         }
         let mut dests = Vec::with_capacity(servers.len());
         let mut names = std::collections::HashSet::new();
         for rs in &servers {
             let dest = rs.to_dest(&svc.key, None)?;
             if !names.insert((dest.addr, dest.port)) {
-                return Err(twice(format!("real server {} in {}", dest.name(), svc.key)).into());
+                return Err(twice(format!("real server {} in {}", dest.name(), svc.key)));
             }
             dests.push(dest);
         }

@@ -84,6 +84,8 @@ impl DrainOpts {
 pub enum Verdict {
     /// Someone else deleted it (or its service): nothing to do.
     Gone,
+    /// Someone put it back in rotation (a weight above 0): the drain is off, it stays.
+    Cancelled,
     /// What the drain waits for is gone: delete it.
     Drained,
     /// The wait is over with connections left: delete it anyway.
@@ -102,6 +104,9 @@ pub fn verdict(
     dest: Option<&Dest>,
 ) -> Verdict {
     let Some(d) = dest else { return Verdict::Gone };
+    if d.weight != 0 {
+        return Verdict::Cancelled;
+    }
     let templates = if persistent { d.persist } else { 0 };
     let all_gone = d.active == 0 && d.inactive == 0 && templates == 0;
     let waited = now.saturating_duration_since(started);
@@ -119,6 +124,9 @@ pub fn verdict(
     }
 }
 
+/// One server being drained: where, and whether its service is persistent.
+pub type Target = (ServiceKey, IpAddr, u16);
+
 struct Draining {
     key: ServiceKey,
     addr: IpAddr,
@@ -130,42 +138,79 @@ impl Draining {
     fn name(&self) -> String {
         format!("{} in {}", sockaddr(&self.addr, self.port), self.key)
     }
+
+    fn target(&self) -> Target {
+        (self.key.clone(), self.addr, self.port)
+    }
 }
+
+/// The servers a director is draining, over all its drains: a second apply of the same table
+/// while a drain waits joins it rather than starting another.
+pub type Registry = std::rc::Rc<std::cell::RefCell<std::collections::HashSet<Target>>>;
 
 /// The servers one apply (or one `lvs.drain`) drains, and what became of them.
 pub struct Drains {
     left: Vec<Draining>,
     opts: DrainOpts,
     started: Instant,
+    registry: Registry,
     /// The deletions made so far, in order.
     pub deleted: Vec<Op>,
 }
 
+impl Drop for Drains {
+    /// A drain given up (an error, a signal, a chunk interrupted) no longer holds its servers.
+    fn drop(&mut self) {
+        let mut reg = self.registry.borrow_mut();
+        for d in &self.left {
+            reg.remove(&d.target());
+        }
+    }
+}
+
 impl Drains {
-    /// Starts draining `servers` (already at weight 0). Says in the log where the kernel's
-    /// settings will keep sending a draining server traffic.
+    /// Starts draining `servers` (already at weight 0); those another drain of this director
+    /// is waiting for already are left to it. Says in the log where the kernel's settings
+    /// will keep sending a draining server traffic.
     pub fn new(
         dir: &mut Director,
-        servers: &[(ServiceKey, IpAddr, u16)],
+        servers: &[Target],
         opts: DrainOpts,
         now: Instant,
     ) -> Result<Drains, Error> {
-        let mut left = Vec::with_capacity(servers.len());
+        let mut drains = Drains {
+            left: Vec::with_capacity(servers.len()),
+            opts,
+            started: now,
+            registry: dir.draining.clone(),
+            deleted: Vec::new(),
+        };
+        let mut persistent = std::collections::HashMap::new();
         for (key, addr, port) in servers {
-            let persistent = dir.ipvs.service(key)?.is_some_and(|s| s.persistent());
-            left.push(Draining {
+            if dir.draining.borrow().contains(&(key.clone(), *addr, *port)) {
+                log::info(&format!(
+                    "drain {} in {key}: already being drained",
+                    sockaddr(addr, *port)
+                ));
+                continue;
+            }
+            let p = match persistent.get(key) {
+                Some(p) => *p,
+                None => {
+                    let p = dir.ipvs.service(key)?.is_some_and(|s| s.persistent());
+                    persistent.insert(key.clone(), p);
+                    p
+                }
+            };
+            let d = Draining {
                 key: key.clone(),
                 addr: *addr,
                 port: *port,
-                persistent,
-            });
+                persistent: p,
+            };
+            dir.draining.borrow_mut().insert(d.target());
+            drains.left.push(d);
         }
-        let drains = Drains {
-            left,
-            opts,
-            started: now,
-            deleted: Vec::new(),
-        };
         for w in drains.traps(dir) {
             log::warn(&w);
         }
@@ -202,26 +247,41 @@ impl Drains {
         self.left.is_empty()
     }
 
-    /// Looks at every server still draining and deletes those that are done. Returns when to
-    /// look again, or None when every drain is over.
+    /// Looks at every server still draining (one dump per service) and deletes those that
+    /// are done. Returns when to look again, or None when every drain is over. On an error
+    /// every server not finished is still draining.
     pub fn step(&mut self, dir: &mut Director, now: Instant) -> Result<Option<Duration>, Error> {
-        let mut still = Vec::with_capacity(self.left.len());
-        for d in std::mem::take(&mut self.left) {
-            let dest = match dir.server(&d.key, d.addr, d.port) {
-                Ok(dest) => dest,
-                // a service deleted meanwhile dumps as "no such service"
-                Err(e) if e.errno() == Some(nix::libc::ESRCH) => None,
-                Err(e) => {
-                    still.push(d);
-                    self.left.extend(still);
-                    return Err(e);
+        let mut dumps: std::collections::HashMap<ServiceKey, Option<Vec<Dest>>> =
+            std::collections::HashMap::new();
+        let mut i = 0;
+        while i < self.left.len() {
+            let d = &self.left[i];
+            if !dumps.contains_key(&d.key) {
+                let dests = match dir.ipvs.dests(&d.key) {
+                    Ok(list) => Some(list),
+                    // a service deleted meanwhile dumps as "no such service"
+                    Err(e) if e.errno() == Some(nix::libc::ESRCH) => None,
+                    Err(e) => return Err(e.into()),
+                };
+                dumps.insert(d.key.clone(), dests);
+            }
+            let dest = dumps
+                .get(&d.key)
+                .and_then(|l| l.as_ref())
+                .and_then(|l| l.iter().find(|x| x.addr == d.addr && x.port == d.port));
+            match verdict(&self.opts, d.persistent, self.started, now, dest) {
+                Verdict::Waiting => {
+                    i += 1;
+                    continue;
                 }
-            };
-            match verdict(&self.opts, d.persistent, self.started, now, dest.as_ref()) {
-                Verdict::Waiting => still.push(d),
                 Verdict::Gone => log::info(&format!("drain {}: already gone", d.name())),
+                Verdict::Cancelled => log::info(&format!(
+                    "drain {}: put back in rotation (weight {}); not deleted",
+                    d.name(),
+                    dest.map_or(0, |x| x.weight)
+                )),
                 v => {
-                    if let (Verdict::TimedOut, Some(x)) = (v, &dest) {
+                    if let (Verdict::TimedOut, Some(x)) = (v, dest) {
                         log::warn(&format!(
                             "drain {}: still {} active, {} inactive, {} persistent after {}s; deleting it",
                             d.name(),
@@ -231,13 +291,22 @@ impl Drains {
                             self.opts.timeout.as_secs()
                         ));
                     }
-                    dir.del_server(&d.key, d.addr, d.port)?;
-                    self.deleted.push(Op::DelDest(d.key.clone(), d.addr, d.port));
-                    log::info(&format!("drain {}: drained, deleted", d.name()));
+                    match dir.del_server(&d.key, d.addr, d.port) {
+                        Ok(()) => {
+                            self.deleted.push(Op::DelDest(d.key.clone(), d.addr, d.port));
+                            log::info(&format!("drain {}: drained, deleted", d.name()));
+                        }
+                        // deleted by someone else between the look and the delete
+                        Err(e) if matches!(e.errno(), Some(nix::libc::ENOENT | nix::libc::ESRCH)) => {
+                            log::info(&format!("drain {}: already gone", d.name()))
+                        }
+                        Err(e) => return Err(e),
+                    }
                 }
             }
+            let done = self.left.remove(i);
+            self.registry.borrow_mut().remove(&done.target());
         }
-        self.left = still;
         if self.left.is_empty() {
             return Ok(None);
         }
@@ -246,15 +315,19 @@ impl Drains {
         Ok(Some(LOOK_EVERY.min(until_deadline.max(Duration::from_millis(1)))))
     }
 
-    /// Gives the drains up (`why`: a signal): the servers stay in at weight 0, and the log
-    /// and the error say so.
+    /// Gives the drains up (`why`: a signal, an error): the servers stay in at weight 0, and
+    /// the log and the error say so.
     pub fn give_up(&mut self, why: &str) -> Error {
-        let names: Vec<String> = self.left.drain(..).map(|d| d.name()).collect();
+        let names: Vec<String> = self.left.iter().map(|d| d.name()).collect();
         let text = format!(
             "drain interrupted by {why}: {} left in at weight 0 (not deleted)",
             names.join(", ")
         );
         log::warn(&text);
+        let mut reg = self.registry.borrow_mut();
+        for d in self.left.drain(..) {
+            reg.remove(&d.target());
+        }
         Error::Interrupted(text)
     }
 }
@@ -270,12 +343,7 @@ impl Director {
     ) -> Result<Drains, Error> {
         let (addr, port) = crate::model::spec::server_endpoint(key, &spec.addr)?;
         let Some(dest) = self.server(key, addr, port)? else {
-            let errno = if self.ipvs.service(key)?.is_some() {
-                nix::libc::ENOENT
-            } else {
-                nix::libc::ESRCH
-            };
-            return Err(Op::DelDest(key.clone(), addr, port).explain(errno).into());
+            return Err(self.missing(Op::DelDest(key.clone(), addr, port)));
         };
         if dest.weight != 0 {
             self.set_weight(key, &dest, 0)?;

@@ -22,6 +22,9 @@ pub enum Error {
     /// A file could not be read or written.
     #[error("{0}")]
     File(String),
+    /// What a script asked for does not make sense as a whole (a service named twice).
+    #[error("{0}")]
+    Invalid(String),
     #[error(transparent)]
     Txn(Box<TxnFailure>),
     /// A drain was given up (a signal), the server left at weight 0.

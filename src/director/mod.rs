@@ -32,6 +32,8 @@ pub const DAEMON_SETTLE: Duration = Duration::from_millis(50);
 pub struct Director {
     ipvs: Box<dyn Ipvs>,
     daemon_started: Option<Instant>,
+    /// The servers this director's drains are waiting for.
+    draining: drain::Registry,
 }
 
 impl Director {
@@ -39,6 +41,7 @@ impl Director {
         Director {
             ipvs,
             daemon_started: None,
+            draining: Default::default(),
         }
     }
 
@@ -158,19 +161,26 @@ impl Director {
     pub fn edit_server(&mut self, key: &ServiceKey, spec: &ServerSpec) -> Result<Dest, Error> {
         let (addr, port) = server_endpoint(key, &spec.addr)?;
         let Some(current) = self.server(key, addr, port)? else {
-            // as the kernel answers: no such service, or no such server in it
-            let errno = if self.ipvs.service(key)?.is_some() {
-                libc::ENOENT
-            } else {
-                libc::ESRCH
-            };
-            return Err(Op::EditDest(key.clone(), Dest::new(addr, port))
-                .explain(errno)
-                .into());
+            return Err(self.missing(Op::EditDest(key.clone(), Dest::new(addr, port))));
         };
         let dest = spec.to_dest(key, Some(&current))?;
         self.ipvs.execute(&Op::EditDest(key.clone(), dest.clone()))?;
         Ok(self.server(key, addr, port)?.unwrap_or(dest))
+    }
+
+    /// The error for `op` on a real server that is not there, as the kernel words it: no such
+    /// service, or no such server in it.
+    fn missing(&mut self, op: Op) -> Error {
+        let key = match &op {
+            Op::EditDest(k, _) | Op::DelDest(k, ..) | Op::AddDest(k, _) => k.clone(),
+            _ => return op.explain(libc::ENOENT).into(),
+        };
+        let errno = match self.ipvs.service(&key) {
+            Ok(Some(_)) => libc::ENOENT,
+            Ok(None) => libc::ESRCH,
+            Err(e) => return e.into(),
+        };
+        op.explain(errno).into()
     }
 
     /// Sets one real server's weight, everything else as the kernel has it (`dest`).
@@ -180,11 +190,6 @@ impl Director {
             ..dest.clone()
         };
         Ok(self.ipvs.execute(&Op::EditDest(key.clone(), d))?)
-    }
-
-    /// Puts a real server (back) in, as given.
-    pub fn put_server(&mut self, key: &ServiceKey, dest: &Dest) -> Result<(), Error> {
-        Ok(self.ipvs.execute(&Op::AddDest(key.clone(), dest.clone()))?)
     }
 
     pub fn del_server(&mut self, key: &ServiceKey, addr: std::net::IpAddr, port: u16) -> Result<(), Error> {
@@ -278,7 +283,8 @@ impl Director {
     }
 }
 
-fn no_service(key: &ServiceKey) -> Error {
+/// "no such service", as the kernel says it.
+pub fn no_service(key: &ServiceKey) -> Error {
     Error::Ipvs(ipvs::Error::Kernel {
         errno: libc::ESRCH,
         message: format!("no such service: {key}"),

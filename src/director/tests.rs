@@ -161,7 +161,7 @@ fn apply_rolls_back_what_it_did_when_refused() {
     };
     let a = d.apply(wanted(&[]), &o, &|_| String::new()).unwrap();
     assert_eq!(a.plan.ops.len(), 1);
-    assert!(!a.executed && a.to_drain().is_empty());
+    assert!(!a.executed && a.plan.draining.is_empty());
     assert_eq!(m.0.borrow().table, before);
 }
 
@@ -183,8 +183,10 @@ fn the_empty_string_is_neither_rules_nor_a_path() {
     ));
 }
 
+/// A draining server (weight 0) with these counts.
 fn dest(active: u32, inactive: u32, persist: u32) -> Dest {
     Dest {
+        weight: 0,
         active,
         inactive,
         persist,
@@ -203,6 +205,11 @@ fn drain_verdicts_follow_the_wait_and_the_clock() {
     use Verdict::*;
     let active = o(Wait::Active);
     assert_eq!(verdict(&active, false, t0, at(1), None), Gone);
+    let back = Dest {
+        weight: 1,
+        ..dest(0, 0, 0)
+    };
+    assert_eq!(verdict(&active, false, t0, at(1), Some(&back)), Cancelled);
     assert_eq!(verdict(&active, false, t0, at(1), Some(&dest(1, 0, 0))), Waiting);
     assert_eq!(verdict(&active, false, t0, at(1), Some(&dest(0, 3, 0))), Drained);
     // a persistent service's templates are waited for too
@@ -246,11 +253,11 @@ fn drains_step_until_the_connections_are_gone() {
     let applied = d
         .apply(wanted(&["198.51.100.2"]), &o, &|_| String::new())
         .unwrap();
-    assert_eq!(applied.to_drain().len(), 1);
+    assert_eq!(applied.plan.draining.len(), 1);
     assert_eq!(d.server(&key(), a, 80).unwrap().unwrap().weight, 0);
 
     let t0 = Instant::now();
-    let mut drains = Drains::new(&mut d, applied.to_drain(), o.drain, t0).unwrap();
+    let mut drains = Drains::new(&mut d, &applied.plan.draining, o.drain, t0).unwrap();
     let next = drains.step(&mut d, t0 + Duration::from_secs(1)).unwrap();
     assert_eq!(next, Some(super::drain::LOOK_EVERY));
     // the active connections end, one inactive entry is left: wait="all" waits for it
@@ -305,4 +312,39 @@ fn an_interrupted_drain_leaves_the_server_at_weight_0() {
     );
     assert!(drains.is_done());
     assert_eq!(d.server(&key(), a, 80).unwrap().unwrap().weight, 0);
+}
+
+#[test]
+fn a_drain_leaves_a_server_put_back_and_joins_a_drain_already_waiting() {
+    let (mut d, m) = director();
+    d.add_service(&svc_spec("192.0.2.1:80"), &[server("198.51.100.1")])
+        .unwrap();
+    let a: IpAddr = IpAddr::from([198, 51, 100, 1]);
+    m.0.borrow_mut().table.dest_mut(&key(), a, 80).unwrap().active = 3;
+    let o = DrainOpts {
+        timeout: Duration::from_secs(60),
+        wait: Wait::Active,
+    };
+    let t0 = Instant::now();
+    let mut first = d.drain(&key(), &server("198.51.100.1"), o, t0).unwrap();
+    assert!(first.step(&mut d, t0).unwrap().is_some());
+    // a second drain of the same server while the first waits: it leaves it to the first
+    let mut second = d.drain(&key(), &server("198.51.100.1"), o, t0).unwrap();
+    assert!(second.is_done());
+    assert_eq!(second.step(&mut d, t0).unwrap(), None);
+    // someone puts it back in rotation; with its connections gone it is still not deleted
+    let w = ServerSpec {
+        weight: Some(2),
+        ..server("198.51.100.1")
+    };
+    d.edit_server(&key(), &w).unwrap();
+    m.0.borrow_mut().table.dest_mut(&key(), a, 80).unwrap().active = 0;
+    assert_eq!(first.step(&mut d, t0 + Duration::from_secs(1)).unwrap(), None);
+    assert_eq!(d.server(&key(), a, 80).unwrap().unwrap().weight, 2);
+    assert!(first.deleted.is_empty());
+    // a drain given up (dropped) holds its server no longer: a new one takes it
+    let again = d.drain(&key(), &server("198.51.100.1"), o, t0).unwrap();
+    assert!(!again.is_done());
+    drop(again);
+    assert!(!d.drain(&key(), &server("198.51.100.1"), o, t0).unwrap().is_done());
 }

@@ -114,26 +114,56 @@ fn apply_opts(v: Option<Value>) -> mlua::Result<ApplyOpts> {
     }
 }
 
+/// Refuses a drain where the caller cannot wait for it (before anything is changed).
+fn can_wait(lua: &Lua, what: &str) -> mlua::Result<()> {
+    if super::engine::control(lua).no_wait.get() > 0 {
+        return Err(mlua::Error::runtime(format!(
+            "{what}: a drain waits on the event loop, which lvs.with_netns's function cannot give a \
+             turn to; drain outside it (lvs.netns(name) ... lvs.netns())"
+        )));
+    }
+    Ok(())
+}
+
 /// Waits for drains without holding up the loop: the calling coroutine sleeps between looks.
-/// SIGTERM (unless the script handles it) gives the drains up, the servers left at weight 0.
-async fn wait_drains(lua: &Lua, mut drains: Drains) -> mlua::Result<Vec<Op>> {
-    let mut term = super::engine::control(lua).unhandled(nix::libc::SIGTERM);
-    loop {
-        let Some(wait) = with_director(lua, |d| drains.step(d, Instant::now()))? else {
-            return Ok(drains.deleted);
+/// SIGTERM (unless the script handles it) gives the drains up, the servers left at weight 0,
+/// and is an error; so is a failure to look at the kernel when `raise` (else it is logged).
+async fn wait_drains(lua: &Lua, mut drains: Drains, raise: bool) -> mlua::Result<Vec<Op>> {
+    let ctl = super::engine::control(lua);
+    // Once a listener is in, SIGTERM no longer ends the process by itself (tokio keeps its
+    // handler): a script that neither runs lvs.run nor handles SIGTERM keeps running after it.
+    let mut term = ctl.unhandled(nix::libc::SIGTERM);
+    ctl.drains.set(ctl.drains.get() + 1);
+    let out = loop {
+        let next = match with_director(lua, |d| drains.step(d, Instant::now())) {
+            Ok(n) => n,
+            Err(e) => {
+                let e = drains.give_up(&format!("an error ({e})"));
+                break if raise {
+                    Err(mlua::Error::external(e))
+                } else {
+                    Ok(())
+                };
+            }
         };
+        let Some(wait) = next else { break Ok(()) };
         tokio::select! {
             _ = tokio::time::sleep(wait) => {}
             _ = crate::runtime::recv(&mut term) => {
-                return Err(mlua::Error::external(drains.give_up("SIGTERM")));
+                break Err(mlua::Error::external(drains.give_up("SIGTERM")));
             }
         }
-    }
+    };
+    ctl.drains.set(ctl.drains.get() - 1);
+    out.map(|()| std::mem::take(&mut drains.deleted))
 }
 
 async fn apply(lua: Lua, (want, opts): (Value, Option<Value>)) -> mlua::Result<Table> {
     let want = wanted(want)?;
     let o = apply_opts(opts)?;
+    if o.plan.drain && !o.dry_run {
+        can_wait(&lua, "apply")?;
+    }
     let applied = with_director(&lua, |d| d.apply(want, &o, &rules::command_line))?;
     if !applied.executed {
         return plan_list(&lua, applied.into_all_ops());
@@ -142,7 +172,8 @@ async fn apply(lua: Lua, (want, opts): (Value, Option<Value>)) -> mlua::Result<T
     let crate::model::plan::Plan { mut ops, draining } = applied.plan;
     if !draining.is_empty() {
         let drains = with_director(&lua, |d| Drains::new(d, &draining, o.drain, Instant::now()))?;
-        ops.extend(wait_drains(&lua, drains).await?);
+        // the plan is carried out: a failure to look is logged, and the plan returned
+        ops.extend(wait_drains(&lua, drains, false).await?);
     }
     plan_list(&lua, ops)
 }
@@ -155,8 +186,9 @@ async fn drain(lua: Lua, (svc, rs, opts): (Value, Value, Option<Value>)) -> mlua
         None | Some(Value::Nil) => ApplyOpts::default().drain,
         Some(v) => DrainOpts::read(&to_value(v)?).map_err(spec_err)?,
     };
+    can_wait(&lua, "drain")?;
     let drains = with_director(&lua, |d| d.drain(&key, &spec, o, Instant::now()))?;
-    Ok(!wait_drains(&lua, drains).await?.is_empty())
+    Ok(!wait_drains(&lua, drains, true).await?.is_empty())
 }
 
 /// The whole table as plain data that lvs.apply takes back.

@@ -29,9 +29,17 @@ fn scalar(v: &Value) -> input::Value {
     }
 }
 
+/// How deep tables may nest in what a script hands in (a table holding itself would
+/// otherwise never end).
+const MAX_DEPTH: usize = 32;
+
 /// A Lua value as plain data for the layers below. Functions and userdata stay behind as
 /// their type's name: the binding that takes them reads them from the table itself.
 pub fn to_value(v: Value) -> mlua::Result<input::Value> {
+    value_at(v, 0)
+}
+
+fn value_at(v: Value, depth: usize) -> mlua::Result<input::Value> {
     Ok(match v {
         Value::Nil => input::Value::Nil,
         Value::Boolean(b) => input::Value::Bool(b),
@@ -41,20 +49,37 @@ pub fn to_value(v: Value) -> mlua::Result<input::Value> {
             Ok(t) => input::Value::Str(t.to_string()),
             Err(_) => input::Value::Bytes(s.as_bytes().to_vec()),
         },
-        Value::Table(t) if t.raw_len() > 0 => input::Value::List(
-            t.sequence_values::<Value>()
-                .map(|v| v.and_then(to_value))
-                .collect::<mlua::Result<_>>()?,
-        ),
+        Value::Table(_) if depth >= MAX_DEPTH => {
+            return Err(mlua::Error::runtime(format!(
+                "a table nested more than {MAX_DEPTH} deep, or holding itself"
+            )));
+        }
         Value::Table(t) => {
-            let mut m = Vec::new();
+            let n = t.raw_len();
+            let (mut list, mut map) = (Vec::with_capacity(n), Vec::new());
             for pair in t.pairs::<Value, Value>() {
                 let (k, v) = pair?;
-                if let Value::String(k) = k {
-                    m.push((k.to_string_lossy(), to_value(v)?));
+                match k {
+                    Value::Integer(i) if i >= 1 && (i as usize) <= n => {
+                        list.push((i, value_at(v, depth + 1)?))
+                    }
+                    Value::String(k) => map.push((k.to_string_lossy(), value_at(v, depth + 1)?)),
+                    other => return Err(bad("table", &other, "has a key that is not a field name")),
                 }
             }
-            input::Value::Map(m)
+            match (list.is_empty(), map.is_empty()) {
+                (false, false) => {
+                    return Err(mlua::Error::runtime(format!(
+                        "a table mixes a list with named fields ({} = ...)",
+                        map[0].0
+                    )));
+                }
+                (false, true) => {
+                    list.sort_by_key(|(i, _)| *i);
+                    input::Value::List(list.into_iter().map(|(_, v)| v).collect())
+                }
+                _ => input::Value::Map(map),
+            }
         }
         other => input::Value::Other(other.type_name()),
     })
@@ -81,10 +106,7 @@ impl Fields {
             if allowed.contains(&name.as_str()) {
                 fields.push((name, to_value(v)?));
             } else if !ignored.contains(&name.as_str()) {
-                // the same words as every other unknown field
-                return Err(spec_err(
-                    Args::new(what, vec![(name, to_value(v)?)], allowed, ignored).unwrap_err(),
-                ));
+                return Err(spec_err(input::unknown(what, &name, &to_value(v)?, allowed)));
             }
         }
         let args = Args::new(what, fields, allowed, ignored).map_err(spec_err)?;

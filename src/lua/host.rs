@@ -115,6 +115,13 @@ fn link_table(lua: &Lua) -> mlua::Result<Table> {
 struct HomeNetns(File);
 
 fn switch_to(lua: &Lua, name: Option<&str>) -> mlua::Result<()> {
+    // a drain looks at the table of the namespace it started in, through the director that
+    // a switch replaces
+    if super::engine::control(lua).drains.get() > 0 {
+        return Err(mlua::Error::runtime(
+            "lvs.netns: a drain is waiting in this namespace; switching now would point it at another",
+        ));
+    }
     if lua.app_data_ref::<HomeNetns>().is_none() {
         lua.set_app_data(HomeNetns(netns::current().map_err(ext)?));
     }
@@ -148,7 +155,12 @@ fn register_netns(lua: &Lua, lvs: &Table) -> mlua::Result<()> {
         lua.create_function(|lua, (name, f): (String, Function)| {
             let back = netns::current().map_err(ext)?;
             switch_to(lua, Some(&name))?;
+            // `f` runs here and now, in the namespace: it cannot give the loop a turn (tasks
+            // on it would run in the wrong namespace)
+            let ctl = super::engine::control(lua);
+            ctl.no_wait.set(ctl.no_wait.get() + 1);
             let result = f.call::<MultiValue>(());
+            ctl.no_wait.set(ctl.no_wait.get() - 1);
             netns::enter_file(&back, "(the previous)").map_err(ext)?;
             with_slot(lua, |slot| {
                 if slot.as_ref().is_some_and(|b| !b.is_model()) {

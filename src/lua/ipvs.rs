@@ -127,7 +127,12 @@ async fn stop_daemon(lua: Lua, state: Value) -> mlua::Result<bool> {
     let s = read_state(&to_value(state)?).map_err(spec_err)?;
     // a daemon started a moment ago is given its moment without holding up the loop
     if let Some(wait) = with_slot(&lua, |slot| slot.as_ref().and_then(Director::daemon_settle))? {
-        tokio::time::sleep(wait).await;
+        if super::engine::control(&lua).no_wait.get() > 0 {
+            // inside lvs.with_netns nothing else runs meanwhile anyway
+            std::thread::sleep(wait);
+        } else {
+            tokio::time::sleep(wait).await;
+        }
     }
     with_director(&lua, |d| d.stop_daemon(s))?;
     Ok(true)

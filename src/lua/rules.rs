@@ -45,6 +45,10 @@ fn save(lua: &Lua, arg: Value) -> mlua::Result<Value> {
 }
 
 fn restore(lua: &Lua, arg: String) -> mlua::Result<usize> {
+    if arg.trim().is_empty() {
+        // what lvs.save() gives of an empty table; a restore never removes anything
+        return Ok(0);
+    }
     let text = match path_or_rules("restore", arg).map_err(mlua::Error::external)? {
         RulesArg::Path(p) => std::fs::read_to_string(&p)
             .map_err(|e| mlua::Error::runtime(format!("cannot read rules from {p}: {e}")))?,

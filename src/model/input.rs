@@ -70,6 +70,17 @@ pub fn to_int(name: &str, v: &Value) -> Result<Option<i64>, SpecError> {
     }
 }
 
+/// An HTTP header's value: text, or a number written as text.
+pub fn header_value(v: &Value) -> Result<String, SpecError> {
+    match v {
+        Value::Int(i) => Ok(i.to_string()),
+        Value::Num(n) => Ok(n.to_string()),
+        v => v
+            .text()
+            .ok_or_else(|| bad("headers", v, "must be a table of strings")),
+    }
+}
+
 /// The fields of a table a call takes, checked against the ones it understands.
 #[derive(Debug, Clone, Default)]
 pub struct Args {
@@ -182,7 +193,8 @@ impl Args {
     }
 }
 
-fn unknown(what: &str, name: &str, v: &Value, allowed: &[&str]) -> SpecError {
+/// The error for a field the call does not know, listing those it does.
+pub fn unknown(what: &str, name: &str, v: &Value, allowed: &[&str]) -> SpecError {
     let hint = format!("unknown field '{name}' (known: {})", allowed.join(", "));
     SpecError {
         field: what.into(),

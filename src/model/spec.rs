@@ -217,8 +217,6 @@ fn netmask_value(mask: &Netmask, af: Family) -> Result<u32, SpecError> {
     }
 }
 
-/// A service as an operator describes it. `None` means "the default" (for add) or
-/// "unchanged" (for edit of an existing service).
 /// The fields of a service spec as lvsh reads them (`servers` is the list of real servers that
 /// comes with it); the Lua side reads exactly these, and lua/lvs.meta.lua documents them.
 pub const SERVICE_FIELDS: &[&str] = &[
@@ -241,6 +239,8 @@ pub const SERVER_FIELDS: &[&str] = &[
 ];
 pub const SERVER_OUTPUT: &[&str] = &["ip", "port", "active", "inactive", "persist", "stats", "rate"];
 
+/// A service as an operator describes it. `None` means "the default" (for add) or
+/// "unchanged" (for edit of an existing service).
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct ServiceSpec {
     pub proto: Option<String>,

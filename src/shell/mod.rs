@@ -113,6 +113,10 @@ pub fn ipvsadm_main(argv: &[std::ffi::OsString]) -> i32 {
         s
     };
     let out = crate::ipvsadm::exec::run(&mut client, &argv, &mut stdin);
+    if out.code == 0 && argv.iter().any(|a| a == "--start-daemon") {
+        // the next command (another process) may stop it: let its threads start first
+        std::thread::sleep(crate::director::DAEMON_SETTLE);
+    }
     let _ = std::io::stdout().write_all(out.stdout.as_bytes());
     let _ = std::io::stderr().write_all(out.stderr.as_bytes());
     out.code & 0xff

@@ -3,7 +3,7 @@
 
 use crate::director::{self, Director};
 use crate::fields::{Field, Record};
-use crate::ipvs::{self, BriefTable, Info, ServiceKey, ServiceTable};
+use crate::ipvs::{BriefTable, Info, ServiceKey, ServiceTable};
 use crate::ipvsadm::args::Format;
 use crate::model::input::{Args, Value, bad};
 use crate::model::{ServiceSpec, SpecError, order};
@@ -114,13 +114,7 @@ pub fn read(d: &mut Director, o: &ListOpts) -> Result<(Info, Listed), director::
     let mut table = match &o.service {
         Some(k) => match c.service(k)? {
             Some(s) => vec![(s, c.dests(k)?)],
-            None => {
-                return Err(ipvs::Error::Kernel {
-                    errno: nix::libc::ESRCH,
-                    message: format!("no such service: {k}"),
-                }
-                .into());
-            }
+            None => return Err(director::no_service(k)),
         },
         None if o.brief() => c
             .services_brief()?
