@@ -39,6 +39,25 @@ pub fn to_value(v: Value) -> mlua::Result<input::Value> {
     value_at(v, 0)
 }
 
+/// As `to_value`, leaving out the fields `skip` names of a table: what lvsh itself puts in
+/// the objects it returns (counters, a service's 20,000 servers) is not read to be ignored.
+pub fn to_value_without(v: Value, skip: &[&str]) -> mlua::Result<input::Value> {
+    let Value::Table(t) = &v else { return to_value(v) };
+    if t.raw_len() > 0 {
+        return to_value(v);
+    }
+    let mut map = Vec::new();
+    for pair in t.pairs::<Value, Value>() {
+        let (k, v) = pair?;
+        match k {
+            Value::String(k) if skip.iter().any(|s| k.as_bytes() == s.as_bytes()) => {}
+            Value::String(k) => map.push((k.to_string_lossy(), value_at(v, 1)?)),
+            other => return Err(bad("table", &other, "has a key that is not a field name")),
+        }
+    }
+    Ok(input::Value::Map(map))
+}
+
 fn value_at(v: Value, depth: usize) -> mlua::Result<input::Value> {
     Ok(match v {
         Value::Nil => input::Value::Nil,

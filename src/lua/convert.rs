@@ -2,24 +2,27 @@
 
 use mlua::{Lua, LuaSerdeExt, Table, Value};
 
-use super::args::{spec_err, to_value};
+use super::args::{spec_err, to_value_without};
 use crate::fields::{Field, Record};
 use crate::ipvs::{Dest, Service, ServiceKey};
+use crate::model::spec::{SERVER_OUTPUT, SERVICE_OUTPUT};
 use crate::model::{ServerSpec, ServiceSpec};
 use crate::view::records;
 
 /// A service spec from a table (or a service object lvsh returned), and its servers.
 pub fn service_spec(v: Value) -> mlua::Result<(ServiceSpec, Vec<ServerSpec>)> {
-    ServiceSpec::read(&to_value(v)?).map_err(spec_err)
+    ServiceSpec::read(&to_value_without(v, SERVICE_OUTPUT)?).map_err(spec_err)
 }
 
+/// The key a service spec or object names (its servers are not read).
 pub fn service_key(v: Value) -> mlua::Result<ServiceKey> {
-    ServiceSpec::read_key(&to_value(v)?).map_err(spec_err)
+    let skip: Vec<&str> = SERVICE_OUTPUT.iter().copied().chain(["servers"]).collect();
+    ServiceSpec::read_key(&to_value_without(v, &skip)?).map_err(spec_err)
 }
 
 /// A real-server spec from a table, a server object, or just an address string.
 pub fn server_spec(v: Value) -> mlua::Result<ServerSpec> {
-    ServerSpec::read(&to_value(v)?).map_err(spec_err)
+    ServerSpec::read(&to_value_without(v, SERVER_OUTPUT)?).map_err(spec_err)
 }
 
 /// A record (what the layers below show of an object) as a Lua table.
