@@ -163,11 +163,19 @@ fn serial_drains_yield_to_the_loop_wait_for_what_they_are_told_and_end_at_sigter
     reset(&lab);
     let (_conn, real, keep) = connected(&lab);
     let chunk = format!(
-        r#"print("DRAINING") io.stdout:flush() lvs.apply({one}, {{drain=true, drain_timeout=60}}) print("NOT REACHED")"#,
+        r#"print("DRAINING") io.stdout:flush()
+        lvs.after(0.5, function() print("SWITCH", pcall(lvs.netns, "elsewhere")) io.stdout:flush() end)
+        lvs.apply({one}, {{drain=true, drain_timeout=60}}) print("NOT REACHED")"#,
         one = only(keep)
     );
     let run = Run::start(&lab, &chunk);
     run.line("DRAINING");
+    // a switch of namespace while the drain waits would point it at another table
+    let (_, switch) = run.line("SWITCH");
+    assert!(
+        switch.starts_with("SWITCH\tfalse") && switch.contains("a drain is waiting in this namespace"),
+        "{switch}"
+    );
     std::thread::sleep(Duration::from_secs(2));
     let pid = nix::unistd::Pid::from_raw(run.child.id() as i32);
     let sent = Instant::now();
@@ -212,5 +220,21 @@ fn a_drain_names_the_expire_quiescent_template_trap() {
         assert!(!drain(81).contains(trap), "not persistent: no trap");
         sh("sysctl -qw net.ipv4.vs.expire_quiescent_template=1");
         assert!(!drain(80).contains(trap), "the sysctl is 1: no trap");
+        // lvs.with_netns's function cannot give the loop a turn: a drain there is refused
+        // before anything is changed
+        let ns = format!("drain-{}", std::process::id());
+        sh(&format!("ip netns add {ns}"));
+        ipvsadm("-a -t 192.0.2.1:80 -r 192.0.2.2 -g -w 3");
+        let (code, _, err) = lvsh(&format!(
+            "lvs.with_netns('{ns}', function() lvs.add_service{{addr='192.0.2.9:80'}} \
+             lvs.drain({{addr='192.0.2.9:80'}}, '192.0.2.2') end)"
+        ));
+        sh(&format!("ip netns del {ns}"));
+        assert_eq!(code, 1);
+        assert!(err.contains("drain outside it"), "{err}");
+        assert!(
+            ipvsadm("-S -n").contains("-r 192.0.2.2:80 -g -w 3"),
+            "this namespace's server untouched"
+        );
     });
 }
