@@ -245,18 +245,12 @@ impl Director {
         Ok(self.ipvs.execute(&Op::StopDaemon(state))?)
     }
 
-    /// Runs one operation as given (an ipvsadm command line), with what the director does
-    /// around it; a stop of a daemon just started waits for it (a blocking wait: ipvsadm
-    /// command lines run one at a time, off any schedule).
+    /// Runs one operation as given (an ipvsadm command line, a monitor's verdict), with what
+    /// the director keeps of it; before a daemon's stop the caller has waited out
+    /// `daemon_settle`, as for `stop_daemon`.
     pub fn perform(&mut self, op: Op) -> Result<(), ipvs::Error> {
         match op {
             Op::StartDaemon(d) => self.start_daemon_as(d).map_err(Error::into_ipvs),
-            Op::StopDaemon(s) => {
-                if let Some(wait) = self.daemon_settle() {
-                    std::thread::sleep(wait);
-                }
-                self.ipvs.execute(&Op::StopDaemon(s))
-            }
             op => self.ipvs.execute(&op),
         }
     }

@@ -234,6 +234,11 @@ pub fn restore(d: &mut Director, text: &str) -> Outcome {
     }
 }
 
+/// Whether a command line stops a sync daemon (which must wait for one just started).
+pub fn stops_daemon(argv: &[String]) -> bool {
+    args::parse(argv).is_ok_and(|p| matches!(p.cmd, Cmd::StopDaemon))
+}
+
 /// Runs one ipvsadm command line. `director` is opened on first use; `stdin` supplies -R's
 /// input.
 pub fn run(director: &mut Option<Director>, argv: &[String], stdin: &mut dyn FnMut() -> String) -> Outcome {

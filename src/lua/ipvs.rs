@@ -123,17 +123,30 @@ fn set_timeouts(lua: &Lua, t: Value) -> mlua::Result<bool> {
     Ok(true)
 }
 
+/// How long a stop must wait for a sync daemon this state started a moment ago.
+pub fn daemon_settle(lua: &Lua) -> mlua::Result<Option<std::time::Duration>> {
+    with_slot(lua, |slot| slot.as_ref().and_then(Director::daemon_settle))
+}
+
+/// Waits out a daemon's settle before a stop, giving the loop its turns meanwhile; where
+/// the loop cannot turn (inside lvs.with_netns) the stop is refused instead.
+pub async fn settle_daemon(lua: &Lua) -> mlua::Result<()> {
+    let Some(wait) = daemon_settle(lua)? else {
+        return Ok(());
+    };
+    if super::engine::control(lua).no_wait.get() > 0 {
+        return Err(mlua::Error::runtime(
+            "stop_daemon: the sync daemon started a moment ago and must be given 50 ms first, \
+             which lvs.with_netns's function cannot wait for; stop it outside",
+        ));
+    }
+    tokio::time::sleep(wait).await;
+    Ok(())
+}
+
 async fn stop_daemon(lua: Lua, state: Value) -> mlua::Result<bool> {
     let s = read_state(&to_value(state)?).map_err(spec_err)?;
-    // a daemon started a moment ago is given its moment without holding up the loop
-    if let Some(wait) = with_slot(&lua, |slot| slot.as_ref().and_then(Director::daemon_settle))? {
-        if super::engine::control(&lua).no_wait.get() > 0 {
-            // inside lvs.with_netns nothing else runs meanwhile anyway
-            std::thread::sleep(wait);
-        } else {
-            tokio::time::sleep(wait).await;
-        }
-    }
+    settle_daemon(&lua).await?;
     with_director(&lua, |d| d.stop_daemon(s))?;
     Ok(true)
 }

@@ -16,6 +16,7 @@ mod net;
 mod rules;
 mod tasks;
 
+pub use ipvs::daemon_settle;
 pub use rules::run_ipvsadm;
 
 use std::path::Path;

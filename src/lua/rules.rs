@@ -70,7 +70,7 @@ pub fn run_ipvsadm(lua: &Lua, argv: &[String]) -> mlua::Result<exec::Outcome> {
     })
 }
 
-fn ipvsadm(lua: &Lua, (line, opts): (Value, Option<Table>)) -> mlua::Result<Value> {
+async fn ipvsadm(lua: Lua, (line, opts): (Value, Option<Table>)) -> mlua::Result<Value> {
     let argv: Vec<String> = match &line {
         Value::String(s) => rules::tokens(&s.to_string_lossy())
             .into_iter()
@@ -91,19 +91,22 @@ fn ipvsadm(lua: &Lua, (line, opts): (Value, Option<Table>)) -> mlua::Result<Valu
             .unwrap_or(true),
         None => true,
     };
-    let out = run_ipvsadm(lua, &argv)?;
+    if exec::stops_daemon(&argv) {
+        super::ipvs::settle_daemon(&lua).await?;
+    }
+    let out = run_ipvsadm(&lua, &argv)?;
     if out.code != 0 {
         return Err(mlua::Error::runtime(format!(
             "ipvsadm: {}",
             out.stderr.trim_end()
         )));
     }
-    emit(lua, out.stdout, print)
+    emit(&lua, out.stdout, print)
 }
 
 pub fn register(lua: &Lua, lvs: &Table) -> mlua::Result<()> {
     lvs.set("save", lua.create_function(save)?)?;
     lvs.set("restore", lua.create_function(restore)?)?;
-    lvs.set("ipvsadm", lua.create_function(ipvsadm)?)?;
+    lvs.set("ipvsadm", lua.create_async_function(ipvsadm)?)?;
     Ok(())
 }

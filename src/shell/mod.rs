@@ -114,7 +114,8 @@ pub fn ipvsadm_main(argv: &[std::ffi::OsString]) -> i32 {
     };
     let out = crate::ipvsadm::exec::run(&mut client, &argv, &mut stdin);
     if out.code == 0 && argv.iter().any(|a| a == "--start-daemon") {
-        // the next command (another process) may stop it: let its threads start first
+        // the next command (another process) may stop it: let its threads start first. A
+        // blocking sleep is right here: this process runs one command and has no event loop.
         std::thread::sleep(crate::director::DAEMON_SETTLE);
     }
     let _ = std::io::stdout().write_all(out.stdout.as_bytes());

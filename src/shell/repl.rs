@@ -91,6 +91,12 @@ fn run_ipvsadm_line(state: &State, line: &str) {
         .into_iter()
         .map(String::from)
         .collect();
+    // a stop right after a start gives the daemon its moment on the loop, which turns meanwhile
+    if crate::ipvsadm::exec::stops_daemon(&argv)
+        && let Ok(Some(wait)) = crate::lua::daemon_settle(state.lua())
+    {
+        state.engine().block_on(tokio::time::sleep(wait), None);
+    }
     match crate::lua::run_ipvsadm(state.lua(), &argv) {
         Ok(out) => {
             print!("{}", out.stdout);
