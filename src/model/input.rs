@@ -25,10 +25,6 @@ pub enum Value {
 }
 
 impl Value {
-    pub fn is_nil(&self) -> bool {
-        matches!(self, Value::Nil)
-    }
-
     /// The text of a string, UTF-8 or not.
     pub fn text(&self) -> Option<String> {
         match self {

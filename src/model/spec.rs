@@ -549,7 +549,6 @@ impl ServerSpec {
 }
 
 mod read;
-pub use read::list;
 
 #[cfg(test)]
 mod tests;
