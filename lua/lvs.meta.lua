@@ -345,6 +345,16 @@ function lvs.run() end
 ---Makes lvs.run() return.
 function lvs.stop() end
 
+---The budget of Lua run by the event loop: how long a callback (lvs.every, lvs.after,
+---lvs.spawn, on_signal, monitor hooks) may run without yielding before it is interrupted
+---with a "budget: ..." error, and the most a Lua check may (a check's budget is otherwise
+---its timeout; an interrupted check is a failed one). The loop goes on either way, and a
+---signal waiting for it interrupts any Lua code after 0.3 s. Default 2 s; returns the
+---budget in force before (seconds), and sets it to s when given.
+---@param s? number
+---@return number
+function lvs.budget(s) end
+
 ---Calls fn(name) each time the signal comes ("HUP", "USR1", "USR2", "TERM", ...). A script
 ---that handles INT or TERM itself keeps lvs.run() from ending on it. Returns a task.
 ---@param name string

@@ -59,12 +59,33 @@ impl Exec {
         };
         let pgid = child.id().map(|id| Pid::from_raw(id as i32));
         let mut stdout = child.stdout.take();
+        // The check is judged by the exit of the program it ran, not by the end of its
+        // output: a child it left in the background may hold the pipe open for long after.
+        // Output is read all along (a program that prints more than a pipe holds would
+        // block on it otherwise); past the bound it is read and dropped.
         let work = async {
             let mut out = Vec::new();
-            if let Some(s) = stdout.as_mut() {
-                let _ = s.take(MAX_OUTPUT as u64).read_to_end(&mut out).await;
+            let mut buf = [0u8; 4096];
+            let status = loop {
+                let Some(s) = stdout.as_mut() else {
+                    break child.wait().await;
+                };
+                tokio::select! {
+                    st = child.wait() => break st,
+                    n = s.read(&mut buf) => match n {
+                        Ok(0) | Err(_) => stdout = None,
+                        Ok(n) => keep(&mut out, &buf[..n]),
+                    },
+                }
+            };
+            // what it printed before it ended is in the pipe already
+            while let Some(s) = stdout.as_mut() {
+                match tokio::time::timeout(Duration::from_millis(10), s.read(&mut buf)).await {
+                    Ok(Ok(n)) if n > 0 && out.len() < MAX_OUTPUT => keep(&mut out, &buf[..n]),
+                    _ => break,
+                }
             }
-            (child.wait().await, out)
+            (status, out)
         };
         let (status, out) = match tokio::time::timeout(self.timeout, work).await {
             Ok(r) => r,
@@ -90,6 +111,11 @@ impl Exec {
             Ok(st) => judge(st.code(), st.into_signal(), first, started),
         }
     }
+}
+
+fn keep(out: &mut Vec<u8>, chunk: &[u8]) {
+    let room = MAX_OUTPUT.saturating_sub(out.len());
+    out.extend_from_slice(&chunk[..chunk.len().min(room)]);
 }
 
 trait IntoSignal {
@@ -190,6 +216,45 @@ mod tests {
         assert_eq!(
             (o.ok, o.weight, o.detail.as_str()),
             (true, Some(10), "exit 12, weight 10: busy")
+        );
+    }
+
+    #[test]
+    fn a_check_that_prints_more_than_a_pipe_holds_is_judged_by_its_exit() {
+        // 100 KB: more than the 64 KiB a pipe buffers
+        let e = Exec {
+            argv: vec![
+                "/bin/sh".into(),
+                "-c".into(),
+                "head -c 102400 /dev/zero | tr '\\0' x; exit 0".into(),
+            ],
+            timeout: Duration::from_secs(3),
+        };
+        let o = rt().block_on(e.run(Instant::now()));
+        assert!(o.ok, "{o:?}");
+        assert!(
+            o.detail.len() < MAX_OUTPUT + 100,
+            "the detail is bounded: {}",
+            o.detail.len()
+        );
+    }
+
+    #[test]
+    fn a_background_child_holding_stdout_does_not_make_it_down() {
+        let e = Exec {
+            argv: vec![
+                "/bin/sh".into(),
+                "-c".into(),
+                "echo fine; sleep 30 & exit 0".into(),
+            ],
+            timeout: Duration::from_secs(3),
+        };
+        let started = Instant::now();
+        let o = rt().block_on(e.run(started));
+        assert_eq!((o.ok, o.detail.as_str()), (true, "exit 0: fine"), "{o:?}");
+        assert!(
+            started.elapsed() < Duration::from_secs(2),
+            "judged at its exit, not at EOF"
         );
     }
 }

@@ -31,11 +31,30 @@ pub struct Outcome {
     pub weight: Option<u32>,
 }
 
+/// The most of a detail kept: details go into log lines and events, and a check's message
+/// (a Lua error, a program's output) can be any size.
+pub const MAX_DETAIL: usize = 1024;
+
+/// `detail` cut to `MAX_DETAIL` bytes (on a character boundary), saying how much was cut.
+pub fn bounded(mut detail: String) -> String {
+    if detail.len() <= MAX_DETAIL {
+        return detail;
+    }
+    let mut end = MAX_DETAIL;
+    while !detail.is_char_boundary(end) {
+        end -= 1;
+    }
+    let cut = detail.len() - end;
+    detail.truncate(end);
+    detail.push_str(&format!("... ({cut} bytes more)"));
+    detail
+}
+
 impl Outcome {
     pub fn up(detail: impl Into<String>, started: Instant) -> Outcome {
         Outcome {
             ok: true,
-            detail: detail.into(),
+            detail: bounded(detail.into()),
             latency: started.elapsed(),
             weight: None,
         }
@@ -44,7 +63,7 @@ impl Outcome {
     pub fn down(detail: impl Into<String>, started: Instant) -> Outcome {
         Outcome {
             ok: false,
-            detail: detail.into(),
+            detail: bounded(detail.into()),
             latency: started.elapsed(),
             weight: None,
         }
@@ -142,5 +161,22 @@ pub fn secs(d: Duration) -> String {
         format!("{s:.0}s")
     } else {
         format!("{s}s")
+    }
+}
+
+#[cfg(test)]
+mod detail_tests {
+    use super::*;
+
+    #[test]
+    fn a_huge_detail_is_cut_on_a_character_boundary() {
+        let o = Outcome::down("é".repeat(600_000), Instant::now());
+        assert!(o.detail.len() < MAX_DETAIL + 40, "{}", o.detail.len());
+        assert!(
+            o.detail.ends_with("... (1198976 bytes more)"),
+            "{}",
+            &o.detail[1000..]
+        );
+        assert_eq!(Outcome::up("short", Instant::now()).detail, "short");
     }
 }

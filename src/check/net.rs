@@ -136,12 +136,7 @@ impl Get {
             .string("url")?
             .ok_or_else(|| bad("url", &Value::Nil, "the URL to get"))?;
         let mut g = Get::new(url);
-        if let Value::Map(hs) = f.raw("headers") {
-            for (k, v) in hs {
-                let v = crate::model::input::header_value(v)?;
-                g.headers.push((k.clone(), v));
-            }
-        }
+        g.headers = crate::model::input::read_headers(f.raw("headers"))?;
         g.max_body = f
             .int("max_body")?
             .map_or(MAX_READ, |n| n.clamp(0, MAX_READ as i64 * 64) as usize);

@@ -132,12 +132,7 @@ impl CheckSpec {
             Value::List(list) => Some(list.iter().map(status).collect::<Result<_, _>>()?),
             other => Some(vec![status(other)?]),
         };
-        if let Value::Map(hs) = f.raw("headers") {
-            for (k, v) in hs {
-                let v = input::header_value(v)?;
-                s.headers.push((k.clone(), v));
-            }
-        }
+        s.headers = crate::model::input::read_headers(f.raw("headers"))?;
         s.send = match f.raw("send") {
             Value::Nil => None,
             Value::Str(t) => Some(t.as_bytes().to_vec()),

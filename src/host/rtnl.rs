@@ -296,6 +296,7 @@ impl Rtnl {
         local: Option<IpAddr>,
         remote: Option<IpAddr>,
     ) -> Result<bool, HostError> {
+        check_ifname(name)?;
         if self.links()?.iter().any(|l| l.name == name) {
             return Ok(false);
         }
@@ -360,6 +361,27 @@ fn link_of(l: &LinkMessage) -> Link {
 }
 
 /// "192.0.2.110/24" or "2001:db8::1/64"; a bare address is /32 or /128.
+/// The kernel's rule for an interface name (IFNAMSIZ is 16 with the NUL), checked before a
+/// message is built: the netlink encoder does not expect longer ones.
+pub fn check_ifname(name: &str) -> Result<(), HostError> {
+    let ok = !name.is_empty()
+        && name.len() < 16
+        && name != "."
+        && name != ".."
+        && !name
+            .bytes()
+            .any(|b| b == b'/' || b == b':' || b.is_ascii_whitespace() || b == 0);
+    if ok {
+        return Ok(());
+    }
+    let shown: String = name.chars().take(20).collect();
+    let more = if shown.len() < name.len() { "..." } else { "" };
+    Err(HostError(format!(
+        "name: {shown:?}{more} ({} bytes) is not an interface name (1 to 15 bytes, no '/', ':' or spaces)",
+        name.len()
+    )))
+}
+
 pub fn parse_cidr(s: &str) -> Option<(IpAddr, u8)> {
     let (a, p) = match s.split_once('/') {
         Some((a, p)) => (a, Some(p)),
@@ -372,4 +394,25 @@ pub fn parse_cidr(s: &str) -> Option<(IpAddr, u8)> {
         None => max,
     };
     Some((addr, prefix))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn interface_names_are_checked_before_any_message_is_built() {
+        for good in ["tunl1", "eth0", "a", "x23456789012345"] {
+            assert!(check_ifname(good).is_ok(), "{good}");
+        }
+        let long = "x".repeat(70000);
+        let e = check_ifname(&long).unwrap_err().0;
+        assert!(
+            e.starts_with("name: \"xxxxxxxxxxxxxxxxxxxx\"... (70000 bytes) is not an interface name"),
+            "{e}"
+        );
+        for bad in ["", "x234567890123456", "a/b", "eth0:1", "a b", ".."] {
+            assert!(check_ifname(bad).is_err(), "{bad:?}");
+        }
+    }
 }

@@ -9,20 +9,24 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use mlua::{Function, Lua, MultiValue, Value};
 
-use crate::runtime::{Control, Loop, Spawner};
+use crate::runtime::{Control, Loop, Spawner, budget, netns, signals};
 
 /// Raised by the REPL's SIGINT handler: running Lua stops at its next hook, a waiting chunk
 /// is dropped.
 pub static INTERRUPT: AtomicBool = AtomicBool::new(false);
 
-/// A count hook in every coroutine lvsh creates, so a busy loop can be interrupted too.
+/// A count hook in every coroutine lvsh creates, so a busy loop can be interrupted: by
+/// Ctrl-C at the REPL, past the budget of the check or callback it runs in, or when a signal
+/// waits for the loop it keeps from turning.
 pub fn install_interrupt_hook(lua: &Lua) -> mlua::Result<()> {
     lua.set_global_hook(mlua::HookTriggers::new().every_nth_instruction(1000), |_, _| {
         if INTERRUPT.swap(false, Ordering::SeqCst) {
-            Err(mlua::Error::runtime("interrupted"))
-        } else {
-            Ok(mlua::VmState::Continue)
+            return Err(mlua::Error::runtime("interrupted"));
         }
+        if let Some(why) = budget::overrun().or_else(signals::overdue) {
+            return Err(mlua::Error::runtime(why));
+        }
+        Ok(mlua::VmState::Continue)
     })
 }
 
@@ -60,12 +64,13 @@ fn spawner(lua: &Lua) -> mlua::Result<Spawner> {
         .ok_or_else(|| mlua::Error::runtime("lvsh's event loop is not running"))
 }
 
-/// Starts `fut` as a task of the loop; it runs whenever the loop turns.
+/// Starts `fut` as a task of the loop; it runs whenever the loop turns, always in the
+/// network namespace it was started in.
 pub fn spawn<F: Future<Output = ()> + 'static>(
     lua: &Lua,
     fut: F,
 ) -> mlua::Result<tokio::task::JoinHandle<()>> {
-    Ok(spawner(lua)?.spawn(fut))
+    Ok(spawner(lua)?.spawn(netns::kept(fut)))
 }
 
 /// Runs `f` inside the loop's runtime context (for tokio objects made outside a task).
@@ -97,7 +102,12 @@ pub async fn call_logged(lua: &Lua, what: &str, f: &Function, args: MultiValue) 
     let mut argv = MultiValue::new();
     argv.push_back(Value::Function(f.clone()));
     argv.extend(args);
-    match call.call_async::<MultiValue>(argv).await {
+    let run = budget::budgeted(
+        what,
+        budget::default_budget(),
+        call.call_async::<MultiValue>(argv),
+    );
+    match run.await {
         Ok(mut out) => match out.pop_front() {
             Some(Value::Boolean(true)) => Some(out),
             _ => {
@@ -105,15 +115,15 @@ pub async fn call_logged(lua: &Lua, what: &str, f: &Function, args: MultiValue) 
                     .pop_front()
                     .map(|v| super::describe_error(&v))
                     .unwrap_or_default();
-                crate::log::error(&format!("{what}: {msg}"));
+                crate::log::error(&crate::check::bounded(format!("{what}: {msg}")));
                 None
             }
         },
         Err(e) => {
-            crate::log::error(&format!(
+            crate::log::error(&crate::check::bounded(format!(
                 "{what}: {}",
                 super::describe_error(&Value::Error(Box::new(e)))
-            ));
+            )));
             None
         }
     }

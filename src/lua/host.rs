@@ -7,7 +7,6 @@ use mlua::{Function, Lua, MultiValue, Table, Value};
 
 use super::args::{bad, to_value};
 use super::convert::record;
-use super::ipvs::with_slot;
 use crate::host::rtnl::Rtnl;
 use crate::host::{netns, setup, sysctl};
 
@@ -134,12 +133,9 @@ fn switch_to(lua: &Lua, name: Option<&str>) -> mlua::Result<()> {
             netns::enter_file(&home.0, "(the original)").map_err(ext)?;
         }
     }
-    // an IPVS socket belongs to the namespace it was opened in: open a new one on next use
-    with_slot(lua, |slot| {
-        if slot.as_ref().is_some_and(|b| !b.is_model()) {
-            *slot = None;
-        }
-    })
+    // the director of the namespace now entered is used from here on (one per namespace)
+    crate::runtime::netns::moved();
+    Ok(())
 }
 
 fn register_netns(lua: &Lua, lvs: &Table) -> mlua::Result<()> {
@@ -162,11 +158,7 @@ fn register_netns(lua: &Lua, lvs: &Table) -> mlua::Result<()> {
             let result = f.call::<MultiValue>(());
             ctl.no_wait.set(ctl.no_wait.get() - 1);
             netns::enter_file(&back, "(the previous)").map_err(ext)?;
-            with_slot(lua, |slot| {
-                if slot.as_ref().is_some_and(|b| !b.is_model()) {
-                    *slot = None;
-                }
-            })?;
+            crate::runtime::netns::moved();
             result
         })?,
     )?;

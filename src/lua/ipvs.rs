@@ -1,6 +1,8 @@
 //! `lvs` functions for services, real servers, timeouts, sync daemons: convert the
 //! arguments, call the director, convert the results.
 
+use std::collections::HashMap;
+
 use mlua::{Lua, Table, Value, Variadic};
 
 use super::args::{spec_err, to_value};
@@ -8,22 +10,39 @@ use super::convert::*;
 use crate::director::{self, Director};
 use crate::model::backend::Ipvs;
 use crate::model::daemon::{DaemonSpec, read_state, read_timeouts};
+use crate::runtime::netns::NsId;
 
-/// This Lua state's director, opened on first use so that lvsh starts (and runs scripts
-/// that need no IPVS) on a kernel without it.
+/// This Lua state's directors, one per network namespace (an IPVS socket belongs to the
+/// namespace it was opened in), each opened on first use so that lvsh starts (and runs
+/// scripts that need no IPVS) on a kernel without it. A dry run has one model for all.
 #[derive(Default)]
-pub struct DirectorSlot(pub Option<Director>);
+pub struct DirectorSlot {
+    by_netns: HashMap<NsId, Option<Director>>,
+    model: Option<Option<Director>>,
+}
 
-/// Runs `f` with this Lua state's director slot, opened or not: for callers that open it
-/// themselves and word failures their own way (the ipvsadm emulation).
+/// Runs `f` with the director slot of the namespace the code runs in, opened or not: for
+/// callers that open it themselves and word failures their own way (the ipvsadm emulation).
 pub fn with_slot<R>(lua: &Lua, f: impl FnOnce(&mut Option<Director>) -> R) -> mlua::Result<R> {
     if lua.app_data_ref::<DirectorSlot>().is_none() {
         lua.set_app_data(DirectorSlot::default());
     }
-    let mut slot = lua
+    let mut slots = lua
         .app_data_mut::<DirectorSlot>()
         .ok_or_else(|| mlua::Error::runtime("no IPVS client"))?;
-    Ok(f(&mut slot.0))
+    if let Some(model) = slots.model.as_mut() {
+        return Ok(f(model));
+    }
+    let here = crate::runtime::netns::here()
+        .map_err(|e| mlua::Error::runtime(format!("cannot tell the network namespace: {e}")))?;
+    Ok(f(slots.by_netns.entry(here.id()).or_default()))
+}
+
+/// Makes every `lvs` function talk to `d` (a model, for dry runs) in whatever namespace.
+pub fn use_model(lua: &Lua, d: Director) {
+    let mut slots = DirectorSlot::default();
+    slots.model = Some(Some(d));
+    lua.set_app_data(slots);
 }
 
 /// Runs `f` with this Lua state's director (opened now if need be).

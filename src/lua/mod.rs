@@ -93,15 +93,15 @@ impl State {
 
     /// Makes the `lvs` functions talk to `backend` (a model, for dry runs) instead of the kernel.
     pub fn use_backend(&self, backend: Box<dyn crate::model::backend::Ipvs>) -> mlua::Result<()> {
-        ipvs::with_slot(&self.lua, |slot| {
-            *slot = Some(crate::director::Director::new(backend))
-        })
+        ipvs::use_model(&self.lua, crate::director::Director::new(backend));
+        Ok(())
     }
 
     /// Compiles `src` as a chunk named `name` (`@file` or `=label`, as Lua names chunks).
-    pub fn load(&self, src: &str, name: &str) -> Result<Function, Failure> {
+    /// A chunk is bytes: string literals reach Lua as the bytes written, UTF-8 or not.
+    pub fn load(&self, src: impl AsRef<[u8]>, name: &str) -> Result<Function, Failure> {
         self.lua
-            .load(src)
+            .load(src.as_ref())
             .set_name(name)
             .into_function()
             .map_err(|e| match e {

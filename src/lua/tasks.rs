@@ -111,10 +111,8 @@ pub fn signal_number(name: &str) -> mlua::Result<i32> {
 
 fn on_signal(lua: &Lua, (name, f): (String, Function)) -> mlua::Result<Task> {
     let num = signal_number(&name)?;
-    let mut stream = super::engine::within_runtime(lua, || {
-        tokio::signal::unix::signal(tokio::signal::unix::SignalKind::from_raw(num))
-    })?
-    .map_err(|e| mlua::Error::runtime(format!("signal {name}: {e}")))?;
+    let mut stream = super::engine::within_runtime(lua, || crate::runtime::signals::Listener::new(num))?
+        .map_err(|e| mlua::Error::runtime(format!("signal {name}: {e}")))?;
     control(lua).handled.borrow_mut().insert(num);
     let l = lua.clone();
     let what = format!("on_signal {name}");
@@ -129,6 +127,23 @@ fn on_signal(lua: &Lua, (name, f): (String, Function)) -> mlua::Result<Task> {
 /// Waits until `lvs.stop()` or SIGINT/SIGTERM (unless the script handles those itself).
 async fn run(lua: Lua, (): ()) -> mlua::Result<Option<String>> {
     Ok(Some(control(&lua).wait().await.to_string()))
+}
+
+/// `lvs.budget([seconds])`: what a callback may run without yielding (and the most a check
+/// may, whose budget is otherwise its timeout); gives the budget in force before.
+fn budget(_: &Lua, secs: Option<f64>) -> mlua::Result<f64> {
+    use crate::runtime::budget;
+    let before = budget::default_budget().as_secs_f64();
+    if let Some(s) = secs {
+        let d = seconds("budget", s)?;
+        if d < Duration::from_millis(10) {
+            return Err(mlua::Error::runtime(format!(
+                "budget: {s} is too small (10 ms at least)"
+            )));
+        }
+        budget::set_default(d);
+    }
+    Ok(before)
 }
 
 fn stop(lua: &Lua, (): ()) -> mlua::Result<()> {
@@ -166,6 +181,7 @@ pub fn register(lua: &Lua, lvs: &Table) -> mlua::Result<()> {
     lvs.set("after", lua.create_function(after)?)?;
     lvs.set("on_signal", lua.create_function(on_signal)?)?;
     lvs.set("run", lua.create_async_function(run)?)?;
+    lvs.set("budget", lua.create_function(budget)?)?;
     lvs.set("stop", lua.create_function(stop)?)?;
     let logt = lua.create_table()?;
     logt.set("info", log_fn(lua, log::Level::Info)?)?;

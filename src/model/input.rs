@@ -77,6 +77,50 @@ pub fn header_value(v: &Value) -> Result<String, SpecError> {
     }
 }
 
+/// The most headers a request takes, and the longest name and value: bounds an HTTP
+/// client must be given up front (it refuses more by panicking).
+pub const MAX_HEADERS: usize = 64;
+const MAX_HEADER_NAME: usize = 256;
+const MAX_HEADER_VALUE: usize = 8192;
+
+/// `headers = {["X-Name"] = "value", ...}`, checked against what HTTP allows.
+pub fn read_headers(v: &Value) -> Result<Vec<(String, String)>, SpecError> {
+    let hs = match v {
+        Value::Nil => return Ok(Vec::new()),
+        Value::List(l) if l.is_empty() => return Ok(Vec::new()),
+        Value::Map(hs) => hs,
+        other => return Err(bad("headers", other, "must be a table of name = value")),
+    };
+    if hs.len() > MAX_HEADERS {
+        return Err(SpecError {
+            field: "headers".into(),
+            value: String::new(),
+            reason: format!("{} headers are too many (at most {MAX_HEADERS})", hs.len()),
+        });
+    }
+    let token = |b: u8| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b);
+    let mut out = Vec::with_capacity(hs.len());
+    for (k, v) in hs {
+        if k.is_empty() || k.len() > MAX_HEADER_NAME || !k.bytes().all(token) {
+            return Err(bad(
+                "headers",
+                &Value::Str(k.chars().take(40).collect()),
+                &format!("is not a header name (1 to {MAX_HEADER_NAME} letters, digits or !#$%&'*+-.^_`|~)"),
+            ));
+        }
+        let value = header_value(v)?;
+        if value.len() > MAX_HEADER_VALUE || value.bytes().any(|b| b == b'\r' || b == b'\n' || b == 0) {
+            return Err(bad(
+                &format!("headers.{k}"),
+                &Value::Str(value.chars().take(40).flat_map(char::escape_default).collect()),
+                &format!("must be one line of at most {MAX_HEADER_VALUE} bytes"),
+            ));
+        }
+        out.push((k.clone(), value));
+    }
+    Ok(out)
+}
+
 /// The fields of a table a call takes, checked against the ones it understands.
 #[derive(Debug, Clone, Default)]
 pub struct Args {

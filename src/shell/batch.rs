@@ -47,8 +47,7 @@ pub fn run_script(state: &State, script: &Script, args: &[String]) -> Result<(),
             (bytes, "=stdin".to_string())
         }
     };
-    let src = String::from_utf8_lossy(&src);
-    let f = state.load(&skip_shebang(&src), &name).map_err(report)?;
+    let f = state.load(skip_shebang(&src), &name).map_err(report)?;
     let argv: MultiValue = args
         .iter()
         .map(|a| state.lua().create_string(a).map(Value::String))
@@ -58,12 +57,11 @@ pub fn run_script(state: &State, script: &Script, args: &[String]) -> Result<(),
 }
 
 /// `#!/usr/bin/env lvsh` scripts: the first line is blanked, keeping line numbers right.
-fn skip_shebang(src: &str) -> std::borrow::Cow<'_, str> {
-    if src.starts_with('#') {
-        let rest = src.find('\n').map_or("", |i| &src[i..]);
-        std::borrow::Cow::Owned(rest.to_string())
+fn skip_shebang(src: &[u8]) -> &[u8] {
+    if src.starts_with(b"#") {
+        src.iter().position(|&b| b == b'\n').map_or(&[], |i| &src[i..])
     } else {
-        std::borrow::Cow::Borrowed(src)
+        src
     }
 }
 
@@ -78,8 +76,9 @@ mod tests {
 
     #[test]
     fn shebang_is_blanked_keeping_lines() {
-        assert_eq!(skip_shebang("#!/usr/bin/env lvsh\nprint(1)"), "\nprint(1)");
-        assert_eq!(skip_shebang("print(1)"), "print(1)");
-        assert_eq!(skip_shebang("#!x"), "");
+        assert_eq!(skip_shebang(b"#!/usr/bin/env lvsh\nprint(1)"), b"\nprint(1)");
+        assert_eq!(skip_shebang(b"print(1)"), b"print(1)");
+        assert_eq!(skip_shebang(b"#!x"), b"");
+        assert_eq!(skip_shebang(b"x = '\xff\xfe'"), b"x = '\xff\xfe'");
     }
 }

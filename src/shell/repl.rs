@@ -223,6 +223,8 @@ pub fn run(state: &State) -> i32 {
     let action = SigAction::new(SigHandler::Handler(on_sigint), SaFlags::empty(), SigSet::empty());
     // SAFETY: the handler only stores to an atomic.
     let _ = unsafe { sigaction(Signal::SIGINT, &action) };
+    // and when no lvs.run listens for it, it is still the shell's (not the default's)
+    crate::runtime::signals::keep(nix::libc::SIGINT);
     if let Err(e) = crate::lua::engine::print_above_prompt(state.lua()) {
         eprintln!("lvsh: {e}");
     }

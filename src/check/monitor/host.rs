@@ -4,7 +4,7 @@
 use std::future::Future;
 use std::net::SocketAddr;
 use std::pin::Pin;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use crate::check::state::Health;
 use crate::check::{Matcher, Outcome};
@@ -25,9 +25,10 @@ pub trait Host: Matcher {
 
     fn execute(&self, op: &Op) -> Result<(), String>;
 
-    /// Runs custom check `check` against `server`. A check that fails to run, raises or
-    /// answers nonsense is a failed outcome that says so; the caller bounds the time.
-    fn run_check(&self, check: FnId, server: SocketAddr, weight: u32, started: Instant) -> Local<Outcome>;
+    /// Runs custom check `check` as `call` says. A check that fails to run, raises or
+    /// answers nonsense is a failed outcome that says so; the caller bounds the time it
+    /// waits, the host the time the check may run without yielding.
+    fn run_check(&self, check: FnId, call: Call, started: Instant) -> Local<Outcome>;
 
     /// Hands `event` to callback `callback`, without waiting for it: a slow or failing
     /// callback must hold up no check.
@@ -38,6 +39,14 @@ pub trait Host: Matcher {
 
     /// Starts `task` on the event loop.
     fn spawn(&self, task: Local<()>) -> Result<tokio::task::AbortHandle, String>;
+}
+
+/// A custom check's call: the server, its weight now, and the monitor's timeout.
+#[derive(Clone, Copy, Debug)]
+pub struct Call {
+    pub server: SocketAddr,
+    pub weight: u32,
+    pub timeout: Duration,
 }
 
 /// What a monitor tells its callbacks: `on_change`, `on_quorum` and `on_panic`.

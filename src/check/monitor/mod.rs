@@ -18,7 +18,7 @@ mod tests;
 pub use config::{
     Callbacks, Config, FIELDS, MaxDownSpec, MonitorSpec, SERVER_FIELDS, ServerOverride, validate,
 };
-pub use host::{Event, Field, FnId, Host, Local, read_servers};
+pub use host::{Call, Event, Field, FnId, Host, Local, read_servers};
 pub use probe::Probe;
 pub use view::{Row, Status, render};
 

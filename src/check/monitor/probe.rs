@@ -3,7 +3,7 @@
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use super::host::{FnId, Host};
+use super::host::{Call, FnId, Host};
 use crate::check::spec::Template;
 use crate::check::{self, Check, Outcome};
 
@@ -59,7 +59,12 @@ impl Aimed {
         match self {
             Aimed::Check(c) => c.run(host, started).await,
             Aimed::Custom(f) => {
-                check::within(timeout, started, host.run_check(*f, server, weight, started)).await
+                let call = Call {
+                    server,
+                    weight,
+                    timeout,
+                };
+                check::within(timeout, started, host.run_check(*f, call, started)).await
             }
         }
     }

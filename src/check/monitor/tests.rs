@@ -46,8 +46,9 @@ impl Host for Fake {
         self.model.clone().execute(op).map_err(|e| e.to_string())
     }
 
-    fn run_check(&self, check: FnId, server: SocketAddr, _weight: u32, started: Instant) -> Local<Outcome> {
+    fn run_check(&self, check: FnId, call: Call, started: Instant) -> Local<Outcome> {
         assert_eq!(check, CHECK);
+        let server = call.server;
         if server == victim() {
             self.runs.set(self.runs.get() + 1);
         }

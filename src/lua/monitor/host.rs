@@ -8,7 +8,7 @@ use std::time::Instant;
 
 use mlua::{Function, Lua, MultiValue, Table, Value, WeakLua};
 
-use crate::check::monitor::{Event, FnId, Host, Local, read_servers};
+use crate::check::monitor::{Call, Event, FnId, Host, Local, read_servers};
 use crate::check::{Matcher, Outcome};
 use crate::ipvs::{Dest, Op, ServiceKey};
 use crate::log;
@@ -17,6 +17,7 @@ use crate::lua::checks::LuaMatcher;
 use crate::lua::describe_error;
 use crate::lua::engine::{call_logged, spawn};
 use crate::lua::ipvs::{with_client, with_director};
+use crate::runtime::budget;
 
 pub struct LuaHost {
     /// Weak: the host lives in the Lua state's own app data.
@@ -73,7 +74,12 @@ impl Host for LuaHost {
         with_director(&self.lua()?, |d| Ok(d.perform(op.clone())?)).map_err(message)
     }
 
-    fn run_check(&self, check: FnId, server: SocketAddr, weight: u32, started: Instant) -> Local<Outcome> {
+    fn run_check(&self, check: FnId, call: Call, started: Instant) -> Local<Outcome> {
+        let Call {
+            server,
+            weight,
+            timeout,
+        } = call;
         let ready = |detail: String| -> Local<Outcome> {
             Box::pin(std::future::ready(Outcome::down(detail, started)))
         };
@@ -88,8 +94,11 @@ impl Host for LuaHost {
             Ok(t) => t,
             Err(e) => return ready(e.to_string()),
         };
+        // a check that does not yield is stopped at its timeout, or sooner at lvs.budget's
+        let budget = timeout.min(budget::default_budget());
+        let what = format!("the Lua check of {server}");
         Box::pin(async move {
-            match f.call_async::<MultiValue>(arg).await {
+            match budget::budgeted(what, budget, f.call_async::<MultiValue>(arg)).await {
                 Ok(vals) => verdict(vals, started),
                 Err(e) => Outcome::down(format!("check raised: {}", message(e)), started),
             }

@@ -9,8 +9,13 @@ use std::rc::Rc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use tokio::signal::unix::{Signal, SignalKind, signal};
 use tokio::sync::Notify;
+
+pub mod budget;
+pub mod netns;
+pub mod signals;
+
+use signals::Listener;
 
 pub struct Loop {
     rt: tokio::runtime::Runtime,
@@ -101,7 +106,7 @@ pub struct Control {
 }
 
 /// Waits for a signal from `s`, or forever when there is none to wait for.
-pub async fn recv(s: &mut Option<Signal>) {
+pub async fn recv(s: &mut Option<Listener>) {
     match s {
         Some(s) => {
             s.recv().await;
@@ -117,11 +122,11 @@ impl Control {
     }
 
     /// A listener for `sig` unless the script handles it itself.
-    pub fn unhandled(&self, sig: i32) -> Option<Signal> {
+    pub fn unhandled(&self, sig: i32) -> Option<Listener> {
         if self.handled.borrow().contains(&sig) {
             None
         } else {
-            signal(SignalKind::from_raw(sig)).ok()
+            Listener::new(sig).ok()
         }
     }
 
