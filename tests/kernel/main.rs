@@ -17,6 +17,7 @@ mod ipvs_api;
 mod ipvs_errors;
 mod ipvsadm_compat;
 mod monitor;
+mod robust;
 mod sandbox;
 mod scale;
 mod traffic;
