@@ -88,6 +88,32 @@ local function lookup(name)
   return lvs[name]
 end
 
+-- rules text made of ipvsadm's own words in random order, and lines cut or repeated
+local words = {
+  "-A", "-E", "-D", "-a", "-e", "-d", "-C", "-R", "-S", "-Z", "-L", "-l", "-n", "-t", "-u",
+  "--sctp-service", "-f", "-s", "-p", "-M", "-r", "-g", "-m", "-i", "-w", "-x", "-y", "-b",
+  "--pe", "--tun-type", "--tun-port", "--tun-nocsum", "--set", "--start-daemon", "--mcast-interface",
+  "--syncid", "rr", "wrr", "mh", "sh", "sip", "127.0.0.1:80", "127.0.0.2", "[::1]:80", "::1",
+  "1", "0", "-1", "65536", "4294967296", "flag-1,flag-2", "mh-port,mh-fallback", "#", "\t",
+  "255.255.255.255", "128", "ipip", "gue", "gre", "\255", "--exact", "--stats", "x",
+}
+local function rules_text()
+  local lines = {}
+  for i = 1, math.random(0, 12) do
+    local l = {}
+    for j = 1, math.random(0, 12) do l[j] = words[math.random(#words)] end
+    lines[i] = table.concat(l, " ")
+  end
+  return table.concat(lines, "\n") .. (math.random(2) == 1 and "\n" or "")
+end
+for _ = 1, rounds * 5 do
+  local text = rules_text()
+  pcall(lvs.restore, text)
+  pcall(lvs.apply, text, { dry_run = math.random(2) == 1, prune = math.random(2) == 1 })
+  pcall(lvs.ipvsadm, (text:gsub("\n.*", "")))
+  pcall(lvs.clear)
+end
+
 lvs.budget(0.5)
 local calls, raised = 0, 0
 for _ = 1, rounds do
