@@ -339,6 +339,8 @@ function lvs.after(s, fn) end
 
 ---Runs the event loop (monitors, tasks) until lvs.stop(), SIGINT or SIGTERM; returns why
 ---("stop", "SIGINT", "SIGTERM"). A script that only sets up monitors ends with lvs.run().
+---Under systemd (NOTIFY_SOCKET) it sends READY=1 after the first round of checks, STATUS=
+---lines, WATCHDOG=1 at half of WATCHDOG_USEC from the event loop, and STOPPING=1.
 ---@return string
 function lvs.run() end
 

@@ -153,3 +153,14 @@ impl Fields {
         self.args.bool(name).map_err(spec_err)
     }
 }
+
+/// Seconds as a duration, or an error naming the field and the value.
+pub fn seconds(field: &str, v: f64) -> mlua::Result<std::time::Duration> {
+    if v.is_finite() && (0.0..1e9).contains(&v) {
+        Ok(std::time::Duration::from_secs_f64(v))
+    } else {
+        Err(mlua::Error::runtime(format!(
+            "{field}: {v} is not a number of seconds (0 or more)"
+        )))
+    }
+}

@@ -40,9 +40,10 @@ pub fn with_slot<R>(lua: &Lua, f: impl FnOnce(&mut Option<Director>) -> R) -> ml
 
 /// Makes every `lvs` function talk to `d` (a model, for dry runs) in whatever namespace.
 pub fn use_model(lua: &Lua, d: Director) {
-    let mut slots = DirectorSlot::default();
-    slots.model = Some(Some(d));
-    lua.set_app_data(slots);
+    lua.set_app_data(DirectorSlot {
+        model: Some(Some(d)),
+        ..Default::default()
+    });
 }
 
 /// Runs `f` with this Lua state's director (opened now if need be).

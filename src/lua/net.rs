@@ -59,7 +59,7 @@ async fn connect(_: Lua, (addr, timeout): (String, Option<f64>)) -> mlua::Result
         )));
     };
     let t = match timeout {
-        Some(s) => super::tasks::seconds("timeout", s)?,
+        Some(s) => super::args::seconds("timeout", s)?,
         None => DEFAULT_TIMEOUT,
     };
     let c = net::Conn::connect(std::net::SocketAddr::new(ip, port), t)

@@ -8,6 +8,7 @@ use std::time::Duration;
 use mlua::{Function, Lua, MultiValue, Table, UserData, UserDataMethods, Value, Variadic};
 use tokio::task::AbortHandle;
 
+use super::args::seconds;
 use super::engine::{call_logged, control};
 use crate::log;
 
@@ -32,17 +33,6 @@ impl UserData for Task {
                 "task (running)"
             })
         });
-    }
-}
-
-/// Seconds as a duration, or an error naming the field and the value.
-pub fn seconds(field: &str, v: f64) -> mlua::Result<Duration> {
-    if v.is_finite() && (0.0..1e9).contains(&v) {
-        Ok(Duration::from_secs_f64(v))
-    } else {
-        Err(mlua::Error::runtime(format!(
-            "{field}: {v} is not a number of seconds (0 or more)"
-        )))
     }
 }
 
@@ -124,9 +114,20 @@ fn on_signal(lua: &Lua, (name, f): (String, Function)) -> mlua::Result<Task> {
     })
 }
 
-/// Waits until `lvs.stop()` or SIGINT/SIGTERM (unless the script handles those itself).
+/// Waits until `lvs.stop()` or SIGINT/SIGTERM (unless the script handles those itself);
+/// under systemd (NOTIFY_SOCKET) tells it how things stand meanwhile.
 async fn run(lua: Lua, (): ()) -> mlua::Result<Option<String>> {
-    Ok(Some(control(&lua).wait().await.to_string()))
+    let sd = crate::runtime::systemd::Systemd::from_env().map(Rc::new);
+    let told = match &sd {
+        Some(sd) => Some(super::monitor::tell_systemd(&lua, sd.clone())?),
+        None => None,
+    };
+    let why = control(&lua).wait().await;
+    if let (Some(sd), Some(task)) = (sd, told) {
+        task.abort();
+        sd.stopping(why);
+    }
+    Ok(Some(why.to_string()))
 }
 
 /// `lvs.budget([seconds])`: what a callback may run without yielding (and the most a check

@@ -14,6 +14,7 @@ use tokio::sync::Notify;
 pub mod budget;
 pub mod netns;
 pub mod signals;
+pub mod systemd;
 
 use signals::Listener;
 

@@ -59,7 +59,7 @@ fn parse(state: &State, input: &str) -> Parsed {
         };
     }
     // As lua.c does: try it as an expression first, so `1+1` prints 2.
-    if let Ok(f) = state.load(&format!("return {input};"), "=stdin") {
+    if let Ok(f) = state.load(format!("return {input};"), "=stdin") {
         return Parsed::Ready(f);
     }
     match state.load(input, "=stdin") {

@@ -11,7 +11,10 @@ use crate::support::*;
 fn wait_until(limit: Duration, what: &str, mut f: impl FnMut() -> bool) {
     let start = Instant::now();
     while !f() {
-        assert!(start.elapsed() < limit, "timed out after {limit:?} waiting for {what}");
+        assert!(
+            start.elapsed() < limit,
+            "timed out after {limit:?} waiting for {what}"
+        );
         std::thread::sleep(Duration::from_millis(50));
     }
 }
@@ -105,7 +108,11 @@ fn a_monitor_made_in_another_namespace_probes_from_it_and_edits_only_its_table()
             .unwrap();
         let d1_save = || sh(&format!("ip netns exec {d1} ipvsadm -S -n"));
         std::thread::sleep(Duration::from_secs(1));
-        assert!(d1_save().contains("-r 127.0.0.1:18090 -m -w 1\n"), "{}", d1_save());
+        assert!(
+            d1_save().contains("-r 127.0.0.1:18090 -m -w 1\n"),
+            "{}",
+            d1_save()
+        );
         stop(there);
         wait_until(Duration::from_secs(3), "d1's servers to go to weight 0", || {
             d1_save().matches("-r 127.0.0.1:18090 -m -w 0\n").count() == 2
@@ -171,7 +178,10 @@ fn serial_a_lua_check_that_never_yields_is_failed_at_its_budget_and_the_others_k
         let runs: u32 = got[0].strip_prefix("runs\t").unwrap().parse().unwrap();
         // 5 servers every 0.2 s for 4 s: 100 probes when nothing holds the loop up; the
         // spinning check takes 0.1 s of every second
-        assert!(runs >= 80, "the other monitor ran {runs} of 100 probes\n{got:?}\n{err}");
+        assert!(
+            runs >= 80,
+            "the other monitor ran {runs} of 100 probes\n{got:?}\n{err}"
+        );
         assert!(
             got[1].starts_with("spin\tdown\tcheck raised: budget: the Lua check of 127.0.0.1:18200 ran 0.1 s without yielding"),
             "{got:?}"

@@ -104,6 +104,32 @@ pub(super) fn status(m: &Monitor) -> Status {
 }
 
 /// The table of `rows` as printed at `now` (seconds since the Unix epoch).
+/// One line for a service manager's status: how many services are monitored and how many
+/// of their servers are up and down.
+pub fn summary(rows: &[Row]) -> String {
+    if rows.is_empty() {
+        return "running, no monitors".into();
+    }
+    let mut services: Vec<&str> = rows.iter().map(|r| r.service.as_str()).collect();
+    services.sort_unstable();
+    services.dedup();
+    let up = rows.iter().filter(|r| r.state == "up").count();
+    let down = rows.iter().filter(|r| r.state == "down").count();
+    let s = |n: usize| if n == 1 { "" } else { "s" };
+    format!(
+        "{} service{} monitored, {} server{}: {up} up, {down} down",
+        services.len(),
+        s(services.len()),
+        rows.len(),
+        s(rows.len())
+    )
+}
+
+/// Every server has been checked at least once.
+pub fn first_round_done(rows: &[Row]) -> bool {
+    rows.iter().all(|r| r.checked.is_some())
+}
+
 pub fn render(rows: &[Row], now: f64) -> String {
     use prettytable::{Cell, Row as PRow, format};
     if rows.is_empty() {

@@ -13,6 +13,7 @@ use super::convert::{server_spec, service_key};
 use crate::check::monitor::{
     self, Callbacks, Handle, MaxDownSpec, MonitorSpec, Monitors, Probe, ServerOverride,
 };
+use crate::runtime::systemd::Systemd;
 use host::{LuaHost, fn_id};
 
 /// The monitors of this Lua state, and the host they run on.
@@ -173,6 +174,38 @@ impl UserData for MonitorHandle {
         });
         m.add_meta_method(mlua::MetaMethod::ToString, |_, h, ()| Ok(h.0.to_string()));
     }
+}
+
+/// Tells systemd how the director does while `lvs.run` waits: READY=1 after the first round
+/// of checks (or 10 s), STATUS= as the servers come and go, WATCHDOG=1 from the loop.
+pub fn tell_systemd(lua: &Lua, sd: Rc<Systemd>) -> mlua::Result<tokio::task::AbortHandle> {
+    let monitors = binding(lua).monitors.clone();
+    let task = super::engine::spawn(lua, async move {
+        let mut ping = sd.ping.map(tokio::time::interval);
+        let pinger = sd.clone();
+        let pings = async move {
+            match ping.as_mut() {
+                Some(p) => loop {
+                    p.tick().await;
+                    pinger.watchdog();
+                },
+                None => std::future::pending().await,
+            }
+        };
+        let report = async {
+            let until = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
+            while !monitor::view::first_round_done(&monitors.rows()) && tokio::time::Instant::now() < until {
+                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+            }
+            sd.ready(&monitor::view::summary(&monitors.rows()));
+            loop {
+                tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+                sd.status(&monitor::view::summary(&monitors.rows()));
+            }
+        };
+        tokio::join!(pings, report);
+    })?;
+    Ok(task.abort_handle())
 }
 
 pub fn register(lua: &Lua, lvs: &Table) -> mlua::Result<()> {
