@@ -20,3 +20,4 @@ mod monitor;
 mod sandbox;
 mod scale;
 mod traffic;
+mod txn_safety;
