@@ -16,6 +16,7 @@ Available options are:
   --version  show version information
   --help     show this help
   lvsh ipvsadm ARGS...  run an ipvsadm command line natively (same output and exit codes)
+  lvsh recover [--rollback|--finish]  report, undo or complete an interrupted transaction
 With no script and no -e, lvsh starts the interactive shell when stdin is a
 terminal, and runs stdin as a script otherwise.";
 

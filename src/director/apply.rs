@@ -155,6 +155,10 @@ impl Director {
         o: &ApplyOpts,
         show: &dyn Fn(&Op) -> String,
     ) -> Result<Applied, Error> {
+        // the plan is made from the table as it is inside the lock: no other writer can
+        // change it between the look and the writes (a dry run writes nothing, takes none)
+        let _lock = if o.dry_run { None } else { self.lock(true)? };
+        let pending = if o.dry_run { None } else { self.pending()? };
         let current = self.ipvs.services()?;
         let timeouts = self.ipvs.timeouts()?;
         let plan = match want {
@@ -168,9 +172,18 @@ impl Director {
                 executed: false,
             });
         }
+        let model = Table::new(current, timeouts, self.ipvs.daemons()?);
+        // an interrupted transaction is finished by an apply that ends where it was going,
+        // and stands in the way of any other
+        if let Some(r) = &pending {
+            let ends =
+                txn::journal(&model, &plan.ops, Some(&r.journal)).is_ok_and(|j| Director::finishes(r, &j));
+            if !ends {
+                return Err(self.pending_error(r));
+            }
+        }
         if !plan.ops.is_empty() {
-            let model = Table::new(current, timeouts, self.ipvs.daemons()?);
-            txn::execute_atomic_from(self.ipvs.as_mut(), model, &plan.ops).map_err(|f| {
+            let refused = |f: txn::Failure| {
                 let op = plan.ops.get(f.index).cloned();
                 Error::Txn(Box::new(TxnFailure {
                     kind: TxnKind::Apply,
@@ -180,7 +193,10 @@ impl Director {
                     error: f.error,
                     undone: f.undone,
                 }))
-            })?;
+            };
+            self.run_recorded("apply", model, &plan.ops, pending.as_ref(), &refused)?;
+        } else if pending.is_some() {
+            self.forget_pending()?;
         }
         Ok(Applied { plan, executed: true })
     }

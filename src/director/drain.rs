@@ -291,7 +291,12 @@ impl Drains {
                             self.opts.timeout.as_secs()
                         ));
                     }
-                    match dir.del_server(&d.key, d.addr, d.port) {
+                    match dir.del_server_now(&d.key, d.addr, d.port) {
+                        // another writer is at work: look again next time
+                        Err(Error::Locked(_)) => {
+                            i += 1;
+                            continue;
+                        }
                         Ok(()) => {
                             self.deleted.push(Op::DelDest(d.key.clone(), d.addr, d.port));
                             log::info(&format!("drain {}: drained, deleted", d.name()));

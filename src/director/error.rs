@@ -30,6 +30,12 @@ pub enum Error {
     /// A drain was given up (a signal), the server left at weight 0.
     #[error("{0}")]
     Interrupted(String),
+    /// Another process is changing this namespace's table: it is named, and the wait.
+    #[error("{0}")]
+    Locked(String),
+    /// A transaction cut short (SIGKILL, a crash) waits for `lvsh recover`.
+    #[error("{0}")]
+    Pending(String),
 }
 
 impl Error {
@@ -54,6 +60,7 @@ impl Error {
 pub enum TxnKind {
     Apply,
     Restore,
+    Recover,
 }
 
 /// An all-or-nothing batch the kernel refused partway: which operation (and rule line), why,
@@ -80,7 +87,18 @@ impl fmt::Display for TxnFailure {
                 if self.undone {
                     "the operations before it were undone"
                 } else {
-                    "undoing the operations before it failed too"
+                    "undoing the operations before it failed too; `lvsh recover` shows what is left"
+                }
+            ),
+            TxnKind::Recover => write!(
+                f,
+                "recover: {} refused: {} ({})",
+                self.shown,
+                self.error,
+                if self.undone {
+                    "the operations before it were undone; the interrupted transaction is still recorded"
+                } else {
+                    "undoing the operations before it failed too; `lvsh recover` shows what is left"
                 }
             ),
             TxnKind::Restore => write!(
@@ -91,7 +109,7 @@ impl fmt::Display for TxnFailure {
                 if self.undone {
                     "nothing was changed"
                 } else {
-                    "undoing the lines before it failed too"
+                    "undoing the lines before it failed too; `lvsh recover` shows what is left"
                 }
             ),
         }

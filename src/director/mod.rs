@@ -6,10 +6,13 @@ mod apply;
 pub mod conns;
 pub mod drain;
 mod error;
+mod record;
+mod recover;
 
 pub use apply::{Applied, ApplyOpts, RulesArg, RulesOpener, Wanted, desired, path_or_rules};
 pub use conns::ConnFilter;
 pub use error::{Error, TxnFailure, TxnKind};
+pub use recover::{Interrupted, Recovery};
 
 use std::time::{Duration, Instant};
 
@@ -34,6 +37,12 @@ pub struct Director {
     daemon_started: Option<Instant>,
     /// The servers this director's drains are waiting for.
     draining: drain::Registry,
+    /// The namespace of the kernel's IPVS this director drives (none for a model), whose
+    /// write lock every change takes.
+    netns: Option<crate::host::lock::NetnsId>,
+    /// The lock, while a caller that took it runs (see `holding`).
+    held: Option<crate::host::lock::Lock>,
+    lock_wait: Result<Duration, String>,
 }
 
 impl Director {
@@ -42,12 +51,21 @@ impl Director {
             ipvs,
             daemon_started: None,
             draining: Default::default(),
+            netns: None,
+            held: None,
+            lock_wait: Ok(Duration::ZERO),
         }
     }
 
-    /// The kernel's IPVS (loading ip_vs if it is not loaded yet).
+    /// The kernel's IPVS (loading ip_vs if it is not loaded yet), in the calling thread's
+    /// network namespace.
     pub fn open() -> Result<Director, ipvs::Error> {
-        Ok(Director::new(Box::new(Client::new()?)))
+        let netns = crate::host::lock::NetnsId::current()
+            .map_err(|e| ipvs::Error::Io(format!("/proc/thread-self/ns/net: {e}")))?;
+        let mut d = Director::new(Box::new(Client::new()?));
+        d.netns = Some(netns);
+        d.lock_wait = crate::host::lock::wait_from_env();
+        Ok(d)
     }
 
     /// For reading: listings read the table in the ways that suit their format.
@@ -110,12 +128,19 @@ impl Director {
         }
         // only this service is touched: the table to check against and undo on is what the
         // kernel has of it (nothing, unless the add is refused at once)
+        let lock = self.lock(true)?;
+        self.refuse_pending()?;
         let before = Table::new(
             self.service(&key)?.into_iter().collect(),
             Timeouts::default(),
             Vec::new(),
         );
-        txn::execute_checked(self.ipvs.as_mut(), before, &ops).map_err(|f| f.error)?;
+        if ops.len() == 1 {
+            txn::execute_checked(self.ipvs.as_mut(), before, &ops).map_err(|f| f.error)?;
+        } else {
+            self.run_recorded("add_service", before, &ops, None, &|f| f.error.into())?;
+        }
+        drop(lock);
         self.existing(&key)
     }
 
@@ -124,17 +149,17 @@ impl Director {
         let key = spec.key()?;
         let current = self.ipvs.service(&key)?.ok_or_else(|| no_service(&key))?;
         let svc = spec.to_service(Some(&current))?;
-        self.ipvs.execute(&Op::EditService(svc))?;
+        self.write_one(&Op::EditService(svc), true)?;
         self.existing(&key)
     }
 
     pub fn del_service(&mut self, key: &ServiceKey) -> Result<(), Error> {
-        Ok(self.ipvs.execute(&Op::DelService(key.clone()))?)
+        self.write_one(&Op::DelService(key.clone()), true)
     }
 
     /// Deletes every service.
     pub fn clear(&mut self) -> Result<(), Error> {
-        Ok(self.ipvs.execute(&Op::Flush)?)
+        self.write_one(&Op::Flush, true)
     }
 
     /// The real server `addr:port` of a service as the kernel has it, if it is there.
@@ -153,7 +178,7 @@ impl Director {
 
     pub fn add_server(&mut self, key: &ServiceKey, spec: &ServerSpec) -> Result<Dest, Error> {
         let dest = spec.to_dest(key, None)?;
-        self.ipvs.execute(&Op::AddDest(key.clone(), dest.clone()))?;
+        self.write_one(&Op::AddDest(key.clone(), dest.clone()), true)?;
         Ok(self.server(key, dest.addr, dest.port)?.unwrap_or(dest))
     }
 
@@ -164,7 +189,7 @@ impl Director {
             return Err(self.missing(Op::EditDest(key.clone(), Dest::new(addr, port))));
         };
         let dest = spec.to_dest(key, Some(&current))?;
-        self.ipvs.execute(&Op::EditDest(key.clone(), dest.clone()))?;
+        self.write_one(&Op::EditDest(key.clone(), dest.clone()), true)?;
         Ok(self.server(key, addr, port)?.unwrap_or(dest))
     }
 
@@ -189,11 +214,22 @@ impl Director {
             weight,
             ..dest.clone()
         };
-        Ok(self.ipvs.execute(&Op::EditDest(key.clone(), d))?)
+        self.write_one(&Op::EditDest(key.clone(), d), true)
     }
 
     pub fn del_server(&mut self, key: &ServiceKey, addr: std::net::IpAddr, port: u16) -> Result<(), Error> {
-        Ok(self.ipvs.execute(&Op::DelDest(key.clone(), addr, port))?)
+        self.write_one(&Op::DelDest(key.clone(), addr, port), true)
+    }
+
+    /// As `del_server`, trying the lock once: a drain that finds another writer at work
+    /// looks again later rather than wait.
+    pub(crate) fn del_server_now(
+        &mut self,
+        key: &ServiceKey,
+        addr: std::net::IpAddr,
+        port: u16,
+    ) -> Result<(), Error> {
+        self.write_one(&Op::DelDest(key.clone(), addr, port), false)
     }
 
     /// Deletes the real server `spec.addr` names (without a port: the service's).
@@ -214,7 +250,7 @@ impl Director {
     /// Sets the timeouts; 0 keeps a value, and all three 0 changes nothing.
     pub fn set_timeouts(&mut self, t: Timeouts) -> Result<(), Error> {
         if t.tcp != 0 || t.tcpfin != 0 || t.udp != 0 {
-            self.ipvs.execute(&Op::SetTimeouts(t))?;
+            self.write_one(&Op::SetTimeouts(t), true)?;
         }
         Ok(())
     }
@@ -249,9 +285,21 @@ impl Director {
     /// the director keeps of it; before a daemon's stop the caller has waited out
     /// `daemon_settle`, as for `stop_daemon`.
     pub fn perform(&mut self, op: Op) -> Result<(), ipvs::Error> {
+        self.perform_waiting(op, true)
+    }
+
+    /// As `perform`, trying the namespace's lock once instead of waiting for it: for a
+    /// monitor's edit on the event loop, which must not be held up.
+    pub fn perform_now(&mut self, op: Op) -> Result<(), ipvs::Error> {
+        self.perform_waiting(op, false)
+    }
+
+    fn perform_waiting(&mut self, op: Op, wait: bool) -> Result<(), ipvs::Error> {
         match op {
             Op::StartDaemon(d) => self.start_daemon_as(d).map_err(Error::into_ipvs),
-            op => self.ipvs.execute(&op),
+            // the sync daemons and the counters are not the table
+            op @ (Op::StopDaemon(_) | Op::Zero(_)) => self.ipvs.execute(&op),
+            op => self.write_one(&op, wait).map_err(Error::into_ipvs),
         }
     }
 
@@ -263,7 +311,10 @@ impl Director {
     /// Runs rules (ipvsadm -R's operations) all or nothing: checked against the current
     /// table first, undone if the kernel refuses one partway. `lines` are the rules' lines.
     pub fn restore(&mut self, ops: &[Op], lines: &[usize]) -> Result<usize, Error> {
-        txn::execute_atomic(self.ipvs.as_mut(), ops).map_err(|f| {
+        let _lock = self.lock(true)?;
+        self.refuse_pending()?;
+        let before = txn::read_table(self.ipvs.as_mut())?;
+        let refused = |f: txn::Failure| {
             Error::Txn(Box::new(TxnFailure {
                 kind: TxnKind::Restore,
                 line: lines.get(f.index).copied().unwrap_or(0),
@@ -272,7 +323,8 @@ impl Director {
                 undone: f.undone,
                 shown: String::new(),
             }))
-        })?;
+        };
+        self.run_recorded("restore", before, ops, None, &refused)?;
         Ok(ops.len())
     }
 }

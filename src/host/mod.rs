@@ -2,6 +2,7 @@
 //! rtnetlink, and network namespaces.
 
 pub mod files;
+pub mod lock;
 pub mod netns;
 pub mod rtnl;
 pub mod setup;

@@ -6,7 +6,7 @@ use mlua::{Lua, Table, Value};
 
 use super::args::{bad, spec_err, to_value};
 use super::convert::{server_settings, server_spec, service_key, service_settings};
-use super::ipvs::with_director;
+use super::ipvs::{with_director, with_writer};
 use crate::director::drain::{DrainOpts, Drains};
 use crate::director::{ApplyOpts, Wanted, path_or_rules};
 use crate::ipvs::Op;
@@ -164,7 +164,11 @@ async fn apply(lua: Lua, (want, opts): (Value, Option<Value>)) -> mlua::Result<T
     if o.plan.drain && !o.dry_run {
         can_wait(&lua, "apply")?;
     }
-    let applied = with_director(&lua, |d| d.apply(want, &o, &rules::command_line))?;
+    let applied = if o.dry_run {
+        with_director(&lua, |d| d.apply(want, &o, &rules::command_line))?
+    } else {
+        with_writer(&lua, |d| d.apply(want, &o, &rules::command_line)).await?
+    };
     if !applied.executed {
         return plan_list(&lua, applied.into_all_ops());
     }
@@ -187,7 +191,7 @@ async fn drain(lua: Lua, (svc, rs, opts): (Value, Value, Option<Value>)) -> mlua
         Some(v) => DrainOpts::read(&to_value(v)?).map_err(spec_err)?,
     };
     can_wait(&lua, "drain")?;
-    let drains = with_director(&lua, |d| d.drain(&key, &spec, o, Instant::now()))?;
+    let drains = with_writer(&lua, |d| d.drain(&key, &spec, o, Instant::now())).await?;
     Ok(!wait_drains(&lua, drains, true).await?.is_empty())
 }
 

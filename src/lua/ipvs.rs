@@ -71,16 +71,44 @@ pub fn with_client<R>(
     with_director(lua, |d| Ok(f(d.ipvs())?))
 }
 
-fn add_service(lua: &Lua, v: Value) -> mlua::Result<Table> {
-    let (spec, servers) = service_spec(v)?;
-    let (s, d) = with_director(lua, |dir| dir.add_service(&spec, &servers))?;
-    service_table(lua, &s, &d)
+/// The namespace's write lock for a change to the table, waited for on the loop's timer
+/// (another lvsh's transaction may hold it), so the wait holds up nothing else. None for a
+/// model, and inside lvs.with_netns, where the loop cannot turn: the director waits there.
+pub async fn write_lock(lua: &Lua) -> mlua::Result<Option<crate::host::lock::Lock>> {
+    let target = with_director(lua, |d| match d.lock_target() {
+        Some(id) => Ok(Some((id, d.lock_wait()?))),
+        None => Ok(None),
+    })?;
+    match target {
+        Some((id, wait)) if super::engine::control(lua).no_wait.get() == 0 => {
+            crate::host::lock::lock_async(id, wait)
+                .await
+                .map(Some)
+                .map_err(|e| mlua::Error::external(director::Error::from(e)))
+        }
+        _ => Ok(None),
+    }
 }
 
-fn edit_service(lua: &Lua, v: Value) -> mlua::Result<Table> {
+/// As `with_director`, for a change to the table: made holding the namespace's write lock.
+pub async fn with_writer<R>(
+    lua: &Lua,
+    f: impl FnOnce(&mut Director) -> Result<R, director::Error>,
+) -> mlua::Result<R> {
+    let held = write_lock(lua).await?;
+    with_director(lua, |d| d.holding(held, f))
+}
+
+async fn add_service(lua: Lua, v: Value) -> mlua::Result<Table> {
+    let (spec, servers) = service_spec(v)?;
+    let (s, d) = with_writer(&lua, |dir| dir.add_service(&spec, &servers)).await?;
+    service_table(&lua, &s, &d)
+}
+
+async fn edit_service(lua: Lua, v: Value) -> mlua::Result<Table> {
     let (spec, _) = service_spec(v)?;
-    let (s, d) = with_director(lua, |dir| dir.edit_service(&spec))?;
-    service_table(lua, &s, &d)
+    let (s, d) = with_writer(&lua, |dir| dir.edit_service(&spec)).await?;
+    service_table(&lua, &s, &d)
 }
 
 fn get_service(lua: &Lua, v: Value) -> mlua::Result<Value> {
@@ -100,19 +128,19 @@ fn services(lua: &Lua, (): ()) -> mlua::Result<Table> {
     Ok(list)
 }
 
-fn add_server(lua: &Lua, (svc, rs): (Value, Value)) -> mlua::Result<Table> {
+async fn add_server(lua: Lua, (svc, rs): (Value, Value)) -> mlua::Result<Table> {
     let (key, spec) = (service_key(svc)?, server_spec(rs)?);
-    server_table(lua, &with_director(lua, |d| d.add_server(&key, &spec))?)
+    server_table(&lua, &with_writer(&lua, |d| d.add_server(&key, &spec)).await?)
 }
 
-fn edit_server(lua: &Lua, (svc, rs): (Value, Value)) -> mlua::Result<Table> {
+async fn edit_server(lua: Lua, (svc, rs): (Value, Value)) -> mlua::Result<Table> {
     let (key, spec) = (service_key(svc)?, server_spec(rs)?);
-    server_table(lua, &with_director(lua, |d| d.edit_server(&key, &spec))?)
+    server_table(&lua, &with_writer(&lua, |d| d.edit_server(&key, &spec)).await?)
 }
 
-fn del_server(lua: &Lua, (svc, rs): (Value, Value)) -> mlua::Result<bool> {
+async fn del_server(lua: Lua, (svc, rs): (Value, Value)) -> mlua::Result<bool> {
     let (key, spec) = (service_key(svc)?, server_spec(rs)?);
-    with_director(lua, |d| d.del_server_spec(&key, &spec))?;
+    with_writer(&lua, |d| d.del_server_spec(&key, &spec)).await?;
     Ok(true)
 }
 
@@ -137,9 +165,9 @@ pub fn timeouts_table(lua: &Lua, t: &crate::ipvs::Timeouts) -> mlua::Result<Tabl
     record(lua, crate::view::records::timeouts(t))
 }
 
-fn set_timeouts(lua: &Lua, t: Value) -> mlua::Result<bool> {
+async fn set_timeouts(lua: Lua, t: Value) -> mlua::Result<bool> {
     let t = read_timeouts(&to_value(t)?).map_err(spec_err)?;
-    with_director(lua, |d| d.set_timeouts(t))?;
+    with_writer(&lua, |d| d.set_timeouts(t)).await?;
     Ok(true)
 }
 
@@ -181,13 +209,13 @@ fn daemons(lua: &Lua, (): ()) -> mlua::Result<Table> {
 }
 
 pub fn register(lua: &Lua, lvs: &Table) -> mlua::Result<()> {
-    lvs.set("add_service", lua.create_function(add_service)?)?;
-    lvs.set("edit_service", lua.create_function(edit_service)?)?;
+    lvs.set("add_service", lua.create_async_function(add_service)?)?;
+    lvs.set("edit_service", lua.create_async_function(edit_service)?)?;
     lvs.set(
         "del_service",
-        lua.create_function(|lua, v: Value| {
+        lua.create_async_function(|lua, v: Value| async move {
             let key = service_key(v)?;
-            with_director(lua, |d| d.del_service(&key))?;
+            with_writer(&lua, |d| d.del_service(&key)).await?;
             Ok(true)
         })?,
     )?;
@@ -195,18 +223,20 @@ pub fn register(lua: &Lua, lvs: &Table) -> mlua::Result<()> {
     lvs.set("services", lua.create_function(services)?)?;
     lvs.set(
         "clear",
-        lua.create_function(|lua, ()| with_director(lua, |d| d.clear()).map(|()| true))?,
+        lua.create_async_function(
+            |lua, ()| async move { with_writer(&lua, |d| d.clear()).await.map(|()| true) },
+        )?,
     )?;
-    lvs.set("add_server", lua.create_function(add_server)?)?;
-    lvs.set("edit_server", lua.create_function(edit_server)?)?;
-    lvs.set("del_server", lua.create_function(del_server)?)?;
+    lvs.set("add_server", lua.create_async_function(add_server)?)?;
+    lvs.set("edit_server", lua.create_async_function(edit_server)?)?;
+    lvs.set("del_server", lua.create_async_function(del_server)?)?;
     lvs.set("zero", lua.create_function(zero)?)?;
     lvs.set("info", lua.create_function(info)?)?;
     lvs.set(
         "timeouts",
         lua.create_function(|lua, ()| timeouts_table(lua, &with_director(lua, |d| d.timeouts())?))?,
     )?;
-    lvs.set("set_timeouts", lua.create_function(set_timeouts)?)?;
+    lvs.set("set_timeouts", lua.create_async_function(set_timeouts)?)?;
     lvs.set(
         "start_daemon",
         lua.create_function(|lua, t: Value| {

@@ -4,7 +4,7 @@
 use mlua::{Lua, Table, Value};
 
 use super::args::{Fields, bad};
-use super::ipvs::{with_director, with_slot};
+use super::ipvs::{with_director, with_slot, with_writer};
 use super::listing::emit;
 use crate::director::{RulesArg, path_or_rules};
 use crate::ipvsadm::args::Format;
@@ -44,7 +44,7 @@ fn save(lua: &Lua, arg: Value) -> mlua::Result<Value> {
     }
 }
 
-fn restore(lua: &Lua, arg: String) -> mlua::Result<usize> {
+async fn restore(lua: Lua, arg: String) -> mlua::Result<usize> {
     if arg.trim().is_empty() {
         // what lvs.save() gives of an empty table; a restore never removes anything
         return Ok(0);
@@ -55,7 +55,7 @@ fn restore(lua: &Lua, arg: String) -> mlua::Result<usize> {
         RulesArg::Text(t) => t,
     };
     let (lines, list) = rules::parse_lines(&text).map_err(mlua::Error::external)?;
-    with_director(lua, |d| d.restore(&list, &lines))
+    with_writer(&lua, |d| d.restore(&list, &lines)).await
 }
 
 /// Runs an ipvsadm command line; returns (stdout, stderr, exit code).
@@ -94,7 +94,23 @@ async fn ipvsadm(lua: Lua, (line, opts): (Value, Option<Table>)) -> mlua::Result
     if exec::stops_daemon(&argv) {
         super::ipvs::settle_daemon(&lua).await?;
     }
-    let out = run_ipvsadm(&lua, &argv)?;
+    // a change is made holding the namespace's lock, waited for on the loop's timer
+    let writes = crate::ipvsadm::args::parse(&argv).is_ok_and(|p| {
+        use crate::ipvsadm::args::Cmd::*;
+        !matches!(
+            p.cmd,
+            List | Save | Help | Version | Zero | StartDaemon | StopDaemon
+        )
+    });
+    let held = if writes {
+        super::ipvs::write_lock(&lua).await?
+    } else {
+        None
+    };
+    with_slot(&lua, |slot| slot.as_mut().map(|d| d.hold(held)))?;
+    let out = run_ipvsadm(&lua, &argv);
+    with_slot(&lua, |slot| slot.as_mut().map(|d| d.hold(None)))?;
+    let out = out?;
     if out.code != 0 {
         return Err(mlua::Error::runtime(format!(
             "ipvsadm: {}",
@@ -106,7 +122,7 @@ async fn ipvsadm(lua: Lua, (line, opts): (Value, Option<Table>)) -> mlua::Result
 
 pub fn register(lua: &Lua, lvs: &Table) -> mlua::Result<()> {
     lvs.set("save", lua.create_function(save)?)?;
-    lvs.set("restore", lua.create_function(restore)?)?;
+    lvs.set("restore", lua.create_async_function(restore)?)?;
     lvs.set("ipvsadm", lua.create_async_function(ipvsadm)?)?;
     Ok(())
 }

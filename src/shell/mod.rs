@@ -3,6 +3,7 @@
 mod batch;
 mod complete;
 mod dry;
+mod recover;
 mod repl;
 
 use std::ffi::OsString;
@@ -15,6 +16,9 @@ use crate::lua;
 pub fn main(argv: Vec<OsString>) -> i32 {
     if argv.first().is_some_and(|a| a == "ipvsadm") {
         return ipvsadm_main(&argv[1..]);
+    }
+    if argv.first().is_some_and(|a| a == "recover") {
+        return recover::main(&argv[1..]);
     }
     let inv = match crate::cli::parse(argv) {
         Ok(inv) => inv,

@@ -21,3 +21,4 @@ mod robust;
 mod sandbox;
 mod scale;
 mod traffic;
+mod txn_safety;

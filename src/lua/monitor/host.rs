@@ -70,8 +70,9 @@ impl Host for LuaHost {
     }
 
     fn execute(&self, op: &Op) -> Result<(), String> {
-        // through the director, as every change to the table goes
-        with_director(&self.lua()?, |d| Ok(d.perform(op.clone())?)).map_err(message)
+        // through the director, as every change to the table goes; trying the namespace's
+        // lock once (the loop must not wait here), so another writer at work fails the edit
+        with_director(&self.lua()?, |d| Ok(d.perform_now(op.clone())?)).map_err(message)
     }
 
     fn run_check(&self, check: FnId, call: Call, started: Instant) -> Local<Outcome> {
