@@ -52,6 +52,10 @@ fn ready_status_watchdog_and_stopping() {
             termed = Some(started.elapsed().as_secs_f64());
         }
     }
+    std::thread::sleep(Duration::from_millis(500));
+    if child.try_wait().unwrap().is_none() {
+        let _ = child.kill();
+    }
     let status = child.wait().unwrap();
     let log: Vec<String> = got.iter().map(|(t, m)| format!("{t:.2} {m:?}")).collect();
     let log = log.join("\n");
