@@ -152,7 +152,8 @@ function lvs.save(opts) end
 ---Restores rules in the ipvsadm -R format (text, or a file path): comments, blank lines and
 ---long options are fine. Every line is checked first; a bad line changes nothing. If the kernel
 ---refuses a line, what was done is undone and the error names the line. Returns the number of
----commands carried out.
+---commands carried out. Rules are bytes: a comment may be in any encoding, a rule that is not
+---UTF-8 is refused by its line. A line may be up to 64 KiB long, the rules up to 256 MiB.
 ---@param text_or_path string
 ---@return integer
 function lvs.restore(text_or_path) end
@@ -171,6 +172,7 @@ function lvs.list_connections(filter) end
 
 ---Runs an ipvsadm command line natively (no ipvsadm binary needed) and prints what ipvsadm
 ---prints; a refused command raises ipvsadm's message. {print=false} returns the output.
+---A string is split as sh splits a line (quotes, backslashes, `#` comments; no expansion).
 ---Example: lvs.ipvsadm("-A -t 192.0.2.110:80 -s rr")
 ---@param cmdline string|string[]
 ---@param opts? {print?: boolean}
@@ -199,7 +201,8 @@ function lvs.state() end
 ---drain (set removed real servers to weight 0 and delete them once drained, as lvs.drain does:
 ---wait = "active" (default), "all" or seconds; after drain_timeout seconds, default 300, at the
 ---latest). A draining apply waits without holding up monitors, timers or the REPL; SIGTERM
----ends the wait, leaving the servers in at weight 0. An empty string is refused.
+---ends the wait, leaving the servers in at weight 0. An empty string is refused. Rules text
+---is read as lvs.restore reads it (bytes; lines up to 64 KiB, rules up to 256 MiB).
 ---Example: lvs.apply({{addr="192.0.2.110:80", scheduler="rr", servers={"192.0.2.101", "192.0.2.102"}}})
 ---@param desired table|string
 ---@param opts? {dry_run?: boolean, prune?: boolean, drain?: boolean, drain_timeout?: integer, wait?: "active"|"all"|number}

@@ -56,6 +56,10 @@ pub enum UsageError {
     MissingState,
     #[error("'--state' goes with '--dry-run'")]
     StateWithoutDryRun,
+    #[error(
+        "'--dry-run' and '--plan' do not go together: one starts from an empty table, the other from the kernel's"
+    )]
+    DryRunAndPlan,
 }
 
 pub fn parse(argv: Vec<OsString>) -> Result<Invocation, UsageError> {
@@ -96,6 +100,9 @@ pub fn parse(argv: Vec<OsString>) -> Result<Invocation, UsageError> {
     if inv.state.is_some() && !inv.dry_run {
         return Err(UsageError::StateWithoutDryRun);
     }
+    if inv.dry_run && inv.plan {
+        return Err(UsageError::DryRunAndPlan);
+    }
     Ok(inv)
 }
 
@@ -125,5 +132,9 @@ mod tests {
     fn usage_errors() {
         assert_eq!(p(&["-e"]), Err(UsageError::MissingChunk));
         assert_eq!(p(&["-q"]), Err(UsageError::UnknownOption("-q".into())));
+        assert_eq!(
+            p(&["--plan", "--dry-run", "-e", "x=1"]),
+            Err(UsageError::DryRunAndPlan)
+        );
     }
 }

@@ -286,7 +286,12 @@ fn a_closed_pipe_is_no_panic() {
         let out = child.wait_with_output().unwrap();
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert!(!stderr.contains("panicked"), "{chunk}: {stderr}");
-        assert_eq!(out.status.code(), Some(0), "{chunk}: {stderr}");
+        // the report is the run's result: one nobody could read is a failure, said so
+        assert_eq!(out.status.code(), Some(1), "{chunk}: {stderr}");
+        assert!(
+            stderr.contains("lvsh: cannot write the report of the run: Broken pipe"),
+            "{chunk}: {stderr}"
+        );
     }
 }
 
@@ -383,4 +388,109 @@ fn apply_and_restore_take_strings_by_one_rule() {
     );
     let o = dry("lvs.apply({{addr='192.0.2.1:80'}}, {wait='soon'})");
     assert!(o.stderr.contains("bad wait \"soon\""), "{}", o.stderr);
+}
+
+#[test]
+fn dry_run_and_plan_together_are_a_usage_error() {
+    for args in [["--dry-run", "--plan"], ["--plan", "--dry-run"]] {
+        let o = lvsh(&[args[0], args[1], "-e", "print(1)"], "");
+        assert_eq!(o.code, 2, "{}", o.stderr);
+        assert!(
+            o.stderr
+                .starts_with("lvsh: '--dry-run' and '--plan' do not go together"),
+            "{}",
+            o.stderr
+        );
+        assert_eq!(o.stdout, "", "nothing ran");
+    }
+}
+
+/// An endless line (`--state /dev/zero`) ends at the bound on a line, under a memory limit
+/// that reading it whole would break.
+#[test]
+fn rules_lines_are_bounded() {
+    let o = Command::new("sh")
+        .args([
+            "-c",
+            "ulimit -v 400000; exec \"$0\" --dry-run --state /dev/zero -e 'print(1)'",
+            env!("CARGO_BIN_EXE_lvsh"),
+        ])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(1), "{stderr}");
+    assert_eq!(stderr, "lvsh: /dev/zero: line 1: longer than 64 KiB\n");
+    // a very long line in a Lua string, to restore or to apply
+    for f in ["lvs.restore", "lvs.apply"] {
+        let o = dry(&format!(
+            "print(pcall({f}, '-A -t 192.0.2.1:80 -s rr\\n-C ' .. ('x'):rep(70000)))"
+        ));
+        assert_eq!(o.code, 0, "{}", o.stderr);
+        assert!(
+            o.stdout.contains("line 2: longer than 64 KiB"),
+            "{f}: {}",
+            o.stdout
+        );
+        assert!(o.stdout.contains("run 0 ipvsadm command(s)"), "{f}: {}", o.stdout);
+    }
+}
+
+/// Rules are bytes: a Latin-1 comment is a comment, a byte that is not UTF-8 in a rule is an
+/// error naming its line, and nothing is half-restored.
+#[test]
+fn rules_are_bytes() {
+    let o = dry("print(lvs.restore('# caf\\xe9\\n-A -t 192.0.2.1:80 -s rr\\n'))
+         print(#lvs.apply('# caf\\xe9\\n-A -t 192.0.2.1:80 -s rr\\n-A -t 192.0.2.2:80 -s rr\\n'))
+         print(pcall(lvs.restore, '-A -t 192.0.2.3:80 -s rr\\n-A -t 192.0.2.4:80 -s r\\xe9\\n'))");
+    assert_eq!(o.code, 0, "{}", o.stderr);
+    let lines: Vec<&str> = o.stdout.lines().collect();
+    assert_eq!(lines[..2], ["1", "1"], "{}", o.stdout);
+    assert_eq!(
+        lines[2],
+        "false\tline 2: not valid UTF-8 (in: -A -t 192.0.2.4:80 -s r\u{fffd})"
+    );
+    assert_eq!(
+        lines[3],
+        "# lvsh --dry-run: the script would have run 2 ipvsadm command(s)"
+    );
+    // and from a file, as --state and lvs.restore read it
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("latin1.rules");
+    std::fs::write(&path, b"# r\xe9seau\n-A -t 192.0.2.1:80 -s rr\n").unwrap();
+    let path = path.to_str().unwrap();
+    let o = lvsh(
+        &["--dry-run", "--state", path, "-e", "print(#lvs.services())"],
+        "",
+    );
+    assert_eq!((o.code, o.stdout.lines().next()), (0, Some("1")), "{}", o.stderr);
+    let o = dry(&format!("print(lvs.restore('{path}'))"));
+    assert_eq!((o.code, o.stdout.lines().next()), (0, Some("1")), "{}", o.stderr);
+}
+
+/// --state, restore and apply check schedulers and persistence engines the same way, and a
+/// missing engine is named as the engine.
+#[test]
+fn state_restore_and_apply_check_module_names_alike() {
+    let dir = tempfile::tempdir().unwrap();
+    for (rule, want) in [
+        (
+            "-A -t 192.0.2.1:80 -s bogus",
+            "scheduler 'bogus' not found (is the ip_vs_bogus module loaded?) for service TCP 192.0.2.1:80",
+        ),
+        (
+            "-A -t 192.0.2.1:80 -s rr -p --pe nope",
+            "persistence engine 'nope' not found (is the ip_vs_pe_nope module loaded?) for service TCP 192.0.2.1:80",
+        ),
+    ] {
+        let path = dir.path().join("state.rules");
+        std::fs::write(&path, format!("{rule}\n")).unwrap();
+        let path = path.to_str().unwrap();
+        let o = lvsh(&["--dry-run", "--state", path, "-e", "print(1)"], "");
+        assert_eq!(o.code, 1, "{}", o.stderr);
+        assert_eq!(o.stderr, format!("lvsh: {path}: line 1: {want} (in: {rule})\n"));
+        for f in ["lvs.restore", "lvs.apply"] {
+            let o = dry(&format!("print(pcall({f}, '{rule}'))"));
+            assert!(o.stdout.contains(want), "{f}: {}", o.stdout);
+        }
+    }
 }

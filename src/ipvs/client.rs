@@ -486,6 +486,16 @@ fn drain_ack(sock: &Socket) {
     let _ = sock.recv(&mut rx, 0);
 }
 
+thread_local! {
+    static MODPROBE_STDERR: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// What the last `modprobe ip_vs` run on this thread wrote to stderr (taken, so it is told
+/// once): `lvsh ipvsadm` passes it through as ipvsadm's child process does.
+pub fn take_modprobe_stderr() -> Vec<u8> {
+    MODPROBE_STDERR.with(|m| m.take())
+}
+
 /// As ipvsadm does when the family is missing: try `modprobe ip_vs` once. Returns why IPVS
 /// is unavailable, for the error should it still be missing.
 fn modprobe_ip_vs() -> String {
@@ -495,6 +505,9 @@ fn modprobe_ip_vs() -> String {
         .args(["--", "ip_vs"])
         .env("PATH", path)
         .output();
+    if let Ok(o) = &out {
+        MODPROBE_STDERR.with(|m| m.replace(o.stderr.clone()));
+    }
     match out {
         Ok(o) if o.status.success() => "the module ip_vs loaded but the IPVS family is still missing".into(),
         Ok(o) => format!(

@@ -13,7 +13,7 @@ mod ops;
 pub mod proc_table;
 pub mod types;
 
-pub use client::Client;
+pub use client::{Client, take_modprobe_stderr};
 pub use error::{Error, strerror};
 pub use ops::Op;
 pub use proc_table::BriefTable;

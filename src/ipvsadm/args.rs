@@ -11,7 +11,7 @@ mod saved;
 mod values;
 
 pub use options::opt;
-use options::{Tag, check_legal, check_tunnel, first_is_bad, set_option, tokenize};
+use options::{Tag, check_legal, check_tunnel, set_option, tokenize};
 pub use saved::parse_saved;
 use values::{MAX_TIMEOUT, atoi, ranged, sched_flags, timeout};
 pub use values::{inet_aton, number, service_addr};
@@ -206,22 +206,13 @@ fn set_command(cmd: &mut Option<Cmd>, new: Cmd) -> Result<(), CliError> {
 
 /// Parses one ipvsadm command line (without the program name).
 pub fn parse<S: AsRef<str>>(argv: &[S]) -> Result<Parsed, CliError> {
-    let (items, rest) = match tokenize(argv) {
-        Ok(t) => t,
-        // ipvsadm asks popt for the command first: a bad first option only gets "try -h"
-        Err(e) if first_is_bad(argv) => {
-            return Err(CliError {
-                message: TRY_HELP.into(),
-                code: e.code,
-            });
-        }
-        Err(e) => return Err(e),
-    };
+    let options::Tokens { items, rest, error } = tokenize(argv);
     let mut p = Parsed::blank();
     let mut cmd = None;
     let mut sched_flags_arg = None;
     let mut items = items.into_iter();
-    // the first option names the command
+    // the first option names the command; none, or a first that popt cannot read, only
+    // gets "try -h"
     let first = match items.next() {
         Some(f) => f,
         None => return try_help(),
@@ -463,6 +454,10 @@ pub fn parse<S: AsRef<str>>(argv: &[S]) -> Result<Parsed, CliError> {
             // a second command letter later in the line
             _ => return fail(format!("invalid option `{}'", item.written)),
         }
+    }
+    // popt's error once the options before it are acted on
+    if let Some(e) = error {
+        return Err(e);
     }
     let mut rest = rest.into_iter();
     if c == Cmd::SetTimeout {

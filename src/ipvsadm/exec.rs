@@ -216,10 +216,10 @@ fn list_connections(f: &Format) -> Outcome {
     Outcome::out(out)
 }
 
-/// Restores rules text atomically: every line is checked first, and a kernel refusal
-/// partway undoes what was done. (ipvsadm -R itself goes on past refused lines.)
-pub fn restore(d: &mut Director, text: &str) -> Outcome {
-    let (lines, list) = match rules::parse_lines(text) {
+/// Restores rules atomically: every line is checked first, and a kernel refusal partway
+/// undoes what was done. (ipvsadm -R itself goes on past refused lines.)
+pub fn restore(d: &mut Director, input: &mut dyn std::io::BufRead) -> Outcome {
+    let (lines, list) = match rules::parse_lines(input) {
         Ok(o) => o,
         Err(e) => return Outcome::err(format!("line {}: {}", e.line, e.message), 2),
     };
@@ -239,9 +239,15 @@ pub fn stops_daemon(argv: &[String]) -> bool {
     args::parse(argv).is_ok_and(|p| matches!(p.cmd, Cmd::StopDaemon))
 }
 
+/// Where -R reads its rules, opened only when it is run.
+pub type Stdin<'a> = &'a mut dyn FnMut() -> Box<dyn std::io::BufRead>;
+
+/// ipvsadm -v's line, word for word: scripts that check the version parse it.
+pub const VERSION: &str = "ipvsadm v1.31 2019/12/24 (compiled with popt and IPVS v1.2.1)\n";
+
 /// Runs one ipvsadm command line. `director` is opened on first use; `stdin` supplies -R's
 /// input.
-pub fn run(director: &mut Option<Director>, argv: &[String], stdin: &mut dyn FnMut() -> String) -> Outcome {
+pub fn run(director: &mut Option<Director>, argv: &[String], stdin: Stdin) -> Outcome {
     if director.is_none() {
         match Director::open() {
             Ok(d) => *director = Some(d),
@@ -250,12 +256,16 @@ pub fn run(director: &mut Option<Director>, argv: &[String], stdin: &mut dyn FnM
                     Some(n) => strerror(n),
                     None => "Protocol not available".into(),
                 };
-                return Outcome::err(
+                // modprobe's own complaint first, as ipvsadm's child prints it
+                let mut out = Outcome::err(
                     format!(
                         "Can't initialize ipvs: {why}\nAre you sure that IP Virtual Server is built in the kernel or as module?"
                     ),
                     2,
                 );
+                let said = crate::ipvs::take_modprobe_stderr();
+                out.stderr.insert_str(0, &String::from_utf8_lossy(&said));
+                return out;
             }
         }
     }
@@ -271,10 +281,7 @@ pub fn run(director: &mut Option<Director>, argv: &[String], stdin: &mut dyn FnM
     };
     match p.cmd {
         Cmd::Help => Outcome::out(USAGE.to_string()),
-        Cmd::Version => Outcome::out(format!(
-            "ipvsadm v1.31 (lvsh {}, IPVS v1.2.1)\n",
-            env!("CARGO_PKG_VERSION")
-        )),
+        Cmd::Version => Outcome::out(VERSION.to_string()),
         Cmd::List => list(d.ipvs(), &p),
         Cmd::Save => {
             let f = Format {
@@ -283,10 +290,7 @@ pub fn run(director: &mut Option<Director>, argv: &[String], stdin: &mut dyn FnM
             };
             list_all(d.ipvs(), &f)
         }
-        Cmd::Restore => {
-            let text = stdin();
-            restore(d, &text)
-        }
+        Cmd::Restore => restore(d, &mut *stdin()),
         _ => {
             let Some(op) = rules::op(&p) else {
                 return Outcome::default();

@@ -6,3 +6,4 @@ pub mod exec;
 pub mod listing;
 pub mod names;
 pub mod rules;
+pub mod words;

@@ -78,7 +78,8 @@ pub fn op(p: &Parsed) -> Option<Op> {
         Cmd::AddDest => Op::AddDest(service_key(p), dest(p)),
         Cmd::EditDest => Op::EditDest(service_key(p), dest(p)),
         Cmd::DelDest => Op::DelDest(service_key(p), p.dest.addr, p.dest.port),
-        Cmd::Zero if p.has(args::opt::SERVICE) => Op::Zero(Some(service_key(p))),
+        // libipvs sends no service for a zero address, port and mark: every counter is zeroed
+        Cmd::Zero if p.has(args::opt::SERVICE) && !zero_key(p) => Op::Zero(Some(service_key(p))),
         Cmd::Zero => Op::Zero(None),
         Cmd::SetTimeout => Op::SetTimeouts(p.timeouts),
         Cmd::StartDaemon => Op::StartDaemon(p.daemon.clone()),
@@ -87,12 +88,21 @@ pub fn op(p: &Parsed) -> Option<Op> {
     })
 }
 
+/// The longest line rules may have. Lines that ipvsadm -S writes are under 300 bytes; the
+/// bound keeps an endless line (`--state /dev/zero`) from taking all memory.
+pub const MAX_LINE: usize = 64 * 1024;
+/// The most rules read from one source: about a million rules, far past any real table.
+pub const MAX_INPUT: u64 = 256 << 20;
+
+fn zero_key(p: &Parsed) -> bool {
+    p.svc.fwmark == 0 && p.svc.addr.is_unspecified() && p.svc.port == 0
+}
+
 /// Parses a whole rules text into operations and, in a list beside them, their line numbers
 /// (the form a restore hands to the kernel client); the first bad line is an error naming it.
-pub fn parse_lines(text: &str) -> Result<(Vec<usize>, Vec<Op>), RuleError> {
-    let n = text.lines().count();
-    let (mut lines, mut ops) = (Vec::with_capacity(n), Vec::with_capacity(n));
-    for_each(text, |line, op| {
+pub fn parse_lines(input: impl std::io::BufRead) -> Result<(Vec<usize>, Vec<Op>), RuleError> {
+    let (mut lines, mut ops) = (Vec::new(), Vec::new());
+    for_each_in(input, |line, op| {
         lines.push(line);
         ops.push(op);
         Ok(())
@@ -107,12 +117,15 @@ pub fn for_each(text: &str, f: impl FnMut(usize, Op) -> Result<(), String>) -> R
 }
 
 /// As `for_each`, reading the rules as it goes (a file of 20,000 rules is never held whole).
+/// Rules are bytes: a comment may be in any encoding, a rule must be UTF-8 (ASCII, in fact).
+/// A read that fails is an error, never the end of the rules.
 pub fn for_each_in(
     mut input: impl std::io::BufRead,
     mut f: impl FnMut(usize, Op) -> Result<(), String>,
 ) -> Result<(), RuleError> {
+    use std::io::{BufRead, Read};
     let mut bytes = Vec::new();
-    let mut number = 0;
+    let (mut number, mut total) = (0, 0u64);
     loop {
         bytes.clear();
         number += 1;
@@ -121,27 +134,37 @@ pub fn for_each_in(
             text: line.trim_end_matches(['\n', '\r']).to_string(),
             message,
         };
-        match input.read_until(b'\n', &mut bytes) {
+        // one byte past the bound tells a line of exactly MAX_LINE from a longer one
+        match (&mut input)
+            .take(MAX_LINE as u64 + 1)
+            .read_until(b'\n', &mut bytes)
+        {
             Ok(0) => return Ok(()),
-            Ok(_) => {}
+            Ok(n) => total += n as u64,
             Err(e) => return Err(err("", format!("cannot read the rules: {e}"))),
         }
         let line = bytes.strip_suffix(b"\n").unwrap_or(&bytes);
+        if line.len() > MAX_LINE {
+            return Err(err("", format!("longer than {} KiB", MAX_LINE >> 10)));
+        }
+        if total > MAX_INPUT {
+            return Err(err(
+                "",
+                format!("the rules are longer than {} MiB", MAX_INPUT >> 20),
+            ));
+        }
         if let Some(o) = args::parse_saved(line).as_ref().and_then(op) {
             let text = || String::from_utf8_lossy(line).into_owned();
             f(number, o).map_err(|m| err(&text(), m))?;
             continue;
         }
-        let Ok(text) = std::str::from_utf8(line) else {
-            return Err(err(
-                "",
-                "cannot read the rules: stream did not contain valid UTF-8".into(),
-            ));
-        };
-        let trimmed = text.trim();
-        if trimmed.is_empty() || trimmed.starts_with('#') {
+        let blank = line.trim_ascii();
+        if blank.is_empty() || blank.starts_with(b"#") {
             continue;
         }
+        let Ok(text) = std::str::from_utf8(line) else {
+            return Err(err(&String::from_utf8_lossy(line), "not valid UTF-8".into()));
+        };
         let toks = tokens(text);
         if toks.is_empty() {
             continue;
@@ -236,15 +259,7 @@ pub fn opener(
     use crate::director::{Error, RulesArg, Wanted};
     use crate::model::OpSource;
     match arg {
-        RulesArg::Text(text) => {
-            let bytes: std::rc::Rc<[u8]> = text.into_bytes().into();
-            Ok(Wanted::Rules {
-                origin: None,
-                open: Box::new(move || {
-                    Ok(Box::new(Rules(std::io::Cursor::new(bytes.clone()))) as Box<dyn OpSource>)
-                }),
-            })
-        }
+        RulesArg::Text(text) => Ok(text_opener(text.into_bytes())),
         RulesArg::Path(path) => {
             std::fs::File::open(&path)
                 .map_err(|e| Error::File(format!("cannot read rules from {path}: {e}")))?;
@@ -261,12 +276,22 @@ pub fn opener(
     }
 }
 
+/// Rules given as text, which is bytes (a Lua string may hold a Latin-1 comment).
+pub fn text_opener(bytes: Vec<u8>) -> crate::director::Wanted<'static> {
+    use crate::model::OpSource;
+    let bytes: std::rc::Rc<[u8]> = bytes.into();
+    crate::director::Wanted::Rules {
+        origin: None,
+        open: Box::new(move || Ok(Box::new(Rules(std::io::Cursor::new(bytes.clone()))) as Box<dyn OpSource>)),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     fn parse(text: &str) -> Result<Vec<(usize, Op)>, RuleError> {
-        let (lines, ops) = parse_lines(text)?;
+        let (lines, ops) = parse_lines(text.as_bytes())?;
         Ok(lines.into_iter().zip(ops).collect())
     }
 
@@ -335,11 +360,66 @@ mod tests {
     fn a_line_that_is_not_utf8_is_named() {
         let text = b"-A -t 192.0.2.1:80 -s rr\n-a -t 192.0.2.1:80 -r 192.0.2.\xff -g -w 1\n";
         let e = for_each_in(&text[..], |_, _| Ok(())).unwrap_err();
-        assert_eq!(e.line, 2);
+        assert_eq!((e.line, e.message.as_str()), (2, "not valid UTF-8"));
         assert_eq!(
-            e.message,
-            "cannot read the rules: stream did not contain valid UTF-8"
+            e.to_string(),
+            "line 2: not valid UTF-8 (in: -a -t 192.0.2.1:80 -r 192.0.2.\u{fffd} -g -w 1)"
         );
+    }
+
+    #[test]
+    fn a_comment_in_any_encoding_is_a_comment() {
+        let text = b"# caf\xe9\n  #\xff\xfe\n-A -t 192.0.2.1:80 -s rr\n";
+        let (lines, ops) = parse_lines(&text[..]).unwrap();
+        assert_eq!((lines, ops.len()), (vec![3], 1));
+    }
+
+    #[test]
+    fn lines_and_inputs_are_bounded() {
+        // an endless line ends at the bound, with its line named
+        let e = parse_lines(std::io::BufReader::new(std::io::repeat(b'x'))).unwrap_err();
+        assert_eq!(
+            (e.line, e.to_string().as_str()),
+            (1, "line 1: longer than 64 KiB")
+        );
+        // a line of exactly the bound is read; one byte more is refused
+        let mut text = b"# ".to_vec();
+        text.resize(MAX_LINE, b'x');
+        text.extend_from_slice(b"\n-C\n");
+        assert_eq!(parse_lines(&text[..]).unwrap().0, [2]);
+        text.insert(5, b'x');
+        assert_eq!(parse_lines(&text[..]).unwrap_err().line, 1);
+        // endless comment lines end at the bound on the whole input
+        struct Endless(Vec<u8>, usize);
+        impl std::io::Read for Endless {
+            fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+                let n = std::io::Read::read(&mut &self.0[self.1..], buf)?;
+                std::io::BufRead::consume(self, n);
+                Ok(n)
+            }
+        }
+        impl std::io::BufRead for Endless {
+            fn fill_buf(&mut self) -> std::io::Result<&[u8]> {
+                Ok(&self.0[self.1..])
+            }
+            fn consume(&mut self, n: usize) {
+                self.1 = (self.1 + n) % self.0.len();
+            }
+        }
+        let mut line = vec![b'#'; 16 << 10];
+        line.push(b'\n');
+        let e = parse_lines(Endless(line, 0)).unwrap_err();
+        assert_eq!(e.message, "the rules are longer than 256 MiB");
+        assert_eq!(e.line, (256 << 20) / ((16 << 10) + 1) + 1);
+        // a read that fails is an error, not the end of the rules
+        struct Broken;
+        impl std::io::Read for Broken {
+            fn read(&mut self, _: &mut [u8]) -> std::io::Result<usize> {
+                Err(std::io::Error::from_raw_os_error(nix::libc::EIO))
+            }
+        }
+        let e = parse_lines(std::io::BufReader::new(Broken)).unwrap_err();
+        assert!(e.message.starts_with("cannot read the rules: "), "{e}");
     }
 
     #[test]

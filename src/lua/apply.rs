@@ -8,7 +8,7 @@ use super::args::{bad, spec_err, to_value};
 use super::convert::{server_settings, server_spec, service_key, service_settings};
 use super::ipvs::{with_director, with_writer};
 use crate::director::drain::{DrainOpts, Drains};
-use crate::director::{ApplyOpts, Wanted, path_or_rules};
+use crate::director::{ApplyOpts, Wanted};
 use crate::ipvs::Op;
 use crate::ipvsadm::rules;
 use crate::model::plan::Desired;
@@ -38,10 +38,7 @@ fn desired_from_table(t: Table) -> mlua::Result<Desired> {
 fn wanted(v: Value) -> mlua::Result<Wanted<'static>> {
     match v {
         Value::Table(t) => Ok(Wanted::Table(desired_from_table(t)?)),
-        Value::String(s) => {
-            let arg = path_or_rules("desired", s.to_string_lossy()).map_err(mlua::Error::external)?;
-            rules::opener(arg).map_err(mlua::Error::external)
-        }
+        Value::String(s) => super::rules::wanted_rules("desired", &s),
         other => Err(bad(
             "desired",
             &other,

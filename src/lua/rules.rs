@@ -44,38 +44,58 @@ fn save(lua: &Lua, arg: Value) -> mlua::Result<Value> {
     }
 }
 
-async fn restore(lua: Lua, arg: String) -> mlua::Result<usize> {
-    if arg.trim().is_empty() {
+/// The rules file a Lua string names, or None when it is rules text itself, told apart as
+/// `path_or_rules` does. The text is then used as the string's bytes, not as UTF-8: rules
+/// are bytes, and a Latin-1 comment is no reason to fail.
+fn rules_path(field: &str, s: &mlua::LuaString) -> mlua::Result<Option<String>> {
+    match path_or_rules(field, s.to_string_lossy()).map_err(mlua::Error::external)? {
+        RulesArg::Text(_) => Ok(None),
+        RulesArg::Path(p) => Ok(Some(p)),
+    }
+}
+
+/// What lvs.apply reads wanted rules from: the text, or the file.
+pub(super) fn wanted_rules(
+    field: &str,
+    s: &mlua::LuaString,
+) -> mlua::Result<crate::director::Wanted<'static>> {
+    match rules_path(field, s)? {
+        None => Ok(rules::text_opener(s.as_bytes().to_vec())),
+        Some(p) => rules::opener(RulesArg::Path(p)).map_err(mlua::Error::external),
+    }
+}
+
+async fn restore(lua: Lua, arg: mlua::LuaString) -> mlua::Result<usize> {
+    if arg.as_bytes().trim_ascii().is_empty() {
         // what lvs.save() gives of an empty table; a restore never removes anything
         return Ok(0);
     }
-    let text = match path_or_rules("restore", arg).map_err(mlua::Error::external)? {
-        RulesArg::Path(p) => std::fs::read_to_string(&p)
-            .map_err(|e| mlua::Error::runtime(format!("cannot read rules from {p}: {e}")))?,
-        RulesArg::Text(t) => t,
+    let parsed = match rules_path("restore", &arg)? {
+        Some(p) => {
+            let file = std::fs::File::open(&p)
+                .map_err(|e| mlua::Error::runtime(format!("cannot read rules from {p}: {e}")))?;
+            rules::parse_lines(std::io::BufReader::with_capacity(1 << 16, file))
+                .map_err(|e| mlua::Error::runtime(format!("{p}: {e}")))?
+        }
+        None => rules::parse_lines(&arg.as_bytes()[..]).map_err(mlua::Error::external)?,
     };
-    let (lines, list) = rules::parse_lines(&text).map_err(mlua::Error::external)?;
+    let (lines, list) = parsed;
     with_writer(&lua, |d| d.restore(&list, &lines)).await
 }
 
 /// Runs an ipvsadm command line; returns (stdout, stderr, exit code).
 pub fn run_ipvsadm(lua: &Lua, argv: &[String]) -> mlua::Result<exec::Outcome> {
     with_slot(lua, |slot| {
-        let mut stdin = || {
-            let mut s = String::new();
-            let _ = std::io::Read::read_to_string(&mut std::io::stdin(), &mut s);
-            s
-        };
+        let mut stdin = || Box::new(std::io::stdin().lock()) as Box<dyn std::io::BufRead>;
         exec::run(slot, argv, &mut stdin)
     })
 }
 
 async fn ipvsadm(lua: Lua, (line, opts): (Value, Option<Table>)) -> mlua::Result<Value> {
     let argv: Vec<String> = match &line {
-        Value::String(s) => rules::tokens(&s.to_string_lossy())
-            .into_iter()
-            .map(String::from)
-            .collect(),
+        // a command line as a shell would split it (quotes, backslashes), as handbooks give it
+        Value::String(s) => crate::ipvsadm::words::shell_words(&s.to_string_lossy())
+            .map_err(|e| mlua::Error::runtime(format!("ipvsadm: {e}")))?,
         Value::Table(t) => t.sequence_values::<String>().collect::<mlua::Result<_>>()?,
         other => {
             return Err(bad(

@@ -131,6 +131,37 @@ pub const SCHEDULERS: &[&str] = &[
 ];
 pub const ENGINES: &[&str] = &["sip"];
 
+/// A dry run's stand-in for the kernel's module lookup: the scheduler and persistence engine
+/// a service names must be among those known, each refusal naming which one is missing (the
+/// kernel says only ENOENT). Dry-run restores, applies and `--state` tables all check here.
+pub fn check_modules(schedulers: &[String], s: &Service) -> Result<(), Error> {
+    let missing = |what: &str, name: &str, module: &str| Error::Kernel {
+        errno: libc::ENOENT,
+        message: format!(
+            "{what} '{name}' not found (is the {module} module loaded?) for service {}",
+            s.key
+        ),
+    };
+    if !schedulers.iter().any(|k| *k == s.scheduler) {
+        return Err(missing(
+            "scheduler",
+            &s.scheduler,
+            &format!("ip_vs_{}", s.scheduler),
+        ));
+    }
+    match s.pe.as_deref() {
+        Some(pe) if !ENGINES.contains(&pe) => {
+            Err(missing("persistence engine", pe, &format!("ip_vs_pe_{pe}")))
+        }
+        _ => Ok(()),
+    }
+}
+
+/// The schedulers a model knows (Linux 6.1's).
+pub fn known_schedulers() -> Vec<String> {
+    SCHEDULERS.iter().map(|s| s.to_string()).collect()
+}
+
 /// IPVS in memory, for dry runs: the kernel's checks, and a log of every change made.
 #[derive(Debug, Clone, Default)]
 pub struct Model {
@@ -144,28 +175,19 @@ impl Model {
     pub fn new(table: Table) -> Model {
         Model {
             table,
-            schedulers: SCHEDULERS.iter().map(|s| s.to_string()).collect(),
+            schedulers: known_schedulers(),
             log: Vec::new(),
         }
     }
 
     /// The refusals the kernel makes that the table itself does not know about.
     fn check(&self, op: &Op) -> Result<(), Error> {
-        let svc_checks = |s: &Service| {
-            if !self.schedulers.contains(&s.scheduler) {
-                return Err(op.explain(libc::ENOENT));
-            }
-            if s.pe.as_deref().is_some_and(|p| !ENGINES.contains(&p)) {
-                return Err(op.explain(libc::ENOENT));
-            }
-            Ok(())
-        };
         match op {
             Op::AddService(s) | Op::EditService(s) => {
                 if matches!(op, Op::EditService(_)) && self.table.get(&s.key).is_none() {
                     return Err(op.explain(libc::ESRCH));
                 }
-                svc_checks(s)
+                check_modules(&self.schedulers, s)
             }
             Op::AddDest(k, d) | Op::EditDest(k, d) => {
                 let unicast = match d.addr {

@@ -16,13 +16,12 @@ pub struct RuleError {
 
 impl fmt::Display for RuleError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "line {}: {} (in: {})",
-            self.line,
-            self.message.trim_end(),
-            self.text.trim()
-        )
+        write!(f, "line {}: {}", self.line, self.message.trim_end())?;
+        // a line too long to show, or one that could not be read, has no text
+        match self.text.trim() {
+            "" => Ok(()),
+            text => write!(f, " (in: {text})"),
+        }
     }
 }
 

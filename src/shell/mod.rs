@@ -75,8 +75,11 @@ pub fn run(inv: Invocation) -> i32 {
         }
     };
     let code = run_chunks(&state, &inv);
-    if let Some(m) = model {
-        dry::report(&m, &inv);
+    if let Some(m) = model
+        && let Err(e) = dry::report(&m, &inv)
+    {
+        eprintln!("lvsh: cannot write the report of the run: {e}");
+        return if code == 0 { 1 } else { code };
     }
     code
 }
@@ -111,17 +114,22 @@ pub fn ipvsadm_main(argv: &[std::ffi::OsString]) -> i32 {
     use std::io::Write;
     let argv: Vec<String> = argv.iter().map(|a| a.to_string_lossy().into_owned()).collect();
     let mut client = None;
-    let mut stdin = || {
-        let mut s = String::new();
-        let _ = std::io::Read::read_to_string(&mut std::io::stdin(), &mut s);
-        s
-    };
+    let mut stdin = || Box::new(std::io::stdin().lock()) as Box<dyn std::io::BufRead>;
     let out = crate::ipvsadm::exec::run(&mut client, &argv, &mut stdin);
     if out.code == 0 && argv.iter().any(|a| a == "--start-daemon") {
         // the next command (another process) may stop it: let its threads start first. A
         // blocking sleep is right here: this process runs one command and has no event loop.
         std::thread::sleep(crate::director::DAEMON_SETTLE);
     }
+    // ipvsadm dies of SIGPIPE when its reader has gone (`| head`), and scripts see 141: the
+    // default disposition back (Rust ignores the signal) does the same for lvsh's one write
+    // SAFETY: setting a signal's disposition to SIG_DFL installs no handler code
+    let _ = unsafe {
+        nix::sys::signal::signal(
+            nix::sys::signal::Signal::SIGPIPE,
+            nix::sys::signal::SigHandler::SigDfl,
+        )
+    };
     let _ = std::io::stdout().write_all(out.stdout.as_bytes());
     let _ = std::io::stderr().write_all(out.stderr.as_bytes());
     out.code & 0xff

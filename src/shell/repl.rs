@@ -87,10 +87,11 @@ fn is_ipvsadm_line(line: &str) -> bool {
 }
 
 fn run_ipvsadm_line(state: &State, line: &str) {
-    let argv: Vec<String> = crate::ipvsadm::rules::tokens(line)
-        .into_iter()
-        .map(String::from)
-        .collect();
+    // split as the shell the line was copied from would split it
+    let argv = match crate::ipvsadm::words::shell_words(line) {
+        Ok(argv) => argv,
+        Err(e) => return eprintln!("ipvsadm: {e}"),
+    };
     // a stop right after a start gives the daemon its moment on the loop, which turns meanwhile
     if crate::ipvsadm::exec::stops_daemon(&argv)
         && let Ok(Some(wait)) = crate::lua::daemon_settle(state.lua())

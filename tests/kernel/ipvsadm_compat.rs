@@ -7,9 +7,9 @@ use std::process::{Command, Stdio};
 use crate::support::*;
 
 /// stdout, stderr, exit code.
-type Run = (String, String, i32);
+pub type Run = (String, String, i32);
 
-fn run_with(program: &[&str], args: &str, stdin: &str) -> Run {
+pub fn run_with(program: &[&str], args: &str, stdin: &str) -> Run {
     let mut argv: Vec<String> = program.iter().map(|s| s.to_string()).collect();
     argv.extend(args.split_whitespace().map(str::to_string));
     let mut child = Command::new(&argv[0])
@@ -38,7 +38,7 @@ fn ours(args: &str) -> Run {
 
 /// The kernel state both programs are compared on; timeouts and daemons only when the
 /// command can change them (each ipvsadm run costs a process in the slow sandbox).
-fn state(form: &str) -> String {
+pub fn state(form: &str) -> String {
     let mut s = stable_ipvsadm("-S -n");
     s += &stable_ipvsadm("-L -n --thresholds");
     if form.starts_with("--") {
@@ -62,7 +62,7 @@ pub fn stable_ipvsadm(args: &str) -> String {
 }
 
 /// Clears everything (one ipvsadm -R, which goes on past refused lines) and sets `setup` up.
-fn reset(setup: &[&str]) {
+pub fn reset(setup: &[&str]) {
     let mut rules = String::from("-C\n--set 900 120 300\n--stop-daemon master\n--stop-daemon backup\n");
     for cmd in setup {
         rules.push_str(cmd);
@@ -71,7 +71,7 @@ fn reset(setup: &[&str]) {
     let _ = run_with(&["ipvsadm"], "-R", &rules);
 }
 
-const SETUP: &[&str] = &[
+pub const SETUP: &[&str] = &[
     "-A -t 192.0.2.1:80 -s rr",
     "-a -t 192.0.2.1:80 -r 192.0.2.11 -m -w 3 -x 100 -y 50",
     "-a -t 192.0.2.1:80 -r 192.0.2.12 -g -w 0",
@@ -199,8 +199,13 @@ const FORMS: &[&str] = &[
     "--start-daemon master --syncid 256",
     "--stop-daemon master",
     "--stop-daemon backup --syncid 1",
+    "-Z --sctp-service 0.0.0.0:0",
+    "-Z -t 0.0.0.0:0",
+    "-Z -u 192.0.2.1:0",
     "-C",
     "-C -n",
+    "-v",
+    "--version",
     // the command line itself
     "",
     "-Q",
@@ -209,6 +214,10 @@ const FORMS: &[&str] = &[
     "-A -L",
     "-A -t 192.0.2.100:80 --bogus",
     "-A -t",
+    "-S-n",
+    "-A -t 192.0.2.100:80 -s",
+    "-A --start-daemon master",
+    "-L -n --stats=1",
 ];
 
 #[test]
@@ -486,13 +495,22 @@ fn lvs_ipvsadm_runs_command_lines_from_lua() {
                local text = lvs.ipvsadm("-S -n", {print = false})
                io.write(text)
                print(pcall(lvs.ipvsadm, "-A -t 192.0.2.1:80"))
-               print(pcall(lvs.ipvsadm, "-A -t 192.0.2.1:80 -x 5"))"#,
+               print(pcall(lvs.ipvsadm, "-A -t 192.0.2.1:80 -x 5"))
+               -- split as a shell splits a pasted line
+               lvs.ipvsadm([[ipvsadm -A -t "192.0.2.9:80" -s 'wrr' # a comment]])
+               io.write(lvs.ipvsadm("-L -n -t '192.0.2.9:80'", {print = false}))
+               print(pcall(lvs.ipvsadm, "-A -t '192.0.2.9:81"))"#,
         );
         assert_eq!(
             out,
             "-A -t 192.0.2.1:80 -s rr\n-a -t 192.0.2.1:80 -r 192.0.2.2:80 -m -w 3\n\
              false\tipvsadm: Service already exists\n\
-             false\tipvsadm: Illegal 'u-threshold' option with the 'add-service' command\n"
+             false\tipvsadm: Illegal 'u-threshold' option with the 'add-service' command\n\
+             IP Virtual Server version 1.2.1 (size=4096)\n\
+             Prot LocalAddress:Port Scheduler Flags\n\
+             \x20 -> RemoteAddress:Port           Forward Weight ActiveConn InActConn\n\
+             TCP  192.0.2.9:80 wrr\n\
+             false\tipvsadm: a ' quote is not closed\n"
         );
     });
 }

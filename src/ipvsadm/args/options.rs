@@ -302,44 +302,43 @@ fn short(c: char) -> Option<&'static (&'static str, char, Arg, Tag)> {
     TABLE.get(i as usize)
 }
 
-/// One option as popt hands it out: its tag, its argument, and how it was written.
+/// One option as popt hands it out: its tag, its argument, and the argv element popt read
+/// last for it (the argument's, when it was the next element), which is what popt names.
 pub struct Item<'a> {
     pub tag: Tag,
     pub arg: Option<&'a str>,
-    pub written: Written,
+    pub written: &'a str,
 }
 
-/// How an option was written, for the one message that quotes it (kept as data: 20,000
-/// rules would otherwise format 80,000 strings nobody reads).
-#[derive(Clone, Copy)]
-pub enum Written {
-    Long(&'static str),
-    Short(char),
-}
-
-impl std::fmt::Display for Written {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Written::Long(name) => write!(f, "--{name}"),
-            Written::Short(c) => write!(f, "-{c}"),
-        }
-    }
+/// argv as popt hands it out: the options up to the first it cannot read, the leftover
+/// arguments, and that error if there is one. popt reads options one at a time, while
+/// ipvsadm acts on each: the options before a bad one are acted on (and may fail) first.
+pub struct Tokens<'a> {
+    pub items: Vec<Item<'a>>,
+    pub rest: Vec<&'a str>,
+    pub error: Option<CliError>,
 }
 
 /// Splits argv into options (in order) and leftover arguments, as popt does.
-pub fn tokenize<S: AsRef<str>>(argv: &[S]) -> Result<(Vec<Item<'_>>, Vec<&str>), CliError> {
-    let mut items = Vec::with_capacity(argv.len());
-    let mut rest = Vec::new();
+pub fn tokenize<S: AsRef<str>>(argv: &[S]) -> Tokens<'_> {
+    let mut t = Tokens {
+        items: Vec::with_capacity(argv.len()),
+        rest: Vec::new(),
+        error: None,
+    };
     let mut i = 0;
-    let popt_err = |opt: &str, why: &str| CliError {
-        message: format!("{opt}: {why}"),
-        code: 255,
+    // popt names the element it read last: the option's, or its argument's
+    let popt_err = |a: &str, why: &str| {
+        Some(CliError {
+            message: format!("{a}: {why}"),
+            code: 255,
+        })
     };
     while i < argv.len() {
         let a = argv[i].as_ref();
         i += 1;
         if a == "--" {
-            rest.extend(argv[i..].iter().map(AsRef::as_ref));
+            t.rest.extend(argv[i..].iter().map(AsRef::as_ref));
             break;
         }
         if let Some(long) = a.strip_prefix("--") {
@@ -347,11 +346,15 @@ pub fn tokenize<S: AsRef<str>>(argv: &[S]) -> Result<(Vec<Item<'_>>, Vec<&str>),
                 Some((n, v)) => (n, Some(v)),
                 None => (long, None),
             };
-            let Some(&(lname, _, kind, tag)) = TABLE.iter().find(|e| e.0 == name) else {
-                return Err(popt_err(a, "unknown option"));
+            let Some(&(_, _, kind, tag)) = TABLE.iter().find(|e| e.0 == name) else {
+                t.error = popt_err(a, "unknown option");
+                return t;
             };
             let arg = match kind {
-                Arg::None if inline.is_some() => return Err(popt_err(a, "option does not take an argument")),
+                Arg::None if inline.is_some() => {
+                    t.error = popt_err(a, "option does not take an argument");
+                    return t;
+                }
                 Arg::None => None,
                 Arg::Required => match inline {
                     Some(v) => Some(v),
@@ -359,7 +362,10 @@ pub fn tokenize<S: AsRef<str>>(argv: &[S]) -> Result<(Vec<Item<'_>>, Vec<&str>),
                         i += 1;
                         Some(argv[i - 1].as_ref())
                     }
-                    None => return Err(popt_err(a, "missing argument")),
+                    None => {
+                        t.error = popt_err(a, "missing argument");
+                        return t;
+                    }
                 },
                 Arg::Optional => match inline {
                     Some(v) => Some(v),
@@ -370,10 +376,10 @@ pub fn tokenize<S: AsRef<str>>(argv: &[S]) -> Result<(Vec<Item<'_>>, Vec<&str>),
                     None => None,
                 },
             };
-            items.push(Item {
+            t.items.push(Item {
                 tag,
                 arg,
-                written: Written::Long(lname),
+                written: argv[i - 1].as_ref(),
             });
             continue;
         }
@@ -383,7 +389,8 @@ pub fn tokenize<S: AsRef<str>>(argv: &[S]) -> Result<(Vec<Item<'_>>, Vec<&str>),
             while let Some(c) = cluster[k..].chars().next() {
                 k += c.len_utf8();
                 let Some(&(_, _, kind, tag)) = short(c) else {
-                    return Err(popt_err(&format!("-{c}"), "unknown option"));
+                    t.error = popt_err(a, "unknown option");
+                    return t;
                 };
                 let tail = &cluster[k..];
                 let arg = match kind {
@@ -396,38 +403,27 @@ pub fn tokenize<S: AsRef<str>>(argv: &[S]) -> Result<(Vec<Item<'_>>, Vec<&str>),
                         i += 1;
                         Some(argv[i - 1].as_ref())
                     }
-                    Arg::Required => return Err(popt_err(&format!("-{c}"), "missing argument")),
+                    Arg::Required => {
+                        t.error = popt_err(a, "missing argument");
+                        return t;
+                    }
                     Arg::Optional if i < argv.len() && !argv[i].as_ref().starts_with('-') => {
                         i += 1;
                         Some(argv[i - 1].as_ref())
                     }
                     Arg::Optional => None,
                 };
-                items.push(Item {
+                t.items.push(Item {
                     tag,
                     arg,
-                    written: Written::Short(c),
+                    written: argv[i - 1].as_ref(),
                 });
             }
             continue;
         }
-        rest.push(a);
+        t.rest.push(a);
     }
-    Ok((items, rest))
-}
-
-/// Whether popt's very first option would fail (unknown, or missing its argument).
-pub fn first_is_bad<S: AsRef<str>>(argv: &[S]) -> bool {
-    match argv
-        .iter()
-        .position(|a| a.as_ref().starts_with('-') && a.as_ref().len() > 1)
-    {
-        Some(i) => {
-            tokenize(&argv[i..i + 1]).is_err()
-                || tokenize(&argv[i..]).is_err() && tokenize(&argv[..=i]).is_err()
-        }
-        None => true,
-    }
+    t
 }
 
 pub fn set_option(options: &mut u64, o: usize) -> Result<(), CliError> {

@@ -176,3 +176,29 @@ mod saved_lines {
         }
     }
 }
+
+/// popt hands options out one at a time and ipvsadm acts on each: an option popt cannot read
+/// is reported only once the options before it were acted on, naming the argv element popt
+/// read last. (The kernel tests hold these to the real ipvsadm.)
+#[test]
+fn options_are_read_in_popt_order() {
+    let err = |line: &str| {
+        let e = parse(&line.split(' ').collect::<Vec<_>>()).unwrap_err();
+        (e.message, e.code)
+    };
+    let popt = |m: &str| (m.to_string(), 255);
+    let fail = |m: &str| (m.to_string(), 2);
+    assert_eq!(err("-S-n"), popt("-S-n: unknown option"));
+    assert_eq!(err("-Q -A"), popt(TRY_HELP));
+    assert_eq!(err("-A -t"), popt("-t: missing argument"));
+    assert_eq!(err("-A -n --bogus"), popt("--bogus: unknown option"));
+    assert_eq!(
+        err("-L --stats=1"),
+        popt("--stats=1: option does not take an argument")
+    );
+    // an option acted on before the bad one fails first
+    assert_eq!(err("-A -f 0 --bogus"), fail("invalid fwmark value `0' specified"));
+    // a second command is named by the element popt read last: its argument, if it took one
+    assert_eq!(err("-AL"), fail("invalid option `-AL'"));
+    assert_eq!(err("-A --start-daemon master"), fail("invalid option `master'"));
+}
