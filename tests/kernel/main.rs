@@ -16,6 +16,7 @@ mod host;
 mod ipvs_api;
 mod ipvs_errors;
 mod ipvsadm_compat;
+mod logging;
 mod monitor;
 mod robust;
 mod sandbox;
