@@ -380,9 +380,14 @@ function lvs.log.warn(...) end
 function lvs.log.error(...) end
 
 ---Appends every log line to this file as well (created 0600): for hooks that keepalived
----runs with no terminal.
+---runs with no terminal. Refused when the path is a symbolic link or not a regular file.
 ---@param path string
 function lvs.log.file(path) end
+
+---How many log lines stderr did not take (its reader went away, as `2>&1 | head` does):
+---they are dropped there, and still go to lvs.log.file and syslog.
+---@return integer
+function lvs.log.dropped() end
 
 -- Checks ---------------------------------------------------------------------------------
 -- Each check, given addr, runs now and returns ok, detail, latency_ms (exec adds the weight

@@ -1,7 +1,7 @@
 -- Role helpers: every step an LVS real server or director needs, and its undoing.
 -- Each returns the list of changes it made, and is safe to run twice. What a helper changes
 -- is remembered in /run/lvsh, so that `down = true` puts back exactly what was there.
-local lvs = ...
+local lvs, H = ...
 
 local STATE_DIR = "/run/lvsh"
 
@@ -23,13 +23,12 @@ local function load_state(path)
   return saved
 end
 
+-- whole or not at all, through a fresh temporary name (Rust's files::write_atomic)
 local function save_state(path, saved)
-  os.execute("mkdir -p " .. STATE_DIR)
-  local tmp = path .. ".tmp"
-  local f = assert(io.open(tmp, "w"))
-  for _, kv in ipairs(saved) do f:write(kv[1], " ", tostring(kv[2]), "\n") end
-  f:close()
-  assert(os.rename(tmp, path))
+  local out = {}
+  for _, kv in ipairs(saved) do out[#out + 1] = kv[1] .. " " .. tostring(kv[2]) .. "\n" end
+  local ok, err = H.write_state(path, table.concat(out))
+  if not ok then error(err, 0) end
 end
 
 local function check(t, known, what)
@@ -38,21 +37,12 @@ local function check(t, known, what)
   end
 end
 
--- Sets sysctls, remembering the values found (only the first time: a second run must not
--- remember its own changes as the originals).
-local function set_all(settings, saved, changes)
-  local remembered = {}
-  for _, kv in ipairs(saved) do remembered[kv[1]] = true end
-  -- (a "link-down" entry is a note for `down`, not a sysctl)
-  for _, s in ipairs(settings) do
-    local name, want = s[1], s[2]
-    local have = lvs.sysctl.get(name)
-    if not remembered[name] then saved[#saved + 1] = {name, have} end
-    if have ~= want then
-      lvs.sysctl.set(name, want)
-      changes[#changes + 1] = string.format("%s %s -> %s", name, tostring(have), tostring(want))
-    end
-  end
+-- The VIP, device, label and arp_devs, checked before anything is changed; errors name the
+-- caller's field and point at the caller's line.
+local function checked(spec, dev, arp_devs)
+  local ip, prefix, err = H.check{vip = spec.vip, dev = dev, label = spec.label, arp_devs = arp_devs}
+  if not ip then error(err, 3) end
+  return ip, prefix
 end
 
 local function restore_all(saved, changes)
@@ -67,29 +57,77 @@ local function restore_all(saved, changes)
   end
 end
 
-local function vip_of(spec, default_prefix)
-  local vip = spec.vip
-  if type(vip) ~= "string" then error("vip: expected an address such as \"192.0.2.110\", got " .. tostring(vip), 3) end
-  local ip, prefix = vip:match("^([^/]+)/?(%d*)$")
-  if not ip or not (ip:match("^%d+%.%d+%.%d+%.%d+$") or ip:find(":")) then
-    error("bad vip '" .. vip .. "': not an address such as 192.0.2.110", 3)
+local function link_is_up(dev)
+  for _, l in ipairs(lvs.link.list()) do
+    if l.name == dev then return l.up end
   end
-  return ip, (prefix ~= "" and tonumber(prefix)) or (ip:find(":") and 128 or default_prefix)
+  return false
+end
+
+-- Puts a role in place: `settings` (sysctl, value) pairs, `up_dev` brought up if it is down,
+-- then the address. What is found is remembered in the state file before anything changes
+-- (only the first time: a second run must not remember its own changes as the originals),
+-- so a run cut short can still be undone with `down`; a step that fails undoes the steps
+-- before it, and the state file is as it was.
+local function bring_up(path, settings, up_dev, addr)
+  local before = load_state(path)
+  local saved, remembered = {}, {}
+  for _, kv in ipairs(before or {}) do
+    saved[#saved + 1] = kv
+    remembered[kv[1] == "link-down" and "link-down " .. kv[2] or kv[1]] = true
+  end
+  local have = {}
+  for i, s in ipairs(settings) do
+    have[i] = lvs.sysctl.get(s[1])
+    if not remembered[s[1]] then
+      saved[#saved + 1] = {s[1], have[i]}
+      remembered[s[1]] = true
+    end
+  end
+  local raise = up_dev and not link_is_up(up_dev)
+  if raise and not remembered["link-down " .. up_dev] then saved[#saved + 1] = {"link-down", up_dev} end
+  save_state(path, saved)
+  local changes, undo = {}, {}
+  local ok, err = pcall(function()
+    if raise and lvs.link.up(up_dev) then
+      changes[#changes + 1] = "set " .. up_dev .. " up"
+      undo[#undo + 1] = function() lvs.link.down(up_dev) end
+    end
+    for i, s in ipairs(settings) do
+      local name, want, had = s[1], s[2], have[i]
+      if had ~= want then
+        lvs.sysctl.set(name, want)
+        changes[#changes + 1] = string.format("%s %s -> %s", name, tostring(had), tostring(want))
+        undo[#undo + 1] = function() lvs.sysctl.set(name, had) end
+      end
+    end
+    local changed, what = lvs.addr.add(addr)
+    if changed then changes[#changes + 1] = what end
+  end)
+  if not ok then
+    for i = #undo, 1, -1 do pcall(undo[i]) end
+    if before then pcall(save_state, path, before) else os.remove(path) end
+    error((tostring(err):gsub("^lvs/roles%.lua:%d+: ", "")), 3)
+  end
+  return changes
 end
 
 -- lvs.realserver{vip=, dev="lo", label=, arp_devs={"all", ...}, method="dr"|"tun", down=}
 function lvs.realserver(spec)
+  if type(spec) ~= "table" then error("realserver: expected a table such as {vip=\"192.0.2.110\"}", 2) end
   check(spec, {vip = 1, dev = 1, label = 1, arp_devs = 1, method = 1, down = 1}, "realserver")
-  local ip, prefix = vip_of(spec, 32)
   local method = spec.method or "dr"
   if method ~= "dr" and method ~= "tun" then error("bad method '" .. tostring(method) .. "': expected \"dr\" or \"tun\"", 2) end
   local dev = spec.dev or (method == "tun" and "tunl0" or "lo")
   local arp_devs = spec.arp_devs or {"all"}
-  local path = state_file("realserver", ip)
-  local changes = {}
-  local addr = {dev = dev, addr = ip .. "/" .. prefix, label = spec.label}
+  if type(arp_devs) ~= "table" then
+    error("bad arp_devs " .. tostring(arp_devs) .. ": must be a list such as {\"all\", \"eth0\"}", 2)
+  end
   if spec.down then
-    local changed, what = lvs.addr.del{dev = dev, addr = addr.addr}
+    local ip, prefix = checked(spec, nil, nil)
+    local path = state_file("realserver", ip)
+    local changes = {}
+    local changed, what = lvs.addr.del{dev = dev, addr = ip .. "/" .. prefix}
     if changed then changes[#changes + 1] = what end
     local saved = load_state(path) or {}
     local link_was_down = false
@@ -101,6 +139,7 @@ function lvs.realserver(spec)
     os.remove(path)
     return changes
   end
+  local ip, prefix = checked(spec, dev, arp_devs)
   local settings = {}
   for _, d in ipairs(arp_devs) do
     settings[#settings + 1] = {"net.ipv4.conf." .. d .. ".arp_ignore", 1}
@@ -111,47 +150,31 @@ function lvs.realserver(spec)
     settings[#settings + 1] = {"net.ipv4.conf." .. dev .. ".rp_filter", 0}
     settings[#settings + 1] = {"net.ipv4.conf.all.rp_filter", 0}
   end
-  local saved = load_state(path) or {}
-  if method == "tun" and lvs.link.up(dev) then
-    changes[#changes + 1] = "set " .. dev .. " up"
-    saved[#saved + 1] = {"link-down", dev}
-  end
-  local ok, err = pcall(set_all, settings, saved, changes)
-  save_state(path, saved)
-  if not ok then error(err, 2) end
-  local changed, what = lvs.addr.add(addr)
-  if changed then changes[#changes + 1] = what end
-  return changes
+  return bring_up(state_file("realserver", ip), settings, method == "tun" and dev or nil,
+    {dev = dev, addr = ip .. "/" .. prefix, label = spec.label})
 end
 
 -- lvs.director{vip="192.0.2.110/24", dev="eth0", label="eth0:1", method="dr"|"nat"|"tun", down=}
 function lvs.director(spec)
+  if type(spec) ~= "table" then error("director: expected a table such as {vip=\"192.0.2.110/24\", dev=\"eth0\"}", 2) end
   check(spec, {vip = 1, dev = 1, label = 1, method = 1, down = 1}, "director")
-  local ip, prefix = vip_of(spec, 32)
   if type(spec.dev) ~= "string" then error("dev: the director's interface is required (e.g. \"eth0\")", 2) end
   local method = spec.method or "dr"
   if method ~= "dr" and method ~= "nat" and method ~= "tun" then
     error("bad method '" .. tostring(method) .. "': expected \"dr\", \"nat\" or \"tun\"", 2)
   end
-  local path = state_file("director", ip)
-  local changes = {}
-  local addr = {dev = spec.dev, addr = ip .. "/" .. prefix, label = spec.label}
   if spec.down then
-    local changed, what = lvs.addr.del{dev = spec.dev, addr = addr.addr}
+    local ip, prefix = checked(spec, nil, nil)
+    local path = state_file("director", ip)
+    local changes = {}
+    local changed, what = lvs.addr.del{dev = spec.dev, addr = ip .. "/" .. prefix}
     if changed then changes[#changes + 1] = what end
     restore_all(load_state(path) or {}, changes)
     os.remove(path)
     return changes
   end
-  local saved = load_state(path) or {}
-  if method == "nat" then
-    local ok, err = pcall(set_all, {{"net.ipv4.ip_forward", 1}}, saved, changes)
-    save_state(path, saved)
-    if not ok then error(err, 2) end
-  else
-    save_state(path, saved)
-  end
-  local changed, what = lvs.addr.add(addr)
-  if changed then changes[#changes + 1] = what end
-  return changes
+  local ip, prefix = checked(spec, spec.dev, nil)
+  local settings = method == "nat" and {{"net.ipv4.ip_forward", 1}} or {}
+  return bring_up(state_file("director", ip), settings, nil,
+    {dev = spec.dev, addr = ip .. "/" .. prefix, label = spec.label})
 end

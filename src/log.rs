@@ -1,8 +1,9 @@
 //! Timestamped log lines for long-running work (monitors, checks, hooks): stderr by default,
 //! syslog (and so the journal) with `--syslog`, and above the prompt while the REPL waits.
 
+use std::io::Write;
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Level {
@@ -39,18 +40,21 @@ static PRINTER: Mutex<Option<Printer>> = Mutex::new(None);
 /// no terminal, and their stderr goes nowhere.
 static FILE: Mutex<Option<std::fs::File>> = Mutex::new(None);
 
-/// Appends log lines to `path` too (created 0600).
-pub fn to_file(path: &str) -> std::io::Result<()> {
-    use std::os::unix::fs::OpenOptionsExt;
-    let f = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .mode(0o600)
-        .open(path)?;
+/// Lines stderr did not take (a pipe whose reader went away: `lvsh x.lua 2>&1 | head`, a
+/// log shipper restarting). They are dropped, never waited for, never a panic: a probe that
+/// logs must go on probing.
+static DROPPED: AtomicU64 = AtomicU64::new(0);
+
+/// Appends log lines to `f` too (`lvs.log.file`; the binding opens it, refusing links).
+pub fn to_file(f: std::fs::File) {
     if let Ok(mut slot) = FILE.lock() {
         *slot = Some(f);
     }
-    Ok(())
+}
+
+/// How many lines could not be written to stderr.
+pub fn dropped() -> u64 {
+    DROPPED.load(Ordering::SeqCst)
 }
 
 /// Sends log lines to syslog as well (the journal reads /dev/log on systemd hosts).
@@ -86,16 +90,41 @@ pub fn line(level: Level, msg: &str) -> String {
     format!("{now} {:<5} {msg}", level.name())
 }
 
-pub fn log(level: Level, msg: &str) {
-    let text = line(level, msg);
-    if !above_prompt(&text) {
-        eprintln!("{text}");
+/// Writes one line in one write where it can (lines from several processes sharing a pipe
+/// stay whole); false when the writer refused it.
+fn put(w: &mut dyn Write, text: &str) -> bool {
+    let mut buf = Vec::with_capacity(text.len() + 1);
+    buf.extend_from_slice(text.as_bytes());
+    buf.push(b'\n');
+    w.write_all(&buf).and_then(|_| w.flush()).is_ok()
+}
+
+/// The line to stderr (`err`), then to the file: a failing sink costs only its own copy.
+fn deliver(text: &str, err: &mut dyn Write) {
+    if !put(err, text) {
+        let first = DROPPED.fetch_add(1, Ordering::SeqCst) == 0;
+        if first {
+            let note = "stderr no longer takes log lines; they are dropped there (lvs.log.dropped())";
+            to_log_file(&line(Level::Warn, note));
+        }
     }
+    to_log_file(text);
+}
+
+fn to_log_file(text: &str) {
     if let Ok(mut slot) = FILE.lock()
         && let Some(f) = slot.as_mut()
     {
-        use std::io::Write;
-        let _ = writeln!(f, "{text}");
+        let _ = put(f, text);
+    }
+}
+
+pub fn log(level: Level, msg: &str) {
+    let text = line(level, msg);
+    if above_prompt(&text) {
+        to_log_file(&text);
+    } else {
+        deliver(&text, &mut std::io::stderr().lock());
     }
     if SYSLOG.load(Ordering::SeqCst) {
         let msg = std::ffi::CString::new(msg.replace('\0', " ")).unwrap_or_default();
@@ -116,6 +145,32 @@ pub fn error(msg: &str) {
 
 #[cfg(test)]
 mod tests {
+    use std::io::Read;
+
+    #[test]
+    fn a_closed_stderr_drops_lines_and_the_file_still_gets_them() {
+        let (reader, writer) = std::io::pipe().unwrap();
+        drop(reader);
+        let mut err = writer;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("log");
+        super::to_file(std::fs::File::create(&path).unwrap());
+        let before = super::dropped();
+        // the first write after the reader left fails with EPIPE (SIGPIPE is ignored)
+        super::deliver("one", &mut err);
+        super::deliver("two", &mut err);
+        assert_eq!(super::dropped() - before, 2);
+        let mut text = String::new();
+        std::fs::File::open(&path)
+            .unwrap()
+            .read_to_string(&mut text)
+            .unwrap();
+        assert!(text.ends_with("one\ntwo\n"), "{text:?}");
+        if let Ok(mut slot) = super::FILE.lock() {
+            *slot = None;
+        }
+    }
+
     #[test]
     fn lines_carry_a_timestamp_and_level() {
         let l = super::line(super::Level::Warn, "x");

@@ -201,6 +201,48 @@ fn require_finds_modules_beside_the_script_and_in_lvsh_path() {
     );
 }
 
+/// A module planted in the current directory (as root, in /tmp say) must not shadow the
+/// real ones: the current directory comes last, as in standard Lua, and not at all when
+/// anyone may write there. The script's own directory still comes first.
+#[test]
+fn require_searches_the_current_directory_last_and_never_a_world_writable_one() {
+    use std::os::unix::fs::PermissionsExt;
+    let cwd = tempfile::tempdir().unwrap();
+    script(&cwd, "both.lua", "return {v = 'cwd'}");
+    script(&cwd, "planted.lua", "print('PLANTED RAN') return {v = 'cwd'}");
+    let lib = tempfile::tempdir().unwrap();
+    script(&lib, "both.lua", "return {v = 'lib'}");
+    let run = |args: &[&str]| {
+        let out = Command::new(env!("CARGO_BIN_EXE_lvsh"))
+            .args(args)
+            .current_dir(cwd.path())
+            .env("LVSH_PATH", lib.path())
+            .env_remove("LUA_PATH")
+            .env_remove("LUA_PATH_5_4")
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr).into_owned();
+        (String::from_utf8_lossy(&out.stdout).into_owned(), err)
+    };
+    let chmod = |mode| std::fs::set_permissions(cwd.path(), std::fs::Permissions::from_mode(mode)).unwrap();
+    chmod(0o755);
+    let (out, err) = run(&["-e", "print(require('both').v, require('planted').v)"]);
+    assert_eq!(out, "PLANTED RAN\nlib\tcwd\n", "{err}");
+    for mode in [0o777, 0o1777] {
+        chmod(mode);
+        let (out, err) = run(&["-e", "print(pcall(require, 'planted'))"]);
+        assert!(out.starts_with("false\t"), "{mode:o}: {out} {err}");
+        assert!(!out.contains("PLANTED RAN"), "{mode:o}: {out}");
+        let (out, err) = run(&["-e", "print(package.path:find('./?.lua', 1, true))"]);
+        assert_eq!(out, "nil\n", "{mode:o}: {err}");
+    }
+    // a script in that directory: its own directory is searched, first
+    let main = script(&cwd, "main.lua", "print(require('both').v)");
+    let (out, err) = run(&[&main]);
+    assert_eq!(out, "cwd\n", "{err}");
+    chmod(0o700);
+}
+
 #[test]
 fn errors_raised_in_rust_name_the_lua_line() {
     // help() with a number is fine; lvs functions that fail in Rust are tested in the kernel

@@ -161,6 +161,43 @@ fn history_survives_a_restart_and_is_private() {
     assert!(s.contains("> marker = 4242"), "{s}");
 }
 
+/// A link planted at ~/.lvsh_history (root run with `sudo -E` keeps the user's HOME) is not
+/// followed: the file it points at is neither written nor chmod-ed, and the shell says why
+/// it keeps no history. A FIFO there does not hang the shell.
+#[test]
+fn a_planted_history_link_or_fifo_is_not_followed() {
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    let home = tempfile::tempdir().unwrap();
+    let elsewhere = tempfile::tempdir().unwrap();
+    let target = elsewhere.path().join("victim");
+    std::fs::write(&target, "theirs\n").unwrap();
+    std::fs::set_permissions(&target, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let path = home.path().join(".lvsh_history");
+    std::os::unix::fs::symlink(&target, &path).unwrap();
+    let t = Term::start(home);
+    let s = t.screen();
+    assert!(
+        s.contains("history not kept") && s.contains("symbolic link"),
+        "{s}"
+    );
+    t.line("marker = 4242", "> ");
+    t.keys(&["C-d"], "EXITED=0");
+    let home = t.close();
+    assert_eq!(std::fs::read_to_string(&target).unwrap(), "theirs\n");
+    assert_eq!(std::fs::metadata(&target).unwrap().mode() & 0o777, 0o644);
+    assert!(std::fs::symlink_metadata(&path).unwrap().file_type().is_symlink());
+
+    std::fs::remove_file(&path).unwrap();
+    nix::unistd::mkfifo(&path, nix::sys::stat::Mode::from_bits_truncate(0o600)).unwrap();
+    let t = Term::start(home);
+    let s = t.screen();
+    assert!(
+        s.contains("history not kept") && s.contains("not a regular file"),
+        "{s}"
+    );
+    t.line("1+1", "2\n> ");
+}
+
 #[test]
 fn ctrl_c_cancels_the_line_and_interrupts_running_code() {
     let t = Term::start(tempfile::tempdir().unwrap());

@@ -249,12 +249,7 @@ impl Rtnl {
         label: Option<&str>,
     ) -> Result<bool, HostError> {
         if let Some(l) = label {
-            let ok = l == dev || l.strip_prefix(dev).is_some_and(|r| r.starts_with(':'));
-            if !ok || l.len() > 15 {
-                return Err(HostError(format!(
-                    "label '{l}' must be the device name or start with '{dev}:' (at most 15 characters)"
-                )));
-            }
+            check_label(dev, l)?;
         }
         let m = self.addr_message(dev, addr, prefix, label)?;
         match self.request(
@@ -380,6 +375,17 @@ pub fn check_ifname(name: &str) -> Result<(), HostError> {
         "name: {shown:?}{more} ({} bytes) is not an interface name (1 to 15 bytes, no '/', ':' or spaces)",
         name.len()
     )))
+}
+
+/// An address label is the device's name or an alias of it (eth0:1), as the kernel wants.
+pub fn check_label(dev: &str, l: &str) -> Result<(), HostError> {
+    let ok = l == dev || l.strip_prefix(dev).is_some_and(|r| r.starts_with(':'));
+    if !ok || l.len() > 15 {
+        return Err(HostError(format!(
+            "label '{l}' must be the device name or start with '{dev}:' (at most 15 characters)"
+        )));
+    }
+    Ok(())
 }
 
 pub fn parse_cidr(s: &str) -> Option<(IpAddr, u8)> {

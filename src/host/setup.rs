@@ -3,7 +3,7 @@
 
 use std::net::IpAddr;
 
-use super::rtnl::{HostError, Rtnl, parse_cidr};
+use super::rtnl::{HostError, Rtnl, check_label, parse_cidr};
 use crate::fields::Record;
 use crate::model::SpecError;
 use crate::model::input::{Args, Value, bad};
@@ -46,6 +46,66 @@ fn addr_args(v: &Value) -> Result<AddrArgs, SpecError> {
         prefix,
         label: f.string("label")?,
     })
+}
+
+/// What a role helper (`lvs.realserver`, `lvs.director`) is asked for, checked before it
+/// changes anything and named in the caller's words: `{vip=, dev=, label=, arp_devs=}` (each
+/// arp_devs entry "all", "default" or a device; without dev only vip is checked). The VIP's
+/// address and prefix.
+pub fn check_role(v: &Value) -> Result<(IpAddr, u8), SetupError> {
+    let f = Args::of(
+        "role",
+        v,
+        &["vip", "dev", "label", "arp_devs"],
+        &[],
+        "must be a table such as {vip=\"192.0.2.110\", dev=\"lo\"}",
+    )?;
+    let text = f
+        .string("vip")?
+        .ok_or_else(|| bad("vip", &Value::Nil, "is required (e.g. \"192.0.2.110\")"))?;
+    let (addr, prefix) = parse_cidr(&text).ok_or_else(|| {
+        let ip = text.split_once('/').map_or(text.as_str(), |(a, _)| a);
+        let reason = match ip.parse::<IpAddr>() {
+            Ok(a) => format!("the prefix must be 0 to {}", if a.is_ipv4() { 32 } else { 128 }),
+            Err(_) => "not an address such as 192.0.2.110".into(),
+        };
+        bad("vip", f.raw("vip"), &reason)
+    })?;
+    // (taking a role down needs no device: one since deleted still has sysctls to put back)
+    let Some(dev) = f.string("dev")? else {
+        return Ok((addr, prefix));
+    };
+    let links = Rtnl::new()?.links()?;
+    let exists = |name: &str| links.iter().any(|l| l.name == name);
+    if !exists(&dev) {
+        return Err(bad("dev", f.raw("dev"), "no such device").into());
+    }
+    if let Some(l) = f.string("label")?
+        && check_label(&dev, &l).is_err()
+    {
+        let reason = format!("must be {dev} or start with '{dev}:' (at most 15 characters)");
+        return Err(bad("label", f.raw("label"), &reason).into());
+    }
+    for d in f.strings("arp_devs")?.unwrap_or_default() {
+        if d != "all" && d != "default" && !exists(&d) {
+            let v = Value::Str(d);
+            return Err(bad("arp_devs", &v, "no such device (nor \"all\" or \"default\")").into());
+        }
+    }
+    Ok((addr, prefix))
+}
+
+/// Writes a role helper's memory of what it changed: in a directory only root reads, whole
+/// or not at all.
+pub fn write_state(path: &std::path::Path, text: &str) -> std::io::Result<()> {
+    use std::os::unix::fs::DirBuilderExt;
+    if let Some(dir) = path.parent() {
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(dir)?;
+    }
+    super::files::write_atomic(path, text.as_bytes())
 }
 
 /// Adds an address (with its label, an alias such as eth0:1); whether it was added, and

@@ -165,6 +165,32 @@ fn register_netns(lua: &Lua, lvs: &Table) -> mlua::Result<()> {
     Ok(())
 }
 
+/// What lua/roles.lua needs besides `lvs`: its arguments checked up front, its state
+/// written atomically. Handed to it alone, not part of `lvs`. Each answers a value, or nil
+/// and the message for the helper to raise at its caller's line.
+pub fn role_support(lua: &Lua) -> mlua::Result<Table> {
+    let t = lua.create_table()?;
+    t.set(
+        "check",
+        lua.create_function(|_, v: Value| {
+            Ok(match setup::check_role(&to_value(v)?) {
+                Ok((addr, prefix)) => (Some(addr.to_string()), Some(prefix), None),
+                Err(e) => (None, None, Some(e.to_string())),
+            })
+        })?,
+    )?;
+    t.set(
+        "write_state",
+        lua.create_function(|_, (path, text): (String, String)| {
+            Ok(match setup::write_state(std::path::Path::new(&path), &text) {
+                Ok(()) => (true, None),
+                Err(e) => (false, Some(format!("cannot write {path}: {e}"))),
+            })
+        })?,
+    )?;
+    Ok(t)
+}
+
 pub fn register(lua: &Lua, lvs: &Table) -> mlua::Result<()> {
     lvs.set("sysctl", sysctl_table(lua)?)?;
     lvs.set("addr", addr_table(lua)?)?;

@@ -25,7 +25,7 @@ pub fn module(lua: &Lua) -> mlua::Result<Table> {
     lua.load(builtin::ROLES)
         .set_name("=lvs/roles.lua")
         .into_function()?
-        .call::<()>(lvs.clone())?;
+        .call::<()>((lvs.clone(), super::host::role_support(lua)?))?;
     let classes: Table = lua
         .load(builtin::SERVICE)
         .set_name("=lvs/service.lua")

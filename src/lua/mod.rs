@@ -197,7 +197,9 @@ fn root_message(e: &mlua::Error) -> String {
     }
 }
 
-/// `require` looks in the script's directory, then in LVSH_PATH, then where Lua usually looks.
+/// `require` looks in the script's directory, then in LVSH_PATH, then where Lua usually
+/// looks; the current directory only last, where standard Lua has it, and not at all when
+/// anyone may write there (a module planted in /tmp would otherwise run as root).
 fn set_package_path(lua: &Lua, script_dir: Option<&Path>) -> mlua::Result<()> {
     let package: Table = lua.globals().get("package")?;
     let mut parts: Vec<String> = Vec::new();
@@ -210,16 +212,39 @@ fn set_package_path(lua: &Lua, script_dir: Option<&Path>) -> mlua::Result<()> {
             parts.push(format!("{dir}/?/init.lua"));
         }
     };
-    match script_dir {
-        Some(d) if !d.as_os_str().is_empty() => add_dir(&d.to_string_lossy()),
-        _ => add_dir("."),
+    if let Some(d) = script_dir {
+        // `lvsh x.lua` has "" as its directory: the current one, which is the script's own
+        let d = if d.as_os_str().is_empty() {
+            Path::new(".")
+        } else {
+            d
+        };
+        let d = std::fs::canonicalize(d).unwrap_or_else(|_| d.to_path_buf());
+        add_dir(&d.to_string_lossy());
     }
     if let Ok(extra) = std::env::var("LVSH_PATH") {
         extra.split([':', ';']).for_each(&mut add_dir);
     }
-    let default: String = package.get("path")?;
-    parts.push(default);
-    package.set("path", parts.join(";"))
+    let cwd_ok = cwd_is_private();
+    for (key, mut ahead) in [("path", parts), ("cpath", Vec::new())] {
+        let default: String = package.get(key)?;
+        let (here, elsewhere): (Vec<&str>, Vec<&str>) = default
+            .split(';')
+            .filter(|t| !t.is_empty())
+            .partition(|t| !t.starts_with('/'));
+        ahead.extend(elsewhere.into_iter().map(String::from));
+        if cwd_ok {
+            ahead.extend(here.into_iter().map(String::from));
+        }
+        package.set(key, ahead.join(";"))?;
+    }
+    Ok(())
+}
+
+/// Whether only its owner (and root) may write in the current directory.
+fn cwd_is_private() -> bool {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::metadata(".").is_ok_and(|m| m.mode() & 0o002 == 0)
 }
 
 /// Lua's `io.write` goes through C's stdout buffer and lvsh's own output through Rust's: C's

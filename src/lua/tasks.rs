@@ -191,9 +191,13 @@ pub fn register(lua: &Lua, lvs: &Table) -> mlua::Result<()> {
     logt.set(
         "file",
         lua.create_function(|_, path: String| {
-            log::to_file(&path).map_err(|e| mlua::Error::runtime(format!("log file {path}: {e}")))
+            let f = crate::host::files::open_private(std::path::Path::new(&path), false)
+                .map_err(|e| mlua::Error::runtime(format!("lvs.log.file: cannot log to {path}: {e}")))?;
+            log::to_file(f);
+            Ok(())
         })?,
     )?;
+    logt.set("dropped", lua.create_function(|_, ()| Ok(log::dropped()))?)?;
     lvs.set("log", logt)?;
     Ok(())
 }

@@ -4,8 +4,9 @@
 //! monitor and task) keeps running while the prompt waits; log lines and `print` output of
 //! background tasks go above the prompt, which rustyline redraws with the line being typed.
 
-use std::fs::OpenOptions;
-use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::fs::File;
+use std::os::fd::AsRawFd;
+use std::os::unix::fs::PermissionsExt;
 use std::path::PathBuf;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex, mpsc};
@@ -32,14 +33,33 @@ fn history_path() -> Option<PathBuf> {
     std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".lvsh_history"))
 }
 
-/// The history file holds what an operator typed as root: it is created, and kept, 0600.
-fn secure_history(path: &PathBuf) {
-    let _ = OpenOptions::new()
-        .create(true)
-        .append(true)
-        .mode(0o600)
-        .open(path);
-    let _ = std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600));
+/// The history file, opened once and kept open; rustyline is given its descriptor's
+/// /proc/self/fd path, so every later load and append reaches this very file, whatever is
+/// renamed or linked in its place meanwhile.
+struct History {
+    _file: File,
+    path: PathBuf,
+}
+
+/// The history holds what an operator typed as root, perhaps in another user's home (`sudo
+/// -E`): it is opened without following a link planted there, refused unless it is a regular
+/// file of its own, and created, and kept, 0600 through the open descriptor.
+fn open_history(path: &std::path::Path) -> Result<History, String> {
+    let why = |e: std::io::Error| format!("history not kept: {}: {e}", path.display());
+    let file = crate::host::files::open_private(path, true).map_err(why)?;
+    file.set_permissions(std::fs::Permissions::from_mode(0o600))
+        .map_err(why)?;
+    let by_fd = PathBuf::from(format!("/proc/self/fd/{}", file.as_raw_fd()));
+    if !by_fd.exists() {
+        return Err(format!(
+            "history not kept: {}: /proc is not mounted",
+            path.display()
+        ));
+    }
+    Ok(History {
+        _file: file,
+        path: by_fd,
+    })
 }
 
 /// What a complete input line (or lines) compiles to.
@@ -145,10 +165,16 @@ fn reader(
     rl.set_helper(Some(LuaHelper::new(move |req| {
         completions.send(FromReader::Complete(req)).is_ok()
     })));
-    let history = history_path();
-    if let Some(path) = &history {
-        secure_history(path);
-        let _ = rl.load_history(path);
+    let history = history_path().and_then(|p| match open_history(&p) {
+        Ok(h) => Some(h),
+        Err(e) => {
+            use std::io::Write;
+            let _ = writeln!(std::io::stderr(), "lvsh: {e}");
+            None
+        }
+    });
+    if let Some(h) = &history {
+        let _ = rl.load_history(&h.path);
     }
     // Not on a terminal (input piped in), there is no prompt to print above.
     let printer = rl.create_external_printer().ok().map(|p| {
@@ -166,9 +192,8 @@ fn reader(
             }
             ToReader::History(entry) => {
                 let _ = rl.add_history_entry(entry.as_str());
-                if let Some(path) = &history {
-                    let _ = rl.append_history(path);
-                    secure_history(path);
+                if let Some(h) = &history {
+                    let _ = rl.append_history(&h.path);
                 }
             }
         }

@@ -149,6 +149,96 @@ fn role_helpers_are_idempotent_and_undo_exactly() {
     });
 }
 
+/// The role helpers' state files of this thread's namespace.
+fn state_files() -> Vec<String> {
+    let ns: String = std::fs::read_link("/proc/thread-self/ns/net")
+        .unwrap()
+        .to_string_lossy()
+        .chars()
+        .filter(char::is_ascii_alphanumeric)
+        .collect();
+    let mut v: Vec<String> = std::fs::read_dir("/run/lvsh")
+        .map(|d| {
+            d.filter_map(Result::ok)
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .filter(|n| n.contains(&format!("-{ns}-")))
+                .collect()
+        })
+        .unwrap_or_default();
+    v.sort();
+    v
+}
+
+/// A bad argument is found before anything changes (no sysctl set, no state file), and the
+/// message names the caller's field; a step that fails later undoes the ones before it.
+#[test]
+fn role_helpers_check_before_they_change_anything() {
+    in_netns(|| {
+        sh("ip link add eth0 type dummy && ip link set eth0 up");
+        let before = snapshot();
+        let cases: &[(&str, &str)] = &[
+            (
+                r#"lvs.realserver{vip="zz:zz"}"#,
+                "bad vip \"zz:zz\": not an address such as 192.0.2.110",
+            ),
+            (
+                r#"lvs.realserver{vip="192.0.2.110/99"}"#,
+                "bad vip \"192.0.2.110/99\": the prefix must be 0 to 32",
+            ),
+            (
+                r#"lvs.realserver{vip="192.0.2.110", dev="nosuchdev"}"#,
+                "bad dev \"nosuchdev\": no such device",
+            ),
+            (
+                r#"lvs.realserver{vip="192.0.2.110", method="tun", dev="nosuchdev"}"#,
+                "bad dev \"nosuchdev\": no such device",
+            ),
+            (
+                r#"lvs.realserver{vip="192.0.2.110", label="eth0:2"}"#,
+                "bad label \"eth0:2\": must be lo or start with 'lo:'",
+            ),
+            (
+                r#"lvs.realserver{vip="192.0.2.110", arp_devs={"all", "eth9"}}"#,
+                "bad arp_devs \"eth9\": no such device",
+            ),
+            (r#"lvs.realserver{vip=110}"#, "bad vip 110: must be a string"),
+            (
+                r#"lvs.director{vip="2001:db8::1/129", dev="eth0", method="nat"}"#,
+                "bad vip \"2001:db8::1/129\": the prefix must be 0 to 128",
+            ),
+            (
+                r#"lvs.director{vip="192.0.2.110/24", dev="nosuchdev", method="nat"}"#,
+                "bad dev \"nosuchdev\": no such device",
+            ),
+        ];
+        for (chunk, want) in cases {
+            let msg = lvsh_err(chunk);
+            assert!(msg.contains(want), "{chunk}:\n  got  {msg}\n  want {want}");
+            assert!(msg.starts_with("lvsh: (command line):1: "), "{chunk}: {msg}");
+            assert!(!msg.contains("bad addr"), "{chunk}: {msg}");
+            assert_same_text(&snapshot(), &before, chunk);
+            assert_eq!(state_files(), Vec::<String>::new(), "{chunk}");
+        }
+        // the address cannot be added (IPv6 is off on lo) after the ARP sysctls were set:
+        // they are put back and no state is left
+        sh("sysctl -qw net.ipv6.conf.lo.disable_ipv6=1");
+        {
+            let before = snapshot();
+            let msg = lvsh_err(r#"lvs.realserver{vip="2001:db8::110", arp_devs={"all", "eth0"}}"#);
+            assert!(msg.contains("2001:db8::110"), "{msg}");
+            assert_same_text(&snapshot(), &before, "after a failed realserver");
+            assert_eq!(state_files(), Vec::<String>::new());
+        }
+        // and a good call still works, and is undone
+        let before = snapshot();
+        lvsh_ok(r#"lvs.realserver{vip="192.0.2.110", arp_devs={"all", "eth0"}}"#);
+        assert_eq!(state_files().len(), 1);
+        lvsh_ok(r#"lvs.realserver{vip="192.0.2.110", arp_devs={"all", "eth0"}, down=true}"#);
+        assert_eq!(state_files(), Vec::<String>::new());
+        assert_same_text(&snapshot(), &before, "after realserver down");
+    });
+}
+
 #[test]
 fn host_errors_are_clear() {
     in_netns(|| {
@@ -176,7 +266,7 @@ fn host_errors_are_clear() {
             ),
             (
                 r#"lvs.realserver{vip="not-an-ip"}"#,
-                "bad vip 'not-an-ip': not an address such as 192.0.2.110",
+                "bad vip \"not-an-ip\": not an address such as 192.0.2.110",
             ),
             (
                 r#"lvs.director{vip="192.0.2.1/24"}"#,
@@ -184,7 +274,7 @@ fn host_errors_are_clear() {
             ),
             (
                 r#"lvs.director{vip="192.0.2.1/24", dev="nosuch0"}"#,
-                "no such device 'nosuch0'",
+                "bad dev \"nosuch0\": no such device",
             ),
             (
                 r#"lvs.netns("no-such-ns")"#,

@@ -17,6 +17,7 @@ mod ipvs_api;
 mod ipvs_errors;
 mod ipvsadm_compat;
 mod ipvsadm_malformed;
+mod logging;
 mod monitor;
 mod robust;
 mod sandbox;

@@ -8,14 +8,14 @@ use std::time::{Duration, Instant};
 use crate::support::*;
 
 /// A busybox httpd on 127.0.0.1:port serving /health from its own directory.
-struct Httpd {
+pub struct Httpd {
     port: u16,
     dir: tempfile::TempDir,
     child: Option<Child>,
 }
 
 impl Httpd {
-    fn new(port: u16) -> Httpd {
+    pub fn new(port: u16) -> Httpd {
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join("health"), "ok\n").unwrap();
         let mut h = Httpd {
@@ -27,7 +27,7 @@ impl Httpd {
         h
     }
 
-    fn start(&mut self) {
+    pub fn start(&mut self) {
         let child = Command::new("busybox")
             .args(["httpd", "-f", "-p", &format!("127.0.0.1:{}", self.port), "-h"])
             .arg(self.dir.path())
@@ -39,7 +39,7 @@ impl Httpd {
         });
     }
 
-    fn stop(&mut self) {
+    pub fn stop(&mut self) {
         if let Some(mut c) = self.child.take() {
             let _ = c.kill();
             let _ = c.wait();
@@ -72,7 +72,7 @@ fn saved() -> String {
 }
 
 /// Waits for `ipvsadm -S -n` to contain (or, with `present` false, lack) `line`.
-fn wait_rule(line: &str, present: bool, limit: Duration) -> Duration {
+pub fn wait_rule(line: &str, present: bool, limit: Duration) -> Duration {
     let start = Instant::now();
     loop {
         let s = saved();
