@@ -147,7 +147,7 @@ impl Fuzz {
         ];
         let mut argv = Vec::new();
         // mostly a command first, as people write them; sometimes none, sometimes later
-        if self.next() % 8 != 0 {
+        if !self.next().is_multiple_of(8) {
             argv.push(self.pick(COMMANDS).to_string());
         }
         for _ in 0..self.next() % 6 {
