@@ -142,7 +142,7 @@ pub fn check_modules(schedulers: &[String], s: &Service) -> Result<(), Error> {
             s.key
         ),
     };
-    if !schedulers.iter().any(|k| *k == s.scheduler) {
+    if !schedulers.contains(&s.scheduler) {
         return Err(missing(
             "scheduler",
             &s.scheduler,
