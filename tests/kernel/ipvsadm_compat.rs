@@ -506,7 +506,6 @@ fn lvs_ipvsadm_runs_command_lines_from_lua() {
             "-A -t 192.0.2.1:80 -s rr\n-a -t 192.0.2.1:80 -r 192.0.2.2:80 -m -w 3\n\
              false\tipvsadm: Service already exists\n\
              false\tipvsadm: Illegal 'u-threshold' option with the 'add-service' command\n\
-             IP Virtual Server version 1.2.1 (size=4096)\n\
              Prot LocalAddress:Port Scheduler Flags\n\
              \x20 -> RemoteAddress:Port           Forward Weight ActiveConn InActConn\n\
              TCP  192.0.2.9:80 wrr\n\

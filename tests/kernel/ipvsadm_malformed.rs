@@ -274,7 +274,8 @@ fn restore_reads_rules_as_bytes() {
                 .stderr(Stdio::piped())
                 .spawn()
                 .unwrap();
-            child.stdin.take().unwrap().write_all(rules).unwrap();
+            // (lvsh stops reading at a line past the bound: the rest meets a closed pipe)
+            let _ = child.stdin.take().unwrap().write_all(rules);
             let out = child.wait_with_output().unwrap();
             (
                 String::from_utf8_lossy(&out.stderr).into_owned(),
