@@ -132,7 +132,8 @@ fn a_monitor_made_in_another_namespace_probes_from_it_and_edits_only_its_table()
         sh(&format!("ip netns del {d1}"));
         assert!(out.starts_with("home\t2\t1\n"), "{out}{err}");
         assert!(!err.contains(" error "), "{err}");
-        assert_eq!(err.matches("up -> down").count(), 2, "{err}");
+        // both of d1's servers went down (a loaded machine may add a timed-out blip before)
+        assert!(err.matches("up -> down").count() >= 2, "{err}");
     });
 }
 
