@@ -16,7 +16,18 @@ struct Out {
 
 /// Runs lvsh to its end; one that has not ended after a minute is killed and fails the test.
 fn run(args: &[&str]) -> Out {
-    let mut child = spawn(args);
+    finish(
+        spawn(args),
+        Duration::from_secs(60),
+        &format!("lvsh {args:?} still runs after a minute"),
+    )
+    .1
+}
+
+/// Waits for `child` to end, reading its output all along, and says how long that took; one
+/// still running after `limit` is killed (not left behind spinning: it would hold whatever
+/// its parent held) and fails the test with `why`.
+fn finish(mut child: Child, limit: Duration, why: &str) -> (Duration, Out) {
     let started = Instant::now();
     let mut stdout = child.stdout.take().unwrap();
     let reader = std::thread::spawn(move || {
@@ -34,18 +45,21 @@ fn run(args: &[&str]) -> Out {
         if let Some(st) = child.try_wait().unwrap() {
             break st;
         }
-        if started.elapsed() > Duration::from_secs(60) {
+        if started.elapsed() > limit {
             let _ = child.kill();
-            panic!("lvsh {args:?} still runs after a minute");
+            let _ = child.wait();
+            panic!("{why}");
         }
         std::thread::sleep(Duration::from_millis(10));
     };
-    Out {
+    let took = started.elapsed();
+    let out = Out {
         code: status.code(),
         signal: status.signal(),
         stdout: reader.join().unwrap(),
         stderr: err_reader.join().unwrap(),
-    }
+    };
+    (took, out)
 }
 
 fn text(o: &Out) -> String {
@@ -122,7 +136,7 @@ fn forty_thousand_headers_are_refused_up_front() {
     assert!(lines[3].starts_with("false\tbad headers.a "), "{}", lines[3]);
 }
 
-/// What a run printed to stderr, with the time it took; stdin is closed.
+/// lvsh started with `args`, its output piped and stdin closed.
 fn spawn(args: &[&str]) -> Child {
     Command::new(env!("CARGO_BIN_EXE_lvsh"))
         .args(args)
@@ -133,36 +147,13 @@ fn spawn(args: &[&str]) -> Child {
         .unwrap()
 }
 
-fn term_and_wait(mut child: Child) -> (Duration, Out) {
+fn term_and_wait(child: Child) -> (Duration, Out) {
     nix::sys::signal::kill(
         nix::unistd::Pid::from_raw(child.id() as i32),
         nix::sys::signal::Signal::SIGTERM,
     )
     .unwrap();
-    let asked = Instant::now();
-    let status = loop {
-        if let Some(st) = child.try_wait().unwrap() {
-            break st;
-        }
-        if asked.elapsed() > Duration::from_secs(10) {
-            // not left behind spinning (it would hold whatever its parent held)
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("SIGTERM ignored for 10 s");
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    };
-    let took = asked.elapsed();
-    let (mut stdout, mut stderr) = (Vec::new(), String::new());
-    child.stdout.take().unwrap().read_to_end(&mut stdout).unwrap();
-    child.stderr.take().unwrap().read_to_string(&mut stderr).unwrap();
-    let out = Out {
-        code: status.code(),
-        signal: status.signal(),
-        stdout,
-        stderr,
-    };
-    (took, out)
+    finish(child, Duration::from_secs(10), "SIGTERM ignored for 10 s")
 }
 
 #[test]

@@ -196,7 +196,8 @@ mod tests {
         let o = rt().block_on(e.run(Instant::now()));
         assert!(!o.ok && o.detail.contains("killed after"), "{o:?}");
         let pid: i32 = std::fs::read_to_string(&marker).unwrap().trim().parse().unwrap();
-        // a test, off any event loop: the killed group's exit takes a moment to show in /proc
+        // a test, off any event loop (a blocking sleep is fine): the killed group's exit
+        // takes a moment to show in /proc
         std::thread::sleep(Duration::from_millis(100));
         let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
         // gone, or a zombie waiting for init to reap it

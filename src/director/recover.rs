@@ -117,7 +117,15 @@ impl Director {
         if self.held.is_some() {
             return Ok(None);
         }
-        let wait = if wait { self.lock_wait()? } else { Duration::ZERO };
+        // A thread that runs the event loop never waits here: the Lua bindings take the lock
+        // on the loop's timer before they call in, and where they cannot (lvs.with_netns,
+        // where the loop cannot turn, or a line at the REPL) one try is all there is.
+        // One-shot commands wait.
+        let wait = if wait && !crate::runtime::is_loop_thread() {
+            self.lock_wait()?
+        } else {
+            Duration::ZERO
+        };
         Ok(Some(lock::lock_blocking(&id, wait)?))
     }
 

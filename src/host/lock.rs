@@ -235,8 +235,9 @@ fn busy_after(e: LockError, waited: Duration) -> LockError {
     }
 }
 
-/// Waits up to `wait` on this thread: for callers that are not on the event loop, or that
-/// run where it cannot turn anyway.
+/// Waits up to `wait` on this thread: only for callers off the event loop (the one-shot
+/// `lvsh ipvsadm` and `lvsh recover`); on the loop's thread the director asks for no wait,
+/// and then nothing here sleeps.
 pub fn lock_blocking(id: &NetnsId, wait: Duration) -> Result<Lock, LockError> {
     let start = Instant::now();
     let mut tries = 0;
@@ -248,6 +249,7 @@ pub fn lock_blocking(id: &NetnsId, wait: Duration) -> Result<Lock, LockError> {
                 if left.is_zero() {
                     return Err(busy_after(busy, start.elapsed()));
                 }
+                // off the event loop (see above): a blocking pause is right here
                 std::thread::sleep(pause(tries, left));
                 tries += 1;
             }

@@ -355,7 +355,6 @@ fn link_of(l: &LinkMessage) -> Link {
     out
 }
 
-/// "192.0.2.110/24" or "2001:db8::1/64"; a bare address is /32 or /128.
 /// The kernel's rule for an interface name (IFNAMSIZ is 16 with the NUL), checked before a
 /// message is built: the netlink encoder does not expect longer ones.
 pub fn check_ifname(name: &str) -> Result<(), HostError> {
@@ -388,6 +387,7 @@ pub fn check_label(dev: &str, l: &str) -> Result<(), HostError> {
     Ok(())
 }
 
+/// "192.0.2.110/24" or "2001:db8::1/64"; a bare address is /32 or /128.
 pub fn parse_cidr(s: &str) -> Option<(IpAddr, u8)> {
     let (a, p) = match s.split_once('/') {
         Some((a, p)) => (a, Some(p)),

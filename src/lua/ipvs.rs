@@ -73,7 +73,8 @@ pub fn with_client<R>(
 
 /// The namespace's write lock for a change to the table, waited for on the loop's timer
 /// (another lvsh's transaction may hold it), so the wait holds up nothing else. None for a
-/// model, and inside lvs.with_netns, where the loop cannot turn: the director waits there.
+/// model, and inside lvs.with_netns, where the loop cannot turn: the director tries once
+/// there (a thread that runs the loop never waits for the lock).
 pub async fn write_lock(lua: &Lua) -> mlua::Result<Option<crate::host::lock::Lock>> {
     let target = with_director(lua, |d| match d.lock_target() {
         Some(id) => Ok(Some((id, d.lock_wait()?))),

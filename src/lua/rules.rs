@@ -122,7 +122,10 @@ async fn ipvsadm(lua: Lua, (line, opts): (Value, Option<Table>)) -> mlua::Result
             List | Save | Help | Version | Zero | StartDaemon | StopDaemon
         )
     });
-    let held = if writes {
+    // only through a director already open: opening one here would word a missing IPVS
+    // the director's way, where the emulation words it as ipvsadm does (it opens its own)
+    let open = with_slot(&lua, |slot| slot.is_some())?;
+    let held = if writes && open {
         super::ipvs::write_lock(&lua).await?
     } else {
         None

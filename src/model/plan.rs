@@ -45,7 +45,7 @@ impl Plan {
     }
 }
 
-fn same_service(a: &Service, b: &Service) -> bool {
+pub(super) fn same_service(a: &Service, b: &Service) -> bool {
     a.scheduler == b.scheduler
         && a.flags == b.flags
         && a.timeout == b.timeout
@@ -53,7 +53,7 @@ fn same_service(a: &Service, b: &Service) -> bool {
         && a.pe == b.pe
 }
 
-fn same_dest(a: &Dest, b: &Dest) -> bool {
+pub(super) fn same_dest(a: &Dest, b: &Dest) -> bool {
     a.fwd == b.fwd
         && a.weight == b.weight
         && a.upper == b.upper

@@ -4,7 +4,7 @@
 use rustc_hash::{FxHashMap as HashMap, FxHashSet as HashSet};
 
 use super::backend::Ipvs;
-use super::plan::{Desired, PlanOpts, plan};
+use super::plan::{Desired, PlanOpts, plan, same_dest, same_service};
 use super::table::{Table, plan_undo};
 use crate::ipvs::{Dest, Error, Op, Service, ServiceKey, ServiceTable, Timeouts};
 
@@ -42,19 +42,10 @@ pub fn execute_all(c: &mut dyn Ipvs, ops: &[Op]) -> bool {
     ok
 }
 
-/// Checks every operation against the current table first (nothing is sent if one would be
-/// refused), then runs them; a kernel refusal partway undoes what was done.
-pub fn execute_atomic(c: &mut dyn Ipvs, ops: &[Op]) -> Result<(), Failure> {
-    let before = read_table(c).map_err(|e| Failure {
-        index: 0,
-        error: e,
-        undone: true,
-    })?;
-    execute_checked(c, before, ops)
-}
-
-/// As `execute_atomic`, with `before` the part of the kernel's table the operations touch
-/// (all of it, or, for a new service and its servers, what the kernel has of that service).
+/// Checks every operation against `before` first (nothing is sent if one would be refused),
+/// then runs them; a kernel refusal partway undoes what was done. `before` is the part of the
+/// kernel's table the operations touch (all of it, or, for a new service and its servers,
+/// what the kernel has of that service).
 pub fn execute_checked(c: &mut dyn Ipvs, before: Table, ops: &[Op]) -> Result<(), Failure> {
     let mut check = before.clone();
     for (index, op) in ops.iter().enumerate() {
@@ -267,27 +258,12 @@ impl Journal {
 /// The same service settings and real servers with the same settings (counters and
 /// connection counts aside; the order of the servers aside).
 fn same_settings(a: &(Service, Vec<Dest>), b: &(Service, Vec<Dest>)) -> bool {
-    let (sa, sb) = (&a.0, &b.0);
-    let service = sa.scheduler == sb.scheduler
-        && sa.flags == sb.flags
-        && sa.timeout == sb.timeout
-        && sa.netmask == sb.netmask
-        && sa.pe == sb.pe;
-    if !service || a.1.len() != b.1.len() {
+    if !same_service(&a.0, &b.0) || a.1.len() != b.1.len() {
         return false;
     }
     let theirs: HashMap<(std::net::IpAddr, u16), &Dest> = b.1.iter().map(|d| ((d.addr, d.port), d)).collect();
-    a.1.iter().all(|d| {
-        theirs.get(&(d.addr, d.port)).is_some_and(|x| {
-            d.fwd == x.fwd
-                && d.weight == x.weight
-                && d.upper == x.upper
-                && d.lower == x.lower
-                && d.tun_type == x.tun_type
-                && d.tun_port == x.tun_port
-                && d.tun_flags == x.tun_flags
-        })
-    })
+    a.1.iter()
+        .all(|d| theirs.get(&(d.addr, d.port)).is_some_and(|x| same_dest(d, x)))
 }
 
 #[cfg(test)]

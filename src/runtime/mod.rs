@@ -23,8 +23,19 @@ pub struct Loop {
     local: Rc<tokio::task::LocalSet>,
 }
 
+thread_local! {
+    static LOOP_THREAD: Cell<bool> = const { Cell::new(false) };
+}
+
+/// This thread runs an event loop (it made one): it must never wait on a blocking call, even
+/// where no task of the loop is running right now (a line at the REPL).
+pub fn is_loop_thread() -> bool {
+    LOOP_THREAD.with(Cell::get)
+}
+
 impl Loop {
     pub fn new() -> std::io::Result<Loop> {
+        LOOP_THREAD.with(|t| t.set(true));
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()?;

@@ -5,7 +5,7 @@
 //! never listened (tokio's handler stays installed for the life of the process and would
 //! swallow it: a SIGTERM after a drain ended would be ignored).
 
-use std::cell::Cell;
+use std::cell::RefCell;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
@@ -39,7 +39,7 @@ static ANY: AtomicBool = AtomicBool::new(false);
 
 thread_local! {
     /// When the loop's thread first saw each pending signal.
-    static SEEN: Cell<[Option<Instant>; SLOTS]> = const { Cell::new([None; SLOTS]) };
+    static SEEN: RefCell<[Option<Instant>; SLOTS]> = const { RefCell::new([None; SLOTS]) };
 }
 
 fn slot(sig: i32) -> Option<&'static Slot> {
@@ -115,13 +115,13 @@ impl Drop for Listener {
 }
 
 fn set_seen(sig: i32, at: Option<Instant>) {
-    SEEN.with(|seen| {
-        let mut all = seen.get();
-        if let Some(x) = usize::try_from(sig).ok().and_then(|i| all.get_mut(i)) {
-            *x = at;
-        }
-        seen.set(all);
-    });
+    if let Ok(i) = usize::try_from(sig) {
+        SEEN.with(|seen| {
+            if let Some(x) = seen.borrow_mut().get_mut(i) {
+                *x = at;
+            }
+        });
+    }
 }
 
 /// A signal that has waited past its patience for the loop to take it: the running Lua
@@ -137,7 +137,7 @@ pub fn overdue() -> Option<String> {
         }
         ANY.store(true, Ordering::SeqCst);
         let sig = i as i32;
-        let seen = SEEN.with(|seen| seen.get()[i]);
+        let seen = SEEN.with(|seen| seen.borrow()[i]);
         match seen {
             None => set_seen(sig, Some(now)),
             Some(t) if now >= t + PATIENCE => {

@@ -48,7 +48,10 @@ impl Systemd {
         Ok(Systemd {
             sock,
             to,
-            ping: sd_notify::watchdog_enabled().map(|d| d / 2),
+            // WATCHDOG_USEC=0 is no watchdog (and no interval of zero)
+            ping: sd_notify::watchdog_enabled()
+                .filter(|d| !d.is_zero())
+                .map(|d| d / 2),
             status: RefCell::new(String::new()),
         })
     }

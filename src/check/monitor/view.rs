@@ -103,7 +103,6 @@ pub(super) fn status(m: &Monitor) -> Status {
     }
 }
 
-/// The table of `rows` as printed at `now` (seconds since the Unix epoch).
 /// One line for a service manager's status: how many services are monitored and how many
 /// of their servers are up and down.
 pub fn summary(rows: &[Row]) -> String {
@@ -130,6 +129,7 @@ pub fn first_round_done(rows: &[Row]) -> bool {
     rows.iter().all(|r| r.checked.is_some())
 }
 
+/// The table of `rows` as printed at `now` (seconds since the Unix epoch).
 pub fn render(rows: &[Row], now: f64) -> String {
     use prettytable::{Cell, Row as PRow, format};
     if rows.is_empty() {
