@@ -1,7 +1,7 @@
 //! lvsh: a Lua shell for Linux Virtual Server.
 //!
 //! Layers, from the bottom up, each calling only down (scripts/layers checks it):
-//! - `ipvs` (generic netlink codec and kernel client), `log`, `fields` (records of what
+//! - `ipvs` (generic netlink codec and kernel client), `log`, `events`, `fields` (records of what
 //!   objects show), `runtime` (the event loop);
 //! - `model`: specs and what scripts hand in (`model::input`), the in-memory table, plans,
 //!   transactions; it takes operations, not ipvsadm text;
@@ -16,6 +16,7 @@
 pub mod check;
 pub mod cli;
 pub mod director;
+pub mod events;
 pub mod fields;
 pub mod host;
 pub mod ipvs;

@@ -45,6 +45,28 @@ static FILE: Mutex<Option<std::fs::File>> = Mutex::new(None);
 /// logs must go on probing.
 static DROPPED: AtomicU64 = AtomicU64::new(0);
 
+/// Queues of the lines logged from now on (`lvsh attach --follow`); one a whole queue
+/// behind is dropped, never waited for.
+static FOLLOWERS: Mutex<Vec<tokio::sync::mpsc::Sender<std::sync::Arc<str>>>> = Mutex::new(Vec::new());
+
+/// A queue of the log lines from now on, `capacity` deep.
+pub fn follow(capacity: usize) -> tokio::sync::mpsc::Receiver<std::sync::Arc<str>> {
+    let (tx, rx) = tokio::sync::mpsc::channel(capacity.max(1));
+    if let Ok(mut f) = FOLLOWERS.lock() {
+        f.push(tx);
+    }
+    rx
+}
+
+fn to_followers(text: &str) {
+    if let Ok(mut f) = FOLLOWERS.lock()
+        && !f.is_empty()
+    {
+        let line: std::sync::Arc<str> = text.into();
+        f.retain(|tx| tx.try_send(line.clone()).is_ok());
+    }
+}
+
 /// Appends log lines to `f` too (`lvs.log.file`; the binding opens it, refusing links).
 pub fn to_file(f: std::fs::File) {
     if let Ok(mut slot) = FILE.lock() {
@@ -121,6 +143,7 @@ fn to_log_file(text: &str) {
 
 pub fn log(level: Level, msg: &str) {
     let text = line(level, msg);
+    to_followers(&text);
     if above_prompt(&text) {
         to_log_file(&text);
     } else {

@@ -11,8 +11,12 @@ use crate::ipvs::{Dest, Service};
 use crate::ipvsadm::listing;
 use crate::view::{self, list::ListOpts, list::Listed, list::Style};
 
-/// Writes `text` to stdout after what Lua's io.write has buffered.
+/// Writes `text` to stdout after what Lua's io.write has buffered, or to the attached
+/// client whose chunk runs now.
 pub fn emit_text(text: &str) {
+    if crate::runtime::client::write(crate::runtime::client::Stream::Out, text) {
+        return;
+    }
     super::flush_c_stdout();
     let mut out = std::io::stdout().lock();
     let _ = out.write_all(text.as_bytes());
@@ -38,6 +42,11 @@ fn write_listing<'a>(
     lines: usize,
     o: &ListOpts,
 ) -> mlua::Result<Value> {
+    if o.print && crate::runtime::client::peer().is_some() {
+        let text = listing::text(info, entries, lines, &o.format, false);
+        emit_text(&text);
+        return Ok(Value::Nil);
+    }
     if o.print {
         super::flush_c_stdout();
         let mut stdout = std::io::stdout().lock();

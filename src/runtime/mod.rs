@@ -12,6 +12,7 @@ use std::time::Duration;
 use tokio::sync::Notify;
 
 pub mod budget;
+pub mod client;
 pub mod netns;
 pub mod signals;
 pub mod systemd;
@@ -100,6 +101,20 @@ impl Spawner {
         let _inside = self.handle.enter();
         f()
     }
+}
+
+static NAME: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+
+/// Names this director (`lvsh --name NAME`, or the script's base name): its control socket
+/// is /run/lvsh/NAME.sock and its overrides /var/lib/lvsh/NAME.overrides.json. The first
+/// name given holds.
+pub fn set_name(name: &str) {
+    let _ = NAME.set(name.to_string());
+}
+
+/// This director's name; "lvsh" when it was given none (chunks, stdin).
+pub fn name() -> &'static str {
+    NAME.get().map(String::as_str).unwrap_or("lvsh")
 }
 
 /// How a long run (`lvs.run`) is ended: a stop asked for, or SIGINT/SIGTERM when the script

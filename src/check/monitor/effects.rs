@@ -65,6 +65,11 @@ pub(super) fn apply(this: &Shared, fx: Vec<Effect<SocketAddr>>) {
                 } else {
                     log::info(&line)
                 }
+                crate::events::emit(
+                    "server_change",
+                    serde_json::json!({"service": name, "server": server.to_string(),
+                        "from": from.name(), "to": to.name(), "reason": reason, "detail": detail}),
+                );
                 let cb = this.borrow().callbacks.on_change;
                 notify(this, cb, || Event::Change {
                     service: name,
@@ -87,6 +92,10 @@ pub(super) fn apply(this: &Shared, fx: Vec<Effect<SocketAddr>>) {
                 } else {
                     log::warn(&line)
                 }
+                crate::events::emit(
+                    "quorum",
+                    serde_json::json!({"service": name, "up": up, "weight": sum, "quorum": q}),
+                );
                 let cb = this.borrow().callbacks.on_quorum;
                 notify(this, cb, || Event::Quorum {
                     service: name,
@@ -102,6 +111,11 @@ pub(super) fn apply(this: &Shared, fx: Vec<Effect<SocketAddr>>) {
                      keeping the failing servers in: a broken check or a partition is likelier than a mass outage",
                     this.borrow().board.servers.len()
                 ));
+                crate::events::emit(
+                    "panic",
+                    serde_json::json!({"service": name, "server": server.to_string(),
+                        "out": out, "max_down": limit}),
+                );
                 let cb = this.borrow().callbacks.on_panic;
                 notify(this, cb, || Event::Panic {
                     service: name,

@@ -223,11 +223,8 @@ pub fn register(lua: &Lua, lvs: &Table) -> mlua::Result<()> {
     lvs.set(
         "show_monitors",
         lua.create_function(|lua, ()| {
-            use std::io::Write;
             let text = monitor::render(&binding(lua).monitors.rows(), monitor::view::now());
-            let mut out = std::io::stdout();
-            let _ = out.write_all(text.as_bytes());
-            let _ = out.flush();
+            super::listing::emit_text(&text);
             Ok(())
         })?,
     )?;
