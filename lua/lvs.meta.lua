@@ -344,6 +344,12 @@ function lvs.after(s, fn) end
 ---("stop", "SIGINT", "SIGTERM"). A script that only sets up monitors ends with lvs.run().
 ---Under systemd (NOTIFY_SOCKET) it sends READY=1 after the first round of checks, STATUS=
 ---lines, WATCHDOG=1 at half of WATCHDOG_USEC from the event loop, and STOPPING=1.
+---While it runs, the director listens on its control socket, /run/lvsh/NAME.sock (NAME:
+---lvsh --name, else the script's base name; LVSH_RUN_DIR moves /run/lvsh, LVSH_CONTROL=off
+---turns it off): `lvsh attach NAME` opens a REPL inside it, `-e CHUNK` runs one chunk,
+---`--follow` prints its log, `--events` its events. Only root and the director's uid may
+---attach; a chunk from a client runs on the loop within lvs.budget (or --budget), what it
+---prints goes back to the client, and Ctrl-C there interrupts it.
 ---@return string
 function lvs.run() end
 
@@ -366,6 +372,17 @@ function lvs.budget(s) end
 ---@param fn function
 ---@return userdata
 function lvs.on_signal(name, fn) end
+
+---Calls fn(event) for every event from now on, in order: a table with ts (RFC 3339, ms),
+---kind and its fields, as `lvsh attach NAME --events` prints them (one JSON object a line).
+---Kinds: server_change, quorum, panic, apply, drain_started, drain_finished, override_set,
+---override_lifted, override_expired, drift_found, drift_reverted, drift_adopted,
+---drift_alert, client_attached, client_detached, client_refused. A handler that falls
+---4096 events behind is dropped (and logged) rather than slowing the director. Returns a task.
+---Example: lvs.on_event(function(ev) if ev.kind == "server_change" then lvs.log.warn(ev.server, ev.to) end end)
+---@param fn fun(event: table)
+---@return userdata
+function lvs.on_event(fn) end
 
 lvs.log = {}
 

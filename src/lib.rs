@@ -10,11 +10,13 @@
 //! - `check`: health checks and the monitor runtime (no Lua, behind `check::monitor::Host`);
 //! - `ipvsadm` (compatibility: command lines, rules text, listings) and `view` (boxed tables,
 //!   JSON, records);
+//! - `control`: the control socket of a running director (wire, daemon side, client side);
 //! - `lua`: the bindings (convert arguments, call the layers below, convert results);
 //! - `shell` (REPL, batch, dry runs) and `cli` (the command line, parsed only).
 
 pub mod check;
 pub mod cli;
+pub mod control;
 pub mod director;
 pub mod events;
 pub mod fields;

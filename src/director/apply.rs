@@ -195,9 +195,23 @@ impl Director {
                 }))
             };
             self.run_recorded("apply", model, &plan.ops, pending.as_ref(), &refused)?;
+            crate::events::emit("apply", plan_summary(&plan.ops, plan.draining.len()));
         } else if pending.is_some() {
             self.forget_pending()?;
         }
         Ok(Applied { plan, executed: true })
     }
+}
+
+/// An apply as an event: how many operations of each kind, and the first few in words.
+fn plan_summary(ops: &[Op], draining: usize) -> serde_json::Value {
+    let mut kinds = serde_json::Map::new();
+    for op in ops {
+        let word = op.describe();
+        let kind = word.split(' ').take(2).collect::<Vec<_>>().join("_");
+        let n = kinds.get(&kind).and_then(|v| v.as_u64()).unwrap_or(0);
+        kinds.insert(kind, serde_json::Value::from(n + 1));
+    }
+    let first: Vec<String> = ops.iter().take(10).map(Op::describe).collect();
+    serde_json::json!({"ops": ops.len(), "by_kind": kinds, "first": first, "draining": draining})
 }

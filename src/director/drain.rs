@@ -209,6 +209,10 @@ impl Drains {
                 persistent: p,
             };
             dir.draining.borrow_mut().insert(d.target());
+            crate::events::emit(
+                "drain_started",
+                serde_json::json!({"service": key.to_string(), "server": sockaddr(addr, *port)}),
+            );
             drains.left.push(d);
         }
         for w in drains.traps(dir) {
@@ -311,6 +315,10 @@ impl Drains {
             }
             let done = self.left.remove(i);
             self.registry.borrow_mut().remove(&done.target());
+            crate::events::emit(
+                "drain_finished",
+                serde_json::json!({"service": done.key.to_string(), "server": sockaddr(&done.addr, done.port)}),
+            );
         }
         if self.left.is_empty() {
             return Ok(None);
@@ -332,6 +340,10 @@ impl Drains {
         let mut reg = self.registry.borrow_mut();
         for d in self.left.drain(..) {
             reg.remove(&d.target());
+            crate::events::emit(
+                "drain_finished",
+                serde_json::json!({"service": d.key.to_string(), "server": sockaddr(&d.addr, d.port), "interrupted": why}),
+            );
         }
         Error::Interrupted(text)
     }

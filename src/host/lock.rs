@@ -97,6 +97,12 @@ fn io_at(path: &Path, e: std::io::Error) -> LockError {
     LockError::Io(format!("{}: {e}", path.display()))
 }
 
+/// As `private_dir`, for others that keep things under the run directory (the control
+/// sockets); the error is worded.
+pub fn ensure_private_dir(dir: &Path) -> Result<(), String> {
+    private_dir(dir).map_err(|e| e.to_string())
+}
+
 /// Makes `dir` (and its parents) if need be and checks that it is a real directory of this
 /// user's that nobody else may write to: a link or a foreign directory planted there could
 /// redirect the lock or the record.

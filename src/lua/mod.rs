@@ -5,6 +5,7 @@ mod apply;
 mod args;
 mod checks;
 mod conns;
+mod control;
 mod convert;
 pub mod engine;
 mod host;
@@ -78,6 +79,9 @@ impl State {
         let prelude: Function = lua.load(builtin::PRELUDE).set_name("=prelude").into_function()?;
         prelude.call::<()>(internal.clone())?;
         lua.set_named_registry_value("lvsh.call", internal.get::<Function>("call")?)?;
+        // what a chunk from an attached client needs of the shell's helpers
+        lua.set_named_registry_value("lvsh.pretty", internal.get::<Function>("pretty_values")?)?;
+        lua.set_named_registry_value("lvsh.complete", internal.get::<Function>("complete")?)?;
         let engine = Rc::new(engine::new_loop(&lua).map_err(mlua::Error::external)?);
         engine::install_interrupt_hook(&lua)?;
         Ok(State {

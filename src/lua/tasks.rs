@@ -114,9 +114,26 @@ fn on_signal(lua: &Lua, (name, f): (String, Function)) -> mlua::Result<Task> {
     })
 }
 
+/// `lvs.on_event(f)`: `f(event)` for every event from now on, in order, each a table as
+/// `lvsh attach --events` prints it. A handler a whole queue behind is dropped (logged).
+fn on_event(lua: &Lua, f: Function) -> mlua::Result<Task> {
+    use mlua::LuaSerdeExt;
+    let what = describe_fn(&f, "lvs.on_event");
+    let mut rx = crate::events::subscribe(&what, 4096);
+    let l = lua.clone();
+    spawn_task(lua, async move {
+        while let Some(ev) = rx.recv().await {
+            let arg = l.to_value(&*ev).unwrap_or(Value::Nil);
+            call_logged(&l, &what, &f, MultiValue::from_iter([arg])).await;
+        }
+    })
+}
+
 /// Waits until `lvs.stop()` or SIGINT/SIGTERM (unless the script handles those itself);
 /// under systemd (NOTIFY_SOCKET) tells it how things stand meanwhile.
 async fn run(lua: Lua, (): ()) -> mlua::Result<Option<String>> {
+    // listening until the run ends: the socket goes with it
+    let _control = super::control::serve(&lua);
     let sd = crate::runtime::systemd::Systemd::from_env().map(Rc::new);
     let told = match &sd {
         Some(sd) => Some(super::monitor::tell_systemd(&lua, sd.clone())?),
@@ -181,6 +198,7 @@ pub fn register(lua: &Lua, lvs: &Table) -> mlua::Result<()> {
     lvs.set("every", lua.create_function(every)?)?;
     lvs.set("after", lua.create_function(after)?)?;
     lvs.set("on_signal", lua.create_function(on_signal)?)?;
+    lvs.set("on_event", lua.create_function(on_event)?)?;
     lvs.set("run", lua.create_async_function(run)?)?;
     lvs.set("budget", lua.create_function(budget)?)?;
     lvs.set("stop", lua.create_function(stop)?)?;

@@ -117,6 +117,24 @@ pub fn name() -> &'static str {
     NAME.get().map(String::as_str).unwrap_or("lvsh")
 }
 
+static SCRIPT: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+static STARTED: std::sync::OnceLock<std::time::SystemTime> = std::sync::OnceLock::new();
+
+/// What the director runs (its script's path), and when it started: `lvsh attach --list`.
+pub fn set_script(script: &str) {
+    let _ = SCRIPT.set(script.to_string());
+    started();
+}
+
+pub fn script() -> &'static str {
+    SCRIPT.get().map(String::as_str).unwrap_or("")
+}
+
+/// When this process started running scripts, as the first caller saw it.
+pub fn started() -> std::time::SystemTime {
+    *STARTED.get_or_init(std::time::SystemTime::now)
+}
+
 /// How a long run (`lvs.run`) is ended: a stop asked for, or SIGINT/SIGTERM when the script
 /// does not handle those itself.
 #[derive(Default)]

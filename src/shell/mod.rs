@@ -1,5 +1,6 @@
 //! The shell: batch execution of scripts and chunks, and the interactive REPL.
 
+mod attach;
 mod batch;
 mod complete;
 mod dry;
@@ -19,6 +20,9 @@ pub fn main(argv: Vec<OsString>) -> i32 {
     }
     if argv.first().is_some_and(|a| a == "recover") {
         return recover::main(&argv[1..]);
+    }
+    if argv.first().is_some_and(|a| a == "attach") {
+        return attach::main(argv[1..].to_vec());
     }
     let inv = match crate::cli::parse(argv) {
         Ok(inv) => inv,
@@ -52,6 +56,7 @@ pub fn run(inv: Invocation) -> i32 {
     if inv.syslog {
         crate::log::enable_syslog();
     }
+    name_director(&inv);
     let script_dir = match &inv.script {
         Some(Script::File(path)) => Path::new(path).parent().map(Path::to_path_buf),
         _ => None,
@@ -133,6 +138,30 @@ pub fn ipvsadm_main(argv: &[std::ffi::OsString]) -> i32 {
     let _ = std::io::stdout().write_all(out.stdout.as_bytes());
     let _ = std::io::stderr().write_all(out.stderr.as_bytes());
     out.code & 0xff
+}
+
+/// The director's name (its control socket's) and what it runs, for `lvsh attach`.
+fn name_director(inv: &Invocation) {
+    let script = match &inv.script {
+        Some(Script::File(path)) => std::fs::canonicalize(path)
+            .map(|p| p.to_string_lossy().into_owned())
+            .unwrap_or_else(|_| path.clone()),
+        Some(Script::Stdin) => "(stdin)".to_string(),
+        None => "(command line)".to_string(),
+    };
+    crate::runtime::set_script(&script);
+    let from_script = match &inv.script {
+        Some(Script::File(path)) => Path::new(path).file_stem().map(|s| {
+            s.to_string_lossy()
+                .chars()
+                .map(|c| if c.is_ascii_alphanumeric() || matches!(c, '-' | '_') { c } else { '_' })
+                .collect::<String>()
+        }),
+        _ => None,
+    };
+    if let Some(n) = inv.name.clone().or(from_script).filter(|n| crate::cli::valid_name(n)) {
+        crate::runtime::set_name(&n);
+    }
 }
 
 /// A checker holds a socket per probe in flight (thousands with thousands of servers): take

@@ -26,7 +26,7 @@ extern "C" fn on_sigint(_: nix::libc::c_int) {
     INTERRUPT.store(true, Ordering::SeqCst);
 }
 
-fn history_path() -> Option<PathBuf> {
+pub(super) fn history_path() -> Option<PathBuf> {
     if let Some(p) = std::env::var_os("LVSH_HISTORY") {
         return Some(PathBuf::from(p));
     }
@@ -36,15 +36,15 @@ fn history_path() -> Option<PathBuf> {
 /// The history file, opened once and kept open; rustyline is given its descriptor's
 /// /proc/self/fd path, so every later load and append reaches this very file, whatever is
 /// renamed or linked in its place meanwhile.
-struct History {
+pub(super) struct History {
     _file: File,
-    path: PathBuf,
+    pub(super) path: PathBuf,
 }
 
 /// The history holds what an operator typed as root, perhaps in another user's home (`sudo
 /// -E`): it is opened without following a link planted there, refused unless it is a regular
 /// file of its own, and created, and kept, 0600 through the open descriptor.
-fn open_history(path: &std::path::Path) -> Result<History, String> {
+pub(super) fn open_history(path: &std::path::Path) -> Result<History, String> {
     let why = |e: std::io::Error| format!("history not kept: {}: {e}", path.display());
     let file = crate::host::files::open_private(path, true).map_err(why)?;
     file.set_permissions(std::fs::Permissions::from_mode(0o600))
