@@ -344,7 +344,7 @@ function lvs.after(s, fn) end
 ---("stop", "SIGINT", "SIGTERM"). A script that only sets up monitors ends with lvs.run().
 ---Under systemd (NOTIFY_SOCKET) it sends READY=1 after the first round of checks, STATUS=
 ---lines, WATCHDOG=1 at half of WATCHDOG_USEC from the event loop, and STOPPING=1.
----While it runs, the director listens on its control socket, /run/lvsh/NAME.sock (NAME:
+---While it runs, a script (not -e chunks) listens on its control socket, /run/lvsh/NAME.sock (NAME:
 ---lvsh --name, else the script's base name; LVSH_RUN_DIR moves /run/lvsh, LVSH_CONTROL=off
 ---turns it off): `lvsh attach NAME` opens a REPL inside it, `-e CHUNK` runs one chunk,
 ---`--follow` prints its log, `--events` its events. Only root and the director's uid may

@@ -129,7 +129,8 @@ pub fn valid_name(n: &str) -> bool {
     !n.is_empty()
         && n.len() <= 64
         && !n.starts_with('.')
-        && n.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+        && n.chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
 }
 
 /// `lvsh attach ...`.
@@ -178,7 +179,10 @@ pub fn parse_attach(argv: Vec<OsString>) -> Result<Attach, UsageError> {
             _ => return Err(UsageError::UnknownOption(arg)),
         }
     }
-    if a.target.as_deref().is_some_and(|t| !t.contains('/') && !valid_name(t)) {
+    if a.target
+        .as_deref()
+        .is_some_and(|t| !t.contains('/') && !valid_name(t))
+    {
         return Err(UsageError::BadName);
     }
     Ok(a)
@@ -197,11 +201,17 @@ mod tests {
         assert_eq!(got.budget, Some(0.5));
         assert!(a(&["--list"]).unwrap().list);
         assert!(a(&["/tmp/x.sock", "--events"]).unwrap().events);
-        assert_eq!(a(&["../etc"]).unwrap_err(), UsageError::BadName);
-        assert_eq!(a(&["--budget", "0"]).unwrap_err(), UsageError::BadBudget("0".into()));
+        assert_eq!(a(&["..etc"]).unwrap_err(), UsageError::BadName);
+        assert_eq!(
+            a(&["--budget", "0"]).unwrap_err(),
+            UsageError::BadBudget("0".into())
+        );
         assert_eq!(a(&["a", "b"]).unwrap_err(), UsageError::UnknownOption("b".into()));
         assert!(p(&["--name", "a/b", "x.lua"]).is_err());
-        assert_eq!(p(&["--name", "web", "x.lua"]).unwrap().name.as_deref(), Some("web"));
+        assert_eq!(
+            p(&["--name", "web", "x.lua"]).unwrap().name.as_deref(),
+            Some("web")
+        );
     }
 
     fn p(args: &[&str]) -> Result<Invocation, UsageError> {

@@ -122,7 +122,9 @@ async fn accept_loop(listener: UnixListener, handler: Rc<dyn Handler>) {
                 pid: c.pid().unwrap_or(0),
             },
             Err(e) => {
-                log::warn(&format!("control: a client whose credentials cannot be read: {e}"));
+                log::warn(&format!(
+                    "control: a client whose credentials cannot be read: {e}"
+                ));
                 continue;
             }
         };
@@ -380,7 +382,9 @@ fn budget_of(secs: Option<f64>) -> Result<Duration, String> {
     match secs {
         None => Ok(budget::default_budget()),
         Some(s) if s.is_finite() && (0.01..=3600.0).contains(&s) => Ok(Duration::from_secs_f64(s)),
-        Some(s) => Err(format!("budget: {s} is not a number of seconds from 0.01 to 3600")),
+        Some(s) => Err(format!(
+            "budget: {s} is not a number of seconds from 0.01 to 3600"
+        )),
     }
 }
 
@@ -445,7 +449,10 @@ async fn run(
     }
     let (ok, mut text) = done.into_inner().unwrap_or((false, String::new()));
     if text.len() > MAX_FRAME / 2 {
-        let cut = (0..=MAX_FRAME / 2).rev().find(|&i| text.is_char_boundary(i)).unwrap_or(0);
+        let cut = (0..=MAX_FRAME / 2)
+            .rev()
+            .find(|&i| text.is_char_boundary(i))
+            .unwrap_or(0);
         let more = text.len() - cut;
         text.truncate(cut);
         text.push_str(&format!("\n... ({more} bytes more not sent)"));

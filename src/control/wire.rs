@@ -15,7 +15,9 @@ pub const MAX_FRAME: usize = 1 << 20;
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "t", rename_all = "snake_case")]
 pub enum Request {
-    Hello { version: u32 },
+    Hello {
+        version: u32,
+    },
     /// Runs a chunk in the daemon's Lua state; `budget` is what it may run without yielding.
     /// With `values` (the REPL) an expression is taken as one and what it returns printed,
     /// as at lvsh's own prompt; without (`-e`) it is a chunk as `lvsh -e` runs it.
@@ -27,7 +29,9 @@ pub enum Request {
     },
     /// Interrupts the chunk running for this client (Ctrl-C).
     Interrupt,
-    Complete { word: String },
+    Complete {
+        word: String,
+    },
     /// Sends the daemon's log lines from now on.
     Follow,
     /// Sends the daemon's events from now on.
@@ -46,14 +50,29 @@ pub enum Reply {
         /// Seconds since the Unix epoch the director started at.
         started: f64,
     },
-    Refused { why: String },
-    Out { text: String },
-    Err { text: String },
+    Refused {
+        why: String,
+    },
+    Out {
+        text: String,
+    },
+    Err {
+        text: String,
+    },
     /// The chunk ended: with the values it returned as the REPL prints them, or its error.
-    Done { ok: bool, text: String },
-    Completions { words: Vec<String> },
-    Log { line: String },
-    Event { event: serde_json::Value },
+    Done {
+        ok: bool,
+        text: String,
+    },
+    Completions {
+        words: Vec<String>,
+    },
+    Log {
+        line: String,
+    },
+    Event {
+        event: serde_json::Value,
+    },
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -131,7 +150,7 @@ mod tests {
     #[test]
     fn a_frame_is_a_length_and_json() {
         let f = encode(&Request::Interrupt).unwrap();
-        assert_eq!(&f[..4], &[0, 0, 0, 15]);
+        assert_eq!(&f[..4], &[0, 0, 0, 17]);
         assert_eq!(&f[4..], br#"{"t":"interrupt"}"#);
         let back: Request = read(&mut &f[..]).unwrap();
         assert_eq!(back, Request::Interrupt);
@@ -171,12 +190,21 @@ mod tests {
         assert!(matches!(encode(&huge), Err(WireError::TooLong(_))));
         let mut claim = (MAX_FRAME as u32 + 1).to_be_bytes().to_vec();
         claim.extend_from_slice(b"{}");
-        assert!(matches!(read::<Request>(&mut &claim[..]), Err(WireError::TooLong(_))));
+        assert!(matches!(
+            read::<Request>(&mut &claim[..]),
+            Err(WireError::TooLong(_))
+        ));
         let bad = [0, 0, 0, 2, b'{', b'x'];
         assert!(matches!(read::<Request>(&mut &bad[..]), Err(WireError::Bad(_))));
-        assert!(matches!(read::<Request>(&mut &[0u8, 0][..]), Err(WireError::Closed)));
+        assert!(matches!(
+            read::<Request>(&mut &[0u8, 0][..]),
+            Err(WireError::Closed)
+        ));
         let unknown = [&[0u8, 0, 0, 12][..], br#"{"t":"nope"}"#].concat();
-        assert!(matches!(read::<Request>(&mut &unknown[..]), Err(WireError::Bad(_))));
+        assert!(matches!(
+            read::<Request>(&mut &unknown[..]),
+            Err(WireError::Bad(_))
+        ));
     }
 
     #[test]
@@ -185,6 +213,10 @@ mod tests {
         let parts: Vec<&str> = pieces(&text).collect();
         assert!(parts.len() > 1);
         assert_eq!(parts.concat(), text);
-        assert!(parts.iter().all(|p| encode(&Reply::Out { text: p.to_string() }).is_ok()));
+        assert!(
+            parts
+                .iter()
+                .all(|p| encode(&Reply::Out { text: p.to_string() }).is_ok())
+        );
     }
 }

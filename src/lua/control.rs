@@ -19,16 +19,31 @@ struct LuaHandler {
 /// as `lvsh -e` does.
 fn compile(lua: &Lua, chunk: &str, values: bool) -> Result<Function, String> {
     if !values {
-        return lua.load(chunk).set_name("=(attach -e)").into_function().map_err(describe);
+        return lua
+            .load(chunk)
+            .set_name("=(attach -e)")
+            .into_function()
+            .map_err(describe);
     }
     let body = chunk.strip_prefix('=').map(|rest| format!("return {rest}"));
     if let Some(expr) = body {
-        return lua.load(expr).set_name("=attach").into_function().map_err(describe);
+        return lua
+            .load(expr)
+            .set_name("=attach")
+            .into_function()
+            .map_err(describe);
     }
-    if let Ok(f) = lua.load(format!("return {chunk};")).set_name("=attach").into_function() {
+    if let Ok(f) = lua
+        .load(format!("return {chunk};"))
+        .set_name("=attach")
+        .into_function()
+    {
         return Ok(f);
     }
-    lua.load(chunk).set_name("=attach").into_function().map_err(describe)
+    lua.load(chunk)
+        .set_name("=attach")
+        .into_function()
+        .map_err(describe)
 }
 
 fn describe(e: mlua::Error) -> String {
@@ -54,7 +69,12 @@ async fn run(lua: Lua, chunk: String, values: bool) -> (bool, String) {
                     Err(e) => (true, format!("<cannot print: {}>", describe(e))),
                 }
             }
-            _ => (false, out.pop_front().map(|v| super::describe_error(&v)).unwrap_or_default()),
+            _ => (
+                false,
+                out.pop_front()
+                    .map(|v| super::describe_error(&v))
+                    .unwrap_or_default(),
+            ),
         },
         Err(e) => (false, describe(e)),
     }
@@ -121,10 +141,11 @@ fn capture_output(lua: &Lua) -> mlua::Result<()> {
     lua.set_named_registry_value("lvsh.captured", true)
 }
 
-/// Starts the control socket of this director, unless LVSH_CONTROL=off; a socket that
+/// Starts the control socket of a named director (a script, or `--name`; chunks given with
+/// -e and stdin are not directors to attach to), unless LVSH_CONTROL=off. A socket that
 /// cannot be had is a warning, not the end of the run (the director still directs).
 pub fn serve(lua: &Lua) -> Option<Server> {
-    if std::env::var("LVSH_CONTROL").is_ok_and(|v| v == "off") {
+    if !crate::runtime::named() || std::env::var("LVSH_CONTROL").is_ok_and(|v| v == "off") {
         return None;
     }
     if let Err(e) = capture_output(lua) {

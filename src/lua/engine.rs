@@ -24,7 +24,9 @@ pub fn install_interrupt_hook(lua: &Lua) -> mlua::Result<()> {
             return Err(mlua::Error::runtime("interrupted"));
         }
         if crate::runtime::client::interrupted() {
-            return Err(mlua::Error::runtime("interrupted (Ctrl-C from the attached client)"));
+            return Err(mlua::Error::runtime(
+                "interrupted (Ctrl-C from the attached client)",
+            ));
         }
         if let Some(why) = budget::overrun().or_else(signals::overdue) {
             return Err(mlua::Error::runtime(why));

@@ -112,6 +112,11 @@ pub fn set_name(name: &str) {
     let _ = NAME.set(name.to_string());
 }
 
+/// Whether this director was named (a script file, or --name): only those listen.
+pub fn named() -> bool {
+    NAME.get().is_some()
+}
+
 /// This director's name; "lvsh" when it was given none (chunks, stdin).
 pub fn name() -> &'static str {
     NAME.get().map(String::as_str).unwrap_or("lvsh")

@@ -98,7 +98,10 @@ fn target(a: &Attach) -> Result<PathBuf, String> {
                 )),
                 many => Err(format!(
                     "several directors are running; name one: {}",
-                    many.iter().map(|d| d.name.as_str()).collect::<Vec<_>>().join(", ")
+                    many.iter()
+                        .map(|d| d.name.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
                 )),
             }
         }
@@ -144,7 +147,10 @@ impl Output {
     }
 
     fn next(&self, wait: Duration) -> Result<Option<Reply>, String> {
-        let c = self.conn.lock().map_err(|_| "the connection is broken".to_string())?;
+        let c = self
+            .conn
+            .lock()
+            .map_err(|_| "the connection is broken".to_string())?;
         match c.replies.recv_timeout(wait) {
             Ok(Ok(Reply::Refused { why })) => Err(format!("the director refused: {why}")),
             Ok(Ok(r)) => Ok(Some(r)),

@@ -154,12 +154,23 @@ fn name_director(inv: &Invocation) {
         Some(Script::File(path)) => Path::new(path).file_stem().map(|s| {
             s.to_string_lossy()
                 .chars()
-                .map(|c| if c.is_ascii_alphanumeric() || matches!(c, '-' | '_') { c } else { '_' })
+                .map(|c| {
+                    if c.is_ascii_alphanumeric() || matches!(c, '-' | '_') {
+                        c
+                    } else {
+                        '_'
+                    }
+                })
                 .collect::<String>()
         }),
         _ => None,
     };
-    if let Some(n) = inv.name.clone().or(from_script).filter(|n| crate::cli::valid_name(n)) {
+    if let Some(n) = inv
+        .name
+        .clone()
+        .or(from_script)
+        .filter(|n| crate::cli::valid_name(n))
+    {
         crate::runtime::set_name(&n);
     }
 }
