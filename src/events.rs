@@ -42,6 +42,12 @@ pub fn emitted() -> u64 {
 
 /// Emits an event of `kind` with `fields` (an object; anything else is kept as `value`).
 pub fn emit(kind: &str, fields: Value) {
+    emit_with(kind, || fields)
+}
+
+/// As `emit`, with the fields made only when somebody listens (an apply's summary of
+/// thousands of operations is not worth making for nobody).
+pub fn emit_with(kind: &str, fields: impl FnOnce() -> Value) {
     EMITTED.fetch_add(1, Ordering::Relaxed);
     let Ok(mut subs) = SUBSCRIBERS.lock() else {
         return;
@@ -49,7 +55,7 @@ pub fn emit(kind: &str, fields: Value) {
     if subs.is_empty() {
         return;
     }
-    let ev = Arc::new(Value::Object(object(kind, fields)));
+    let ev = Arc::new(Value::Object(object(kind, fields())));
     let mut dropped = Vec::new();
     subs.retain(|s| match s.tx.try_send(ev.clone()) {
         Ok(()) => true,

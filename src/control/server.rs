@@ -4,7 +4,7 @@
 //! the loop from turning), a writer thread behind a bounded queue (a client that stops
 //! reading is dropped, never waited for), and a session task on the loop.
 
-use std::cell::{Cell, RefCell};
+use std::cell::Cell;
 use std::future::Future;
 use std::io::ErrorKind;
 use std::os::unix::fs::{FileTypeExt, MetadataExt, PermissionsExt};
@@ -418,20 +418,13 @@ async fn run(
     let what = format!("the chunk of attached client pid {}", conn.peer.pid);
     let work = client::inside(me, budget::budgeted(what, limit, handler.run(chunk, values)));
     tokio::pin!(work);
-    let done = RefCell::new(None);
-    loop {
+    let (ok, mut text) = loop {
         tokio::select! {
-            out = &mut work => {
-                *done.borrow_mut() = Some(out);
-                break;
-            }
+            out = &mut work => break out,
             msg = incoming.recv() => match msg {
                 // gone: the chunk is dropped with the connection
                 None => return false,
-                Some(Incoming::Req(Request::Interrupt)) => {
-                    *done.borrow_mut() = Some((false, "interrupted".to_string()));
-                    break;
-                }
+                Some(Incoming::Req(Request::Interrupt)) => break (false, "interrupted".to_string()),
                 Some(Incoming::Req(Request::Complete { .. })) => {
                     conn.send(&Reply::Completions { words: Vec::new() });
                 }
@@ -446,8 +439,7 @@ async fn run(
                 }
             },
         }
-    }
-    let (ok, mut text) = done.into_inner().unwrap_or((false, String::new()));
+    };
     if text.len() > MAX_FRAME / 2 {
         let cut = (0..=MAX_FRAME / 2)
             .rev()

@@ -195,7 +195,7 @@ impl Director {
                 }))
             };
             self.run_recorded("apply", model, &plan.ops, pending.as_ref(), &refused)?;
-            crate::events::emit("apply", plan_summary(&plan.ops, plan.draining.len()));
+            crate::events::emit_with("apply", || plan_summary(&plan.ops, plan.draining.len()));
         } else if pending.is_some() {
             self.forget_pending()?;
         }

@@ -11,8 +11,6 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use nix::sys::signal::{SaFlags, SigAction, SigHandler, SigSet, Signal, sigaction};
 use rustyline::error::ReadlineError;
-use rustyline::history::FileHistory;
-use rustyline::{CompletionType, Config, Editor};
 
 use super::complete::LuaHelper;
 use crate::cli::{ATTACH_USAGE, Attach};
@@ -259,35 +257,18 @@ fn incomplete(lua: &mlua::Lua, input: &str) -> bool {
 }
 
 fn repl(out: Output, budget: Option<f64>) -> i32 {
-    let config = Config::builder()
-        .auto_add_history(false)
-        .completion_type(CompletionType::List)
-        .max_history_size(10_000)
-        .map(|b| b.build())
-        .unwrap_or_default();
-    let mut rl: Editor<LuaHelper, FileHistory> = match Editor::with_config(config) {
-        Ok(rl) => rl,
+    let asker = out.clone();
+    let (mut rl, history) = match super::repl::editor(LuaHelper::new(move |req| {
+        let found = asker.complete(&req.word);
+        req.answer(found);
+        true
+    })) {
+        Ok(e) => e,
         Err(e) => {
             eprintln!("lvsh attach: cannot start the line editor: {e}");
             return 1;
         }
     };
-    let asker = out.clone();
-    rl.set_helper(Some(LuaHelper::new(move |req| {
-        let found = asker.complete(&req.word);
-        req.answer(found);
-        true
-    })));
-    let history = super::repl::history_path().and_then(|p| match super::repl::open_history(&p) {
-        Ok(h) => Some(h),
-        Err(e) => {
-            eprintln!("lvsh: {e}");
-            None
-        }
-    });
-    if let Some(h) = &history {
-        let _ = rl.load_history(&h.path);
-    }
     let syntax = mlua::Lua::new();
     let d = match out.conn.lock() {
         Ok(c) => c.director.clone(),

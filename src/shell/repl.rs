@@ -26,7 +26,7 @@ extern "C" fn on_sigint(_: nix::libc::c_int) {
     INTERRUPT.store(true, Ordering::SeqCst);
 }
 
-pub(super) fn history_path() -> Option<PathBuf> {
+fn history_path() -> Option<PathBuf> {
     if let Some(p) = std::env::var_os("LVSH_HISTORY") {
         return Some(PathBuf::from(p));
     }
@@ -44,7 +44,7 @@ pub(super) struct History {
 /// The history holds what an operator typed as root, perhaps in another user's home (`sudo
 /// -E`): it is opened without following a link planted there, refused unless it is a regular
 /// file of its own, and created, and kept, 0600 through the open descriptor.
-pub(super) fn open_history(path: &std::path::Path) -> Result<History, String> {
+fn open_history(path: &std::path::Path) -> Result<History, String> {
     let why = |e: std::io::Error| format!("history not kept: {}: {e}", path.display());
     let file = crate::host::files::open_private(path, true).map_err(why)?;
     file.set_permissions(std::fs::Permissions::from_mode(0o600))
@@ -142,29 +142,19 @@ enum FromReader {
 
 type Printer = Arc<Mutex<Box<dyn ExternalPrinter + Send>>>;
 
-/// The line editor's thread: reads a line when asked, keeps the history file.
-fn reader(
-    requests: mpsc::Receiver<ToReader>,
-    events: UnboundedSender<FromReader>,
-    ready: mpsc::Sender<Result<Option<Printer>, String>>,
-) {
+pub(super) type LineEditor = Editor<LuaHelper, FileHistory>;
+
+/// The line editor of lvsh's prompts (its own and `lvsh attach`'s), completing through
+/// `helper`, with the history loaded (when it can be kept).
+pub(super) fn editor(helper: LuaHelper) -> Result<(LineEditor, Option<History>), String> {
     let config = Config::builder()
         .auto_add_history(false)
         .completion_type(CompletionType::List)
         .max_history_size(10_000)
         .map(|b| b.build())
         .unwrap_or_default();
-    let mut rl: Editor<LuaHelper, FileHistory> = match Editor::with_config(config) {
-        Ok(rl) => rl,
-        Err(e) => {
-            let _ = ready.send(Err(e.to_string()));
-            return;
-        }
-    };
-    let completions = events.clone();
-    rl.set_helper(Some(LuaHelper::new(move |req| {
-        completions.send(FromReader::Complete(req)).is_ok()
-    })));
+    let mut rl: LineEditor = Editor::with_config(config).map_err(|e| e.to_string())?;
+    rl.set_helper(Some(helper));
     let history = history_path().and_then(|p| match open_history(&p) {
         Ok(h) => Some(h),
         Err(e) => {
@@ -176,6 +166,25 @@ fn reader(
     if let Some(h) = &history {
         let _ = rl.load_history(&h.path);
     }
+    Ok((rl, history))
+}
+
+/// The line editor's thread: reads a line when asked, keeps the history file.
+fn reader(
+    requests: mpsc::Receiver<ToReader>,
+    events: UnboundedSender<FromReader>,
+    ready: mpsc::Sender<Result<Option<Printer>, String>>,
+) {
+    let completions = events.clone();
+    let (mut rl, history) = match editor(LuaHelper::new(move |req| {
+        completions.send(FromReader::Complete(req)).is_ok()
+    })) {
+        Ok(e) => e,
+        Err(e) => {
+            let _ = ready.send(Err(e));
+            return;
+        }
+    };
     // Not on a terminal (input piped in), there is no prompt to print above.
     let printer = rl.create_external_printer().ok().map(|p| {
         let boxed: Box<dyn ExternalPrinter + Send> = Box::new(p);
