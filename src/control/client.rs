@@ -38,8 +38,14 @@ pub fn connect(path: &Path) -> Result<Connection, String> {
     })?;
     stream.set_read_timeout(Some(HANDSHAKE)).map_err(|e| at(&e))?;
     stream.set_write_timeout(Some(HANDSHAKE)).map_err(|e| at(&e))?;
-    wire::write(&mut stream, &Request::Hello { version: VERSION }).map_err(|e| at(&e))?;
-    let director = match wire::read::<Reply>(&mut stream).map_err(|e| at(&e))? {
+    // a director that refuses us says why and closes at once, perhaps before our hello is
+    // written: its answer is still there to read, and it says more than the broken pipe
+    let said = wire::write(&mut stream, &Request::Hello { version: VERSION });
+    let answer = wire::read::<Reply>(&mut stream);
+    if let (Err(e), Err(_)) = (&said, &answer) {
+        return Err(at(e));
+    }
+    let director = match answer.map_err(|e| at(&e))? {
         Reply::Hello {
             name,
             script,
