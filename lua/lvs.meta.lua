@@ -348,8 +348,9 @@ function lvs.after(s, fn) end
 ---lvsh --name, else the script's base name; LVSH_RUN_DIR moves /run/lvsh, LVSH_CONTROL=off
 ---turns it off): `lvsh attach NAME` opens a REPL inside it, `-e CHUNK` runs one chunk,
 ---`--follow` prints its log, `--events` its events. Only root and the director's uid may
----attach; a chunk from a client runs on the loop within lvs.budget (or --budget), what it
----prints goes back to the client, and Ctrl-C there interrupts it.
+---attach; a chunk from a client runs on the loop, yielding to it every millisecond so that
+---checks keep their schedule, for at most lvs.budget (or --budget) of its own running; what
+---it prints goes back to the client, and Ctrl-C there interrupts it.
 ---@return string
 function lvs.run() end
 

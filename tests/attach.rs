@@ -111,7 +111,7 @@ fn a_chunk_runs_inside_the_director_and_its_exit_says_how_it_went() {
 }
 
 #[test]
-fn a_spinning_chunk_is_stopped_at_its_budget_and_the_director_goes_on() {
+fn a_spinning_chunk_leaves_the_loop_turning_and_is_stopped_at_its_budget() {
     let d = Director::start(SCRIPT);
     let before = d.attach(&["d", "-e", "print(ticks)"]);
     let before: u64 = text(&before.stdout).trim().parse().unwrap();
@@ -122,6 +122,25 @@ fn a_spinning_chunk_is_stopped_at_its_budget_and_the_director_goes_on() {
     let after = d.attach(&["d", "-e", "print(ticks)"]);
     let after: u64 = text(&after.stdout).trim().parse().unwrap();
     assert!(after > before, "timers stopped: {before} then {after}");
+    // while a chunk spins the loop goes on: its timer moves the global the chunk waits on
+    let out = d.attach(&[
+        "d",
+        "--budget",
+        "5",
+        "-e",
+        "local t0 = ticks while ticks < t0 + 10 do end print('ticks went on')",
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(text(&out.stdout), "ticks went on\n");
+    // a coroutine of the chunk's own sees no yield it did not make
+    let out = d.attach(&[
+        "d",
+        "-e",
+        "local co = coroutine.wrap(function() local n = 0 for i = 1, 3e6 do n = n + 1 end \
+         coroutine.yield(n) return 'done' end) print(co(), co())",
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(text(&out.stdout), "3000000\tdone\n");
     assert!(d.child_alive());
 }
 

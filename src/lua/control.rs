@@ -59,7 +59,15 @@ async fn run(lua: Lua, chunk: String, values: bool) -> (bool, String) {
         Ok(c) => c,
         Err(e) => return (false, describe(e)),
     };
-    match call.call_async::<MultiValue>(f).await {
+    let thread = match lua.create_thread(call) {
+        Ok(t) => t,
+        Err(e) => return (false, describe(e)),
+    };
+    let chunk = match thread.clone().into_async::<MultiValue>(f) {
+        Ok(c) => c,
+        Err(e) => return (false, describe(e)),
+    };
+    match super::engine::yielding(&thread, chunk).await {
         Ok(mut out) => match out.pop_front() {
             Some(Value::Boolean(true)) if out.is_empty() || !values => (true, String::new()),
             Some(Value::Boolean(true)) => {

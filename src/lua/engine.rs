@@ -3,9 +3,12 @@
 //! (checks, monitors, `lvs.every`) make progress whenever a chunk runs, and for as long as
 //! `lvs.run()` waits.
 
+use std::cell::Cell;
+use std::ffi::c_void;
 use std::future::Future;
 use std::rc::Rc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
 
 use mlua::{Function, Lua, MultiValue, Value};
 
@@ -15,24 +18,83 @@ use crate::runtime::{Control, Loop, Spawner, budget, netns, signals};
 /// is dropped.
 pub static INTERRUPT: AtomicBool = AtomicBool::new(false);
 
+/// How long the chunk of an attached client runs before the count hook makes it give the
+/// loop a turn. The loop polls timers and sockets every 61 turns of its tasks, so checks
+/// wait at most about 61 of these while a chunk spins.
+const YIELD_EVERY: Duration = Duration::from_millis(1);
+
+thread_local! {
+    /// The coroutine the count hook may yield (an attached client's chunk, while it is polled)
+    /// and when its poll began.
+    static YIELDER: Cell<Option<(*const c_void, Instant)>> = const { Cell::new(None) };
+}
+
+/// `fut` runs `thread`, which the count hook makes yield to the loop every YIELD_EVERY: a
+/// chunk from an attached client must not hold up the director's checks however long it
+/// runs. Only that coroutine: a coroutine of the script's own would see a yield it never
+/// made.
+pub fn yielding<F: Future>(thread: &mlua::Thread, fut: F) -> Yielding<F> {
+    Yielding {
+        fut: Box::pin(fut),
+        thread: thread.to_pointer(),
+    }
+}
+
+pub struct Yielding<F> {
+    fut: std::pin::Pin<Box<F>>,
+    thread: *const c_void,
+}
+
+impl<F: Future> Future for Yielding<F> {
+    type Output = F::Output;
+
+    fn poll(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<F::Output> {
+        struct Restore(Option<(*const c_void, Instant)>);
+        impl Drop for Restore {
+            fn drop(&mut self) {
+                YIELDER.with(|y| y.set(self.0));
+            }
+        }
+        let _restore = Restore(YIELDER.with(|y| y.replace(Some((self.thread, Instant::now())))));
+        self.fut.as_mut().poll(cx)
+    }
+}
+
+/// Whether the running code is the yielding coroutine, past its stretch.
+fn must_yield(lua: &Lua) -> bool {
+    YIELDER.with(Cell::get).is_some_and(|(thread, since)| {
+        since.elapsed() >= YIELD_EVERY && lua.current_thread().to_pointer() == thread
+    })
+}
+
 /// A count hook in every coroutine lvsh creates, so a busy loop can be interrupted: by
 /// Ctrl-C at the REPL, past the budget of the check or callback it runs in, or when a signal
 /// waits for the loop it keeps from turning.
 pub fn install_interrupt_hook(lua: &Lua) -> mlua::Result<()> {
-    lua.set_global_hook(mlua::HookTriggers::new().every_nth_instruction(1000), |_, _| {
-        if INTERRUPT.swap(false, Ordering::SeqCst) {
-            return Err(mlua::Error::runtime("interrupted"));
-        }
-        if crate::runtime::client::interrupted() {
-            return Err(mlua::Error::runtime(
-                "interrupted (Ctrl-C from the attached client)",
-            ));
-        }
-        if let Some(why) = budget::overrun().or_else(signals::overdue) {
-            return Err(mlua::Error::runtime(why));
-        }
-        Ok(mlua::VmState::Continue)
-    })
+    lua.set_global_hook(
+        mlua::HookTriggers::new().every_nth_instruction(1000),
+        |hooked, _| {
+            if INTERRUPT.swap(false, Ordering::SeqCst) {
+                return Err(mlua::Error::runtime("interrupted"));
+            }
+            if crate::runtime::client::interrupted() {
+                return Err(mlua::Error::runtime(
+                    "interrupted (Ctrl-C from the attached client)",
+                ));
+            }
+            if let Some(why) = budget::overrun().or_else(signals::overdue) {
+                return Err(mlua::Error::runtime(why));
+            }
+            if must_yield(hooked) {
+                budget::hook_yield();
+                return Ok(mlua::VmState::Yield);
+            }
+            Ok(mlua::VmState::Continue)
+        },
+    )
 }
 
 /// At the REPL, `print` from background tasks goes above the prompt instead of through it.

@@ -25,6 +25,8 @@ struct Slice {
 
 thread_local! {
     static SLICES: RefCell<Vec<Slice>> = const { RefCell::new(Vec::new()) };
+    /// Counts the count hook's forced yields (`hook_yield`).
+    static HOOK_YIELDS: Cell<u64> = const { Cell::new(0) };
     static CALLBACK_BUDGET: Cell<Duration> = const { Cell::new(DEFAULT) };
 }
 
@@ -43,13 +45,23 @@ pub fn budgeted<F: Future>(what: impl Into<Rc<str>>, budget: Duration, fut: F) -
         fut: Box::pin(fut),
         budget,
         what: what.into(),
+        carried: None,
     }
+}
+
+/// The count hook made the running coroutine give the loop a turn: the code did not yield
+/// of its own accord, so its stretch without yielding goes on at the next poll.
+pub fn hook_yield() {
+    HOOK_YIELDS.with(|n| n.set(n.get() + 1));
 }
 
 pub struct Budgeted<F> {
     fut: Pin<Box<F>>,
     budget: Duration,
     what: Rc<str>,
+    /// What is left of a stretch the count hook broke up: the time the code itself runs
+    /// counts, not the turns the loop gave others in between.
+    carried: Option<Duration>,
 }
 
 /// Pops the slice even when the poll unwinds.
@@ -67,13 +79,19 @@ impl<F: Future> Future for Budgeted<F> {
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
         let this = &mut *self;
         let slice = Slice {
-            deadline: Instant::now() + this.budget,
+            deadline: Instant::now() + this.carried.take().unwrap_or(this.budget),
             budget: this.budget,
             what: this.what.clone(),
         };
         SLICES.with(|s| s.borrow_mut().push(slice));
+        let forced = HOOK_YIELDS.with(Cell::get);
         let _pop = Pop;
-        this.fut.as_mut().poll(cx)
+        let polled = this.fut.as_mut().poll(cx);
+        if polled.is_pending() && HOOK_YIELDS.with(Cell::get) != forced {
+            let deadline = SLICES.with(|s| s.borrow().last().map(|s| s.deadline));
+            this.carried = deadline.map(|d| d.saturating_duration_since(Instant::now()));
+        }
+        polled
     }
 }
 
@@ -163,5 +181,32 @@ mod tests {
             out, None,
             "60 ms in three polls of 20 ms each is within a 35 ms budget"
         );
+    }
+
+    #[test]
+    fn a_stretch_the_hook_broke_up_goes_on_at_the_next_poll() {
+        struct Forced(u8);
+        impl Future for Forced {
+            type Output = Option<String>;
+            fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<String>> {
+                let why = spin(Duration::from_millis(20));
+                self.0 += 1;
+                if self.0 == 3 || why.is_some() {
+                    return Poll::Ready(why);
+                }
+                hook_yield();
+                cx.waker().wake_by_ref();
+                Poll::Pending
+            }
+        }
+        let mut fut = std::pin::pin!(budgeted("spinning", Duration::from_millis(35), Forced(0)));
+        let waker = std::task::Waker::noop();
+        let out = loop {
+            if let Poll::Ready(v) = fut.as_mut().poll(&mut Context::from_waker(waker)) {
+                break v;
+            }
+        };
+        let why = out.expect("the budget counts across forced yields");
+        assert!(why.starts_with("budget: spinning ran 0.035 s"), "{why}");
     }
 }

@@ -9,6 +9,7 @@
 mod support;
 
 mod apply;
+mod attach;
 mod drain;
 mod examples;
 mod failover;

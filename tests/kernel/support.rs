@@ -162,8 +162,14 @@ impl Background {
 
     /// Runs lvsh with `args`; waits for a line starting with `ready`.
     pub fn start(args: &[&str], ready: &str) -> Background {
+        Background::start_env(args, &[], ready)
+    }
+
+    /// As `start`, with these variables set in lvsh's environment.
+    pub fn start_env(args: &[&str], env: &[(&str, &str)], ready: &str) -> Background {
         let mut child = Command::new(env!("CARGO_BIN_EXE_lvsh"))
             .args(args)
+            .envs(env.iter().copied())
             .stdout(Stdio::piped())
             .spawn()
             .unwrap();
