@@ -25,6 +25,7 @@ pub mod ipvs;
 pub mod ipvsadm;
 pub mod log;
 pub mod lua;
+pub mod metrics;
 pub mod model;
 pub mod runtime;
 pub mod shell;

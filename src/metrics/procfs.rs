@@ -1,0 +1,128 @@
+//! `/proc/net/ip_vs_stats`: the kernel's totals over every service of the namespace, in
+//! hexadecimal (two rows of five numbers: counters, then rates).
+
+use prometheus_client::metrics::MetricType;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Totals {
+    pub conns: u64,
+    pub inpkts: u64,
+    pub outpkts: u64,
+    pub inbytes: u64,
+    pub outbytes: u64,
+    pub cps: u64,
+    pub inpps: u64,
+    pub outpps: u64,
+    pub inbps: u64,
+    pub outbps: u64,
+}
+
+pub fn read() -> Option<Totals> {
+    parse(&std::fs::read_to_string("/proc/net/ip_vs_stats").ok()?)
+}
+
+/// The rows of five hexadecimal numbers; anything else is a format lvsh does not know.
+pub fn parse(text: &str) -> Option<Totals> {
+    let rows: Vec<Vec<u64>> = text
+        .lines()
+        .filter_map(|l| {
+            let f: Option<Vec<u64>> = l
+                .split_whitespace()
+                .map(|w| u64::from_str_radix(w, 16).ok())
+                .collect();
+            f.filter(|f| f.len() == 5)
+        })
+        .collect();
+    let [c, r] = rows.as_slice() else {
+        return None;
+    };
+    Some(Totals {
+        conns: c[0],
+        inpkts: c[1],
+        outpkts: c[2],
+        inbytes: c[3],
+        outbytes: c[4],
+        cps: r[0],
+        inpps: r[1],
+        outpps: r[2],
+        inbps: r[3],
+        outbps: r[4],
+    })
+}
+
+impl Totals {
+    pub fn families(&self) -> [(&'static str, &'static str, MetricType, u64); 10] {
+        use MetricType::{Counter, Gauge};
+        [
+            (
+                "total_connections",
+                "Connections, all services (/proc/net/ip_vs_stats)",
+                Counter,
+                self.conns,
+            ),
+            (
+                "total_in_packets",
+                "Packets in, all services",
+                Counter,
+                self.inpkts,
+            ),
+            (
+                "total_out_packets",
+                "Packets out, all services",
+                Counter,
+                self.outpkts,
+            ),
+            ("total_in_bytes", "Bytes in, all services", Counter, self.inbytes),
+            (
+                "total_out_bytes",
+                "Bytes out, all services",
+                Counter,
+                self.outbytes,
+            ),
+            (
+                "total_cps",
+                "Connections per second, all services",
+                Gauge,
+                self.cps,
+            ),
+            (
+                "total_in_pps",
+                "Packets in per second, all services",
+                Gauge,
+                self.inpps,
+            ),
+            (
+                "total_out_pps",
+                "Packets out per second, all services",
+                Gauge,
+                self.outpps,
+            ),
+            (
+                "total_in_bps",
+                "Bytes in per second, all services",
+                Gauge,
+                self.inbps,
+            ),
+            (
+                "total_out_bps",
+                "Bytes out per second, all services",
+                Gauge,
+                self.outbps,
+            ),
+        ]
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_kernels_two_rows_are_read_as_hex() {
+        let text = "   Total Incoming Outgoing         Incoming         Outgoing\n   Conns  Packets  Packets            Bytes            Bytes\n       A       1F        0              3E8                0\n\n Conns/s   Pkts/s   Pkts/s          Bytes/s          Bytes/s\n       1        2        0               FF                0\n";
+        let t = parse(text).unwrap();
+        assert_eq!((t.conns, t.inpkts, t.inbytes), (10, 31, 1000));
+        assert_eq!((t.cps, t.inpps, t.inbps), (1, 2, 255));
+        assert_eq!(parse("nonsense\n1 2 3\n"), None);
+    }
+}
