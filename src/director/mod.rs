@@ -303,6 +303,11 @@ impl Director {
         }
     }
 
+    /// The real servers this director's drains are waiting for.
+    pub fn draining(&self) -> Vec<drain::Target> {
+        self.draining.borrow().iter().cloned().collect()
+    }
+
     /// The whole table as settings (services sorted) and the timeouts: what apply takes back.
     pub fn state(&mut self) -> Result<(ServiceTable, Timeouts), Error> {
         Ok((self.services()?, self.ipvs.timeouts()?))

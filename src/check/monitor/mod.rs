@@ -179,6 +179,19 @@ impl Monitors {
         self.registry.runs.get()
     }
 
+    /// What the running monitors did to the table on purpose: the servers they took out,
+    /// and the sorry servers they put in (drift is not reported of those).
+    pub fn excuse(&self, ex: &mut crate::check::drift::Excuses) {
+        for m in self.all.borrow().iter() {
+            let m = m.borrow();
+            let out = m.board.servers.iter().filter(|(_, s)| s.out);
+            ex.out.extend(out.map(|(a, _)| (m.key.clone(), *a)));
+            if let Some(d) = &m.sorry_dest {
+                ex.sorry.insert((m.key.clone(), std::net::SocketAddr::new(d.addr, d.port)));
+            }
+        }
+    }
+
     /// One row per watched server of every monitor running.
     pub fn rows(&self) -> Vec<Row> {
         self.all
