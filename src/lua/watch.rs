@@ -54,14 +54,22 @@ async fn round(lua: &Lua, w: &mut Watch, source: Option<&Function>) -> mlua::Res
 }
 
 fn watch(lua: &Lua, t: Table) -> mlua::Result<Task> {
-    let f = Fields::new(t, "watch", &["desired", "every", "action", "max_changes"], &[])?;
+    // `desired` is read as lvs.apply reads it, not as plain data (a list with `timeouts`)
+    let settings_only = lua.create_table()?;
+    for pair in t.pairs::<Value, Value>() {
+        let (k, v) = pair?;
+        if !matches!(&k, Value::String(s) if s.as_bytes() == b"desired") {
+            settings_only.raw_set(k, v)?;
+        }
+    }
+    let f = Fields::new(settings_only, "watch", &["desired", "every", "action", "max_changes"], &[])?;
     let s = settings(
         f.seconds("every")?,
         f.string("action")?.as_deref(),
         f.int("max_changes")?,
     )
     .map_err(spec_err)?;
-    let (source, desired) = match f.raw("desired")? {
+    let (source, desired) = match t.raw_get("desired")? {
         Value::Function(func) => (Some(func), Default::default()),
         Value::Nil => return Err(mlua::Error::runtime("watch: desired: missing (a table, rules, a rules file or a function)")),
         v => (None, super::apply::desired_of(v)?),
