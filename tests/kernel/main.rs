@@ -10,6 +10,7 @@ mod support;
 
 mod apply;
 mod drain;
+mod drift;
 mod examples;
 mod failover;
 mod host;
