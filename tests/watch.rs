@@ -24,11 +24,19 @@ fn bad_settings_name_the_field_and_the_value() {
         ("desired={}, action='fix'", "action", "fix"),
         ("desired={}, max_changes=0", "max_changes", "'0'"),
         ("desired={}, max_changes=2.5", "max_changes", "2.5"),
-        ("desired='/nonexistent/lvs.rules'", "desired", "/nonexistent/lvs.rules"),
+        (
+            "desired='/nonexistent/lvs.rules'",
+            "desired",
+            "/nonexistent/lvs.rules",
+        ),
         ("desired=''", "desired", "an empty string"),
         ("desired=42", "desired", "42"),
         ("desired={{addr='192.0.2.1:80', scheduler=7}}", "scheduler", "7"),
-        ("desired=function() return {} end, action='adopt'", "action", "adopt"),
+        (
+            "desired=function() return {} end, action='adopt'",
+            "action",
+            "adopt",
+        ),
         ("every=1", "desired", "missing"),
         ("desired={}, evry=1", "evry", "evry"),
     ];
@@ -80,7 +88,10 @@ fn rounds_report_once_revert_and_adopt() {
         w:cancel()"
     ));
     assert_eq!(code, 0, "{err}");
-    let ev: Vec<&str> = out.lines().filter(|l| l.starts_with("EV ") || l.starts_with("weight")).collect();
+    let ev: Vec<&str> = out
+        .lines()
+        .filter(|l| l.starts_with("EV ") || l.starts_with("weight"))
+        .collect();
     assert_eq!(
         ev,
         [

@@ -62,11 +62,13 @@ pub(super) fn desired_of(v: Value) -> mlua::Result<Desired> {
         Wanted::Table(d) => Ok(d),
         Wanted::Rules { origin, open } => {
             let mut src = open().map_err(|e| {
-                named(format!("cannot read rules from {}: {e}", origin.as_deref().unwrap_or("text")))
+                named(format!(
+                    "cannot read rules from {}: {e}",
+                    origin.as_deref().unwrap_or("text")
+                ))
             })?;
-            Desired::from_rules(&mut *src).map_err(|error| {
-                named(crate::director::Error::Rules { origin, error }.to_string())
-            })
+            Desired::from_rules(&mut *src)
+                .map_err(|error| named(crate::director::Error::Rules { origin, error }.to_string()))
         }
     }
 }

@@ -62,7 +62,12 @@ fn watch(lua: &Lua, t: Table) -> mlua::Result<Task> {
             settings_only.raw_set(k, v)?;
         }
     }
-    let f = Fields::new(settings_only, "watch", &["desired", "every", "action", "max_changes"], &[])?;
+    let f = Fields::new(
+        settings_only,
+        "watch",
+        &["desired", "every", "action", "max_changes"],
+        &[],
+    )?;
     let s = settings(
         f.seconds("every")?,
         f.string("action")?.as_deref(),
@@ -71,7 +76,11 @@ fn watch(lua: &Lua, t: Table) -> mlua::Result<Task> {
     .map_err(spec_err)?;
     let (source, desired) = match t.raw_get("desired")? {
         Value::Function(func) => (Some(func), Default::default()),
-        Value::Nil => return Err(mlua::Error::runtime("watch: desired: missing (a table, rules, a rules file or a function)")),
+        Value::Nil => {
+            return Err(mlua::Error::runtime(
+                "watch: desired: missing (a table, rules, a rules file or a function)",
+            ));
+        }
         v => (None, super::apply::desired_of(v)?),
     };
     if source.is_some() && s.action == Action::Adopt {
@@ -93,7 +102,9 @@ fn watch(lua: &Lua, t: Table) -> mlua::Result<Task> {
         let mut failing = None;
         loop {
             tick.tick().await;
-            let outcome = round(&l, &mut w, source.as_ref()).await.map_err(|e| e.to_string());
+            let outcome = round(&l, &mut w, source.as_ref())
+                .await
+                .map_err(|e| e.to_string());
             // the same failure every round is said once
             if let Err(e) = &outcome
                 && failing.as_ref() != Some(e)

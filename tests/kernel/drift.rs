@@ -59,7 +59,10 @@ fn report_names_a_server_deleted_by_hand_once_and_says_when_it_is_back() {
         lvsh.wait_line("EV drift_found", FOUND);
         // three more rounds: still missing, not reported again
         std::thread::sleep(Duration::from_millis(3200));
-        assert!(!ipvsadm("-S -n").contains("127.0.0.1:18182"), "report touched the table");
+        assert!(
+            !ipvsadm("-S -n").contains("127.0.0.1:18182"),
+            "report touched the table"
+        );
         ipvsadm("-a -t 192.0.2.120:80 -r 127.0.0.1:18182 -m -w 1");
         lvsh.wait_line("EV drift_cleared", FOUND);
         let out = lvsh.stop();
@@ -187,7 +190,10 @@ fn adopt_takes_a_hand_edit_and_compares_later_changes_with_it() {
         ipvsadm("-e -t 192.0.2.125:80 -r 127.0.0.1:18181 -m -w 5");
         lvsh.wait_line("EV drift_adopted", FOUND);
         std::thread::sleep(Duration::from_millis(1200));
-        assert!(ipvsadm("-S -n").contains("-r 127.0.0.1:18181 -m -w 5\n"), "reverted");
+        assert!(
+            ipvsadm("-S -n").contains("-r 127.0.0.1:18181 -m -w 5\n"),
+            "reverted"
+        );
         ipvsadm("-e -t 192.0.2.125:80 -r 127.0.0.1:18181 -m -w 7");
         std::thread::sleep(Duration::from_millis(2200));
         let out = lvsh.stop();

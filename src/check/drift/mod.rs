@@ -120,7 +120,14 @@ fn presence(service: &ServiceKey, server: Option<&Dest>, want: bool) -> Change {
 fn service_fields(s: &Service) -> [(&'static str, J); 5] {
     [
         ("scheduler", J::from(s.scheduler.clone())),
-        ("persistent", if s.persistent() { J::from(s.timeout) } else { J::Bool(false) }),
+        (
+            "persistent",
+            if s.persistent() {
+                J::from(s.timeout)
+            } else {
+                J::Bool(false)
+            },
+        ),
         ("netmask", J::from(s.netmask)),
         // the persistence bit is `persistent`'s; the rest (one-packet, sched flags) as a number
         ("flags", J::from(s.flags & !crate::ipvs::consts::SVC_F_PERSISTENT)),
@@ -194,9 +201,18 @@ pub fn compare(
             effective.services.push((svc.clone(), keep.cloned().collect()));
             continue;
         };
-        field_changes(&mut changes, key, None, service_fields(svc), service_fields(hs), None);
-        let by_addr: HashMap<SocketAddr, &Dest> =
-            hdests.iter().map(|d| (SocketAddr::new(d.addr, d.port), d)).collect();
+        field_changes(
+            &mut changes,
+            key,
+            None,
+            service_fields(svc),
+            service_fields(hs),
+            None,
+        );
+        let by_addr: HashMap<SocketAddr, &Dest> = hdests
+            .iter()
+            .map(|d| (SocketAddr::new(d.addr, d.port), d))
+            .collect();
         let mut want = Vec::with_capacity(dests.len());
         for d in dests {
             let s = server_of(key, d);
@@ -270,8 +286,7 @@ pub fn compare(
 /// adopted, what was done on purpose is not (an inhibited server keeps its desired weight,
 /// a sorry server or a drained-away one does not become desired).
 pub fn adopt(desired: &Desired, kernel: &ServiceTable, kernel_timeouts: Timeouts, ex: &Excuses) -> Desired {
-    let want: HashMap<&ServiceKey, &Vec<Dest>> =
-        desired.services.iter().map(|(s, d)| (&s.key, d)).collect();
+    let want: HashMap<&ServiceKey, &Vec<Dest>> = desired.services.iter().map(|(s, d)| (&s.key, d)).collect();
     let mut out = Desired {
         services: Vec::with_capacity(kernel.len()),
         // the kernel's values for the fields the desired table set
@@ -294,16 +309,18 @@ pub fn adopt(desired: &Desired, kernel: &ServiceTable, kernel_timeouts: Timeouts
         for h in hdests {
             let s = server_of(key, h);
             match old.get(&s.1) {
-                Some(d) if h.weight == 0 && ex.zero_weight(&s) => {
-                    dests.push(Dest { weight: d.weight, ..settings(h) })
-                }
+                Some(d) if h.weight == 0 && ex.zero_weight(&s) => dests.push(Dest {
+                    weight: d.weight,
+                    ..settings(h)
+                }),
                 Some(_) => dests.push(settings(h)),
                 None if ex.presence(&s) => {}
                 None => dests.push(settings(h)),
             }
         }
         for (a, d) in &old {
-            if !hdests.iter().any(|h| SocketAddr::new(h.addr, h.port) == *a) && ex.absence(&(key.clone(), *a)) {
+            if !hdests.iter().any(|h| SocketAddr::new(h.addr, h.port) == *a) && ex.absence(&(key.clone(), *a))
+            {
                 dests.push((*d).clone());
             }
         }

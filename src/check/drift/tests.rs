@@ -74,7 +74,10 @@ fn a_deleted_server_is_one_change_and_one_operation() {
     let ch = &c.changes[0];
     assert_eq!(ch.service, "TCP 192.0.2.1:80");
     assert_eq!(ch.server.as_deref(), Some("198.51.100.2:80"));
-    assert_eq!((ch.field, ch.want.as_str(), ch.have.as_str()), (None, Some("present"), Some("absent")));
+    assert_eq!(
+        (ch.field, ch.want.as_str(), ch.have.as_str()),
+        (None, Some("present"), Some("absent"))
+    );
     let ops = undo(&c, &kernel);
     assert_eq!(ops, vec![crate::ipvs::Op::AddDest(key(1), dest(2, 1))]);
 }
@@ -133,7 +136,11 @@ fn an_excused_server_still_drifts_in_what_was_not_done_on_purpose() {
     assert_eq!(c.changes.len(), 1);
     assert_eq!(c.changes[0].field, Some("method"));
     let ops = undo(&c, &kernel);
-    assert_eq!(ops, vec![crate::ipvs::Op::EditDest(key(1), dest(1, 0))], "the weight stays 0");
+    assert_eq!(
+        ops,
+        vec![crate::ipvs::Op::EditDest(key(1), dest(1, 0))],
+        "the weight stays 0"
+    );
 }
 
 #[test]
@@ -184,12 +191,18 @@ fn timeouts_are_compared_where_the_desired_table_sets_them() {
     };
     let c = compare(&want, &vec![], kernel_t, &Excuses::default(), &no_override);
     assert_eq!(c.changes.len(), 1);
-    assert_eq!((c.changes[0].service.as_str(), c.changes[0].field), ("timeouts", Some("udp")));
+    assert_eq!(
+        (c.changes[0].service.as_str(), c.changes[0].field),
+        ("timeouts", Some("udp"))
+    );
 }
 
 #[test]
 fn adopting_takes_the_kernels_table_but_not_what_was_done_on_purpose() {
-    let want = desired(vec![svc(1, vec![dest(1, 1), dest(2, 1), dest(3, 1)]), svc(2, vec![])]);
+    let want = desired(vec![
+        svc(1, vec![dest(1, 1), dest(2, 1), dest(3, 1)]),
+        svc(2, vec![]),
+    ]);
     // 1 hand-edited to 5, 2 inhibited, 3 removed by a monitor, 8 added by hand, 9 the sorry
     // server; service 2 deleted by hand, 3 added by hand
     let kernel = vec![
@@ -219,7 +232,10 @@ fn adopting_takes_the_kernels_table_but_not_what_was_done_on_purpose() {
     ];
     let c = run(&new, &later, &ex);
     assert_eq!(c.changes.len(), 1);
-    assert_eq!((c.changes[0].want.clone(), c.changes[0].have.clone()), (J::from(5), J::from(6)));
+    assert_eq!(
+        (c.changes[0].want.clone(), c.changes[0].have.clone()),
+        (J::from(5), J::from(6))
+    );
 }
 
 fn s(action: Action, max_changes: usize) -> Settings {
@@ -293,7 +309,10 @@ fn past_max_changes_nothing_is_done_and_the_alert_is_raised_once() {
     );
     t.acted();
     assert_eq!(t.round(&[], 0, &st), Verdict::Clean { cleared: false });
-    assert!(matches!(t.round(&many, 4, &st), Verdict::Drift { alert: true, .. }));
+    assert!(matches!(
+        t.round(&many, 4, &st),
+        Verdict::Drift { alert: true, .. }
+    ));
 }
 
 #[test]
@@ -313,7 +332,10 @@ fn settings_name_the_bad_field_and_value() {
     let e = err(settings(None, None, Some(0)));
     assert!(e.contains("max_changes") && e.contains('0'), "{e}");
     let ok = settings(None, None, None).unwrap();
-    assert_eq!((ok.every, ok.action, ok.max_changes), (Duration::from_secs(5), Action::Report, 20));
+    assert_eq!(
+        (ok.every, ok.action, ok.max_changes),
+        (Duration::from_secs(5), Action::Report, 20)
+    );
 }
 
 #[test]
@@ -332,7 +354,14 @@ fn a_watch_round_reverts_with_the_excused_kept_and_adopts_for_later_rounds() {
 
     let mut w = Watch::new(s(Action::Adopt, 20), want);
     let edited = vec![svc(1, vec![dest(1, 4), dest(2, 0)])];
-    assert!(matches!(w.round(&edited, T, ex.clone(), &no_override), Step::Done));
+    assert!(matches!(
+        w.round(&edited, T, ex.clone(), &no_override),
+        Step::Done
+    ));
     assert_eq!(w.desired().services[0].1[0].weight, 4);
-    assert_eq!(w.desired().services[0].1[1].weight, 1, "the inhibited weight is not adopted");
+    assert_eq!(
+        w.desired().services[0].1[1].weight,
+        1,
+        "the inhibited weight is not adopted"
+    );
 }

@@ -192,7 +192,9 @@ impl Watch {
         let ops = if c.changes.is_empty() {
             0
         } else {
-            plan(kernel, timeouts, c.effective.clone(), PlanOpts::default()).ops.len()
+            plan(kernel, timeouts, c.effective.clone(), PlanOpts::default())
+                .ops
+                .len()
         };
         let s = self.settings;
         let (report, act, alert) = match self.tracker.round(&c.changes, ops, &s) {
@@ -225,9 +227,10 @@ impl Watch {
             if n > LOGGED {
                 log::warn(&format!("drift: ... and {} more", n - LOGGED));
             }
-            crate::events::emit_with("drift_found", || {
-                json!({"changes": changes_json(&c.changes), "count": n, "ops": ops, "action": done})
-            });
+            crate::events::emit_with(
+                "drift_found",
+                || json!({"changes": changes_json(&c.changes), "count": n, "ops": ops, "action": done}),
+            );
         }
         if alert {
             log::error(&format!(
@@ -252,9 +255,10 @@ impl Watch {
                     "drift: adopted the kernel's table as the desired one ({n} change{})",
                     plural(n)
                 ));
-                crate::events::emit_with("drift_adopted", || {
-                    json!({"changes": changes_json(&c.changes), "count": n})
-                });
+                crate::events::emit_with(
+                    "drift_adopted",
+                    || json!({"changes": changes_json(&c.changes), "count": n}),
+                );
                 Step::Done
             }
             Action::Report => Step::Done,

@@ -187,7 +187,8 @@ impl Monitors {
             let out = m.board.servers.iter().filter(|(_, s)| s.out);
             ex.out.extend(out.map(|(a, _)| (m.key.clone(), *a)));
             if let Some(d) = &m.sorry_dest {
-                ex.sorry.insert((m.key.clone(), std::net::SocketAddr::new(d.addr, d.port)));
+                ex.sorry
+                    .insert((m.key.clone(), std::net::SocketAddr::new(d.addr, d.port)));
             }
         }
     }
