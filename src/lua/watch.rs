@@ -8,7 +8,7 @@ use std::net::SocketAddr;
 use mlua::{Function, Lua, MultiValue, Table, Value};
 
 use super::args::{Fields, spec_err};
-use super::ipvs::{with_director, with_writer};
+use super::ipvs::{with_director, write_lock};
 use super::tasks::{Task, spawn_task};
 use crate::check::drift::Excuses;
 use crate::check::drift::watch::{Action, Step, Watch, settings};
@@ -45,9 +45,17 @@ async fn round(lua: &Lua, w: &mut Watch, source: Option<&Function>) -> mlua::Res
     let ex = excuses(lua)?;
     let (table, timeouts) = with_director(lua, |d| d.state())?;
     let held = |k: &ServiceKey, s: SocketAddr| held_by_override(lua, k, s);
-    if let Step::Revert(want) = w.round(&table, timeouts, ex, &held) {
+    if let Step::Revert(_) = w.round(&table, timeouts, ex, &held) {
+        let lock = write_lock(lua).await?;
+        // looked at again once the lock is in hand: a monitor may have acted meanwhile, and
+        // what it did is to be kept
+        let ex = excuses(lua)?;
+        let (table, timeouts) = with_director(lua, |d| d.state())?;
+        let want = w.effective(&table, timeouts, &ex, &held);
         let o = ApplyOpts::default();
-        let done = with_writer(lua, |d| d.apply(Wanted::Table(want), &o, &rules::command_line)).await;
+        let done = with_director(lua, |d| {
+            d.holding(lock, |d| d.apply(Wanted::Table(want), &o, &rules::command_line))
+        });
         w.reverted(done.map(|a| a.plan.ops).map_err(|e| e.to_string()));
     }
     Ok(())

@@ -38,6 +38,8 @@ pub struct Excuses {
     pub draining: HashSet<Server>,
     /// Drained and deleted while the watch looked on: gone on purpose.
     pub drained: HashSet<Server>,
+    /// The weight a monitor's exec check gives a server it keeps in.
+    pub weights: HashMap<Server, u32>,
 }
 
 impl Excuses {
@@ -51,6 +53,13 @@ impl Excuses {
 
     fn presence(&self, s: &Server) -> bool {
         self.sorry.contains(s) || self.draining.contains(s)
+    }
+
+    /// The kernel's `weight` for `s` is what a monitor, a drain or an override set.
+    fn weight(&self, s: &Server, weight: u32, held: &dyn Fn(&ServiceKey, SocketAddr) -> Option<u32>) -> bool {
+        (weight == 0 && self.zero_weight(s))
+            || self.weights.get(s) == Some(&weight)
+            || held(&s.0, s.1) == Some(weight)
     }
 }
 
@@ -223,7 +232,7 @@ pub fn compare(
                 }
                 continue;
             };
-            let excused = (h.weight == 0 && ex.zero_weight(&s)) || held(key, s.1) == Some(h.weight);
+            let excused = ex.weight(&s, h.weight, held);
             field_changes(
                 &mut changes,
                 key,
@@ -285,7 +294,13 @@ pub fn compare(
 /// The kernel's table taken as the desired one: every difference `compare` calls drift is
 /// adopted, what was done on purpose is not (an inhibited server keeps its desired weight,
 /// a sorry server or a drained-away one does not become desired).
-pub fn adopt(desired: &Desired, kernel: &ServiceTable, kernel_timeouts: Timeouts, ex: &Excuses) -> Desired {
+pub fn adopt(
+    desired: &Desired,
+    kernel: &ServiceTable,
+    kernel_timeouts: Timeouts,
+    ex: &Excuses,
+    held: &dyn Fn(&ServiceKey, SocketAddr) -> Option<u32>,
+) -> Desired {
     let want: HashMap<&ServiceKey, &Vec<Dest>> = desired.services.iter().map(|(s, d)| (&s.key, d)).collect();
     let mut out = Desired {
         services: Vec::with_capacity(kernel.len()),
@@ -309,7 +324,7 @@ pub fn adopt(desired: &Desired, kernel: &ServiceTable, kernel_timeouts: Timeouts
         for h in hdests {
             let s = server_of(key, h);
             match old.get(&s.1) {
-                Some(d) if h.weight == 0 && ex.zero_weight(&s) => dests.push(Dest {
+                Some(d) if ex.weight(&s, h.weight, held) => dests.push(Dest {
                     weight: d.weight,
                     ..settings(h)
                 }),

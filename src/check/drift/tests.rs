@@ -213,7 +213,7 @@ fn adopting_takes_the_kernels_table_but_not_what_was_done_on_purpose() {
     ex.out.insert((key(1), addr(2)));
     ex.out.insert((key(1), addr(3)));
     ex.sorry.insert((key(1), addr(9)));
-    let new = adopt(&want, &kernel, T, &ex);
+    let new = adopt(&want, &kernel, T, &ex, &no_override);
     let mut servers: Vec<(SocketAddr, u32)> = new.services[0]
         .1
         .iter()
@@ -364,4 +364,24 @@ fn a_watch_round_reverts_with_the_excused_kept_and_adopts_for_later_rounds() {
         1,
         "the inhibited weight is not adopted"
     );
+}
+
+#[test]
+fn weights_a_check_or_an_override_set_are_neither_drift_nor_adopted() {
+    let want = desired(vec![svc(1, vec![dest(1, 1), dest(2, 1), dest(3, 1)])]);
+    // 1 at 7 by its exec check, 2 held at 4 by an override, 3 edited by hand
+    let kernel = vec![svc(1, vec![dest(1, 7), dest(2, 4), dest(3, 9)])];
+    let mut ex = Excuses::default();
+    ex.weights.insert((key(1), addr(1)), 7);
+    let held = |_: &ServiceKey, s: SocketAddr| (s == addr(2)).then_some(4);
+    let c = compare(&want, &kernel, T, &ex, &held);
+    let words: Vec<String> = c.changes.iter().map(Change::describe).collect();
+    assert_eq!(words, ["TCP 192.0.2.1:80 198.51.100.3:80 weight: want 1, have 9"]);
+    assert_eq!(
+        undo(&c, &kernel),
+        vec![crate::ipvs::Op::EditDest(key(1), dest(3, 1))]
+    );
+    let new = adopt(&want, &kernel, T, &ex, &held);
+    let weights: Vec<u32> = new.services[0].1.iter().map(|d| d.weight).collect();
+    assert_eq!(weights, [1, 1, 9]);
 }

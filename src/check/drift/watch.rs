@@ -249,7 +249,7 @@ impl Watch {
         match s.action {
             Action::Revert => Step::Revert(c.effective),
             Action::Adopt => {
-                self.desired = adopt(&self.desired, kernel, timeouts, &ex);
+                self.desired = adopt(&self.desired, kernel, timeouts, &ex, held);
                 self.tracker.acted();
                 log::info(&format!(
                     "drift: adopted the kernel's table as the desired one ({n} change{})",
@@ -263,6 +263,20 @@ impl Watch {
             }
             Action::Report => Step::Done,
         }
+    }
+
+    /// The table a revert is to make now (the desired one, what was done on purpose kept),
+    /// from a look at the kernel taken just before the revert.
+    pub fn effective(
+        &self,
+        kernel: &ServiceTable,
+        timeouts: Timeouts,
+        ex: &Excuses,
+        held: &dyn Fn(&ServiceKey, SocketAddr) -> Option<u32>,
+    ) -> Desired {
+        let mut ex = ex.clone();
+        ex.drained.extend(self.drained.iter().cloned());
+        compare(&self.desired, kernel, timeouts, &ex, held).effective
     }
 
     /// What came of a revert: the operations carried out, or why it failed.
