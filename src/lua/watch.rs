@@ -22,19 +22,31 @@ fn held_by_override(_lua: &Lua, _service: &ServiceKey, _server: SocketAddr) -> O
     None
 }
 
-/// What monitors and drains did on purpose, as they stand now.
-fn excuses(lua: &Lua) -> mlua::Result<Excuses> {
+/// What monitors and drains did on purpose, as they stand now; the servers drains deleted
+/// since the count was `seen` (none the first time: drains before the watch are history).
+fn excuses(lua: &Lua, seen: &mut Option<u64>) -> mlua::Result<Excuses> {
     let mut ex = Excuses::default();
     super::monitor::excuse(lua, &mut ex);
-    let draining = with_director(lua, |d| Ok(d.draining()))?;
-    ex.draining
-        .extend(draining.into_iter().map(|(k, a, p)| (k, SocketAddr::new(a, p))));
+    let (draining, (drained, total)) = with_director(lua, |d| {
+        Ok((d.draining(), d.drained_since(seen.unwrap_or(u64::MAX))))
+    })?;
+    let server = |(k, a, p): (ServiceKey, std::net::IpAddr, u16)| (k, SocketAddr::new(a, p));
+    ex.draining.extend(draining.into_iter().map(server));
+    if seen.is_some() {
+        ex.drained.extend(drained.into_iter().map(server));
+    }
+    *seen = Some(total);
     Ok(ex)
 }
 
 /// One round; an error (the kernel unreadable, a desired function failing) is logged by
 /// the caller and the next round tries again.
-async fn round(lua: &Lua, w: &mut Watch, source: Option<&Function>) -> mlua::Result<()> {
+async fn round(
+    lua: &Lua,
+    w: &mut Watch,
+    source: Option<&Function>,
+    seen: &mut Option<u64>,
+) -> mlua::Result<()> {
     if let Some(f) = source {
         let what = "lvs.watch (desired function)";
         let Some(mut out) = super::engine::call_logged(lua, what, f, MultiValue::new()).await else {
@@ -42,16 +54,16 @@ async fn round(lua: &Lua, w: &mut Watch, source: Option<&Function>) -> mlua::Res
         };
         w.set_desired(super::apply::desired_of(out.pop_front().unwrap_or(Value::Nil))?);
     }
-    let ex = excuses(lua)?;
+    let ex = excuses(lua, seen)?;
     let (table, timeouts) = with_director(lua, |d| d.state())?;
     let held = |k: &ServiceKey, s: SocketAddr| held_by_override(lua, k, s);
     if let Step::Revert(_) = w.round(&table, timeouts, ex, &held) {
         let lock = write_lock(lua).await?;
         // looked at again once the lock is in hand: a monitor may have acted meanwhile, and
         // what it did is to be kept
-        let ex = excuses(lua)?;
+        let ex = excuses(lua, seen)?;
         let (table, timeouts) = with_director(lua, |d| d.state())?;
-        let want = w.effective(&table, timeouts, &ex, &held);
+        let want = w.effective(&table, timeouts, ex, &held);
         let o = ApplyOpts::default();
         let done = with_director(lua, |d| {
             d.holding(lock, |d| d.apply(Wanted::Table(want), &o, &rules::command_line))
@@ -107,10 +119,10 @@ fn watch(lua: &Lua, t: Table) -> mlua::Result<Task> {
     spawn_task(lua, async move {
         let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + s.every, s.every);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        let mut failing = None;
+        let (mut failing, mut seen) = (None, None);
         loop {
             tick.tick().await;
-            let outcome = round(&l, &mut w, source.as_ref())
+            let outcome = round(&l, &mut w, source.as_ref(), &mut seen)
                 .await
                 .map_err(|e| e.to_string());
             // the same failure every round is said once

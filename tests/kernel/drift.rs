@@ -209,3 +209,33 @@ fn adopt_takes_a_hand_edit_and_compares_later_changes_with_it() {
         assert!(ipvsadm("-S -n").contains("-r 127.0.0.1:18181 -m -w 7\n"));
     });
 }
+
+#[test]
+fn a_server_drained_away_between_rounds_is_no_drift() {
+    in_netns(|| {
+        ipvsadm_restore(&two_servers("192.0.2.126"));
+        let mut lvsh = Background::start_chunk(&format!(
+            "{EVENTS}
+            lvs.watch{{desired=lvs.state(), every=1, action='revert'}}
+            print('READY')
+            lvs.sleep(1.5)
+            print('DRAINED', lvs.drain({{addr='192.0.2.126:80'}}, '127.0.0.1:18182'))
+            lvs.run()"
+        ));
+        lvsh.wait_line("DRAINED\ttrue", Duration::from_secs(5));
+        std::thread::sleep(Duration::from_millis(2500));
+        assert!(
+            !ipvsadm("-S -n").contains("127.0.0.1:18182"),
+            "the drained server came back"
+        );
+        // a deletion by hand is drift still
+        ipvsadm("-d -t 192.0.2.126:80 -r 127.0.0.1:18181");
+        lvsh.wait_line("EV drift_reverted", FOUND + Duration::from_millis(500));
+        let out = lvsh.stop();
+        assert_eq!(
+            events(&out, "drift_found"),
+            ["EV drift_found revert 1 TCP 192.0.2.126:80|127.0.0.1:18181||present|absent"],
+            "{out:?}"
+        );
+    });
+}

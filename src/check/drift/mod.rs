@@ -36,7 +36,8 @@ pub struct Excuses {
     pub sorry: HashSet<Server>,
     /// Being drained: weight 0 now, deleted once drained.
     pub draining: HashSet<Server>,
-    /// Drained and deleted while the watch looked on: gone on purpose.
+    /// Drained and deleted: gone on purpose (the caller gives those deleted since its last
+    /// look; a watch remembers them until they are back).
     pub drained: HashSet<Server>,
     /// The weight a monitor's exec check gives a server it keeps in.
     pub weights: HashMap<Server, u32>,
@@ -63,15 +64,21 @@ impl Excuses {
     }
 }
 
-/// Keeps `memory` of the servers drained away: those draining now join it, and one the
-/// kernel has again (put back by hand, or by a revert) leaves it.
-pub fn remember_drained(memory: &mut HashSet<Server>, draining: &HashSet<Server>, kernel: &ServiceTable) {
+/// Keeps `memory` of the servers drained away: those draining now and those a drain deleted
+/// since the last round (`drained`) join it, and one the kernel has again (put back by
+/// hand, or by a revert) leaves it.
+pub fn remember_drained(
+    memory: &mut HashSet<Server>,
+    draining: &HashSet<Server>,
+    drained: &HashSet<Server>,
+    kernel: &ServiceTable,
+) {
     let present: HashSet<Server> = kernel
         .iter()
         .flat_map(|(s, ds)| ds.iter().map(|d| server_of(&s.key, d)))
         .collect();
+    memory.extend(draining.iter().chain(drained).cloned());
     memory.retain(|s| !present.contains(s) || draining.contains(s));
-    memory.extend(draining.iter().cloned());
 }
 
 /// One difference: a service or real server missing or extra (`field` none, want/have

@@ -165,15 +165,20 @@ fn draining_and_drained_servers_and_overrides_are_no_drift() {
 #[test]
 fn drained_servers_are_remembered_until_they_come_back() {
     let mut memory = HashSet::new();
+    let none = HashSet::new();
     let draining: HashSet<Server> = [(key(1), addr(1))].into();
-    remember_drained(&mut memory, &draining, &vec![svc(1, vec![dest(1, 0)])]);
+    remember_drained(&mut memory, &draining, &none, &vec![svc(1, vec![dest(1, 0)])]);
     assert!(memory.contains(&(key(1), addr(1))));
     // deleted once drained: remembered though no longer draining
-    remember_drained(&mut memory, &HashSet::new(), &vec![svc(1, vec![])]);
+    remember_drained(&mut memory, &none, &none, &vec![svc(1, vec![])]);
     assert!(memory.contains(&(key(1), addr(1))));
     // put back: forgotten, its absence is drift again later
-    remember_drained(&mut memory, &HashSet::new(), &vec![svc(1, vec![dest(1, 1)])]);
+    remember_drained(&mut memory, &none, &none, &vec![svc(1, vec![dest(1, 1)])]);
     assert!(memory.is_empty());
+    // drained and deleted between two rounds: never seen draining, still deliberate
+    let drained: HashSet<Server> = [(key(1), addr(2))].into();
+    remember_drained(&mut memory, &none, &drained, &vec![svc(1, vec![dest(1, 1)])]);
+    assert!(memory.contains(&(key(1), addr(2))));
 }
 
 #[test]

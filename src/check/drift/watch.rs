@@ -186,7 +186,7 @@ impl Watch {
         mut ex: Excuses,
         held: &dyn Fn(&ServiceKey, SocketAddr) -> Option<u32>,
     ) -> Step {
-        remember_drained(&mut self.drained, &ex.draining, kernel);
+        remember_drained(&mut self.drained, &ex.draining, &ex.drained, kernel);
         ex.drained = self.drained.clone();
         let c = compare(&self.desired, kernel, timeouts, &ex, held);
         let ops = if c.changes.is_empty() {
@@ -268,14 +268,14 @@ impl Watch {
     /// The table a revert is to make now (the desired one, what was done on purpose kept),
     /// from a look at the kernel taken just before the revert.
     pub fn effective(
-        &self,
+        &mut self,
         kernel: &ServiceTable,
         timeouts: Timeouts,
-        ex: &Excuses,
+        mut ex: Excuses,
         held: &dyn Fn(&ServiceKey, SocketAddr) -> Option<u32>,
     ) -> Desired {
-        let mut ex = ex.clone();
-        ex.drained.extend(self.drained.iter().cloned());
+        remember_drained(&mut self.drained, &ex.draining, &ex.drained, kernel);
+        ex.drained = self.drained.clone();
         compare(&self.desired, kernel, timeouts, &ex, held).effective
     }
 
