@@ -239,3 +239,28 @@ fn a_server_drained_away_between_rounds_is_no_drift() {
         );
     });
 }
+
+#[test]
+fn weights_an_exec_check_sets_are_no_drift() {
+    in_netns(|| {
+        ipvsadm_restore("-A -t 192.0.2.127:80 -s wrr\n-a -t 192.0.2.127:80 -r 127.0.0.1:80 -m -w 1\n");
+        let lvsh = Background::start_chunk(&format!(
+            "{EVENTS}
+            lvs.watch{{desired=lvs.state(), every=1, action='revert'}}
+            lvs.monitor{{service={{addr='192.0.2.127:80'}}, interval=0.2, rise=1, fall=1,
+              check=lvs.check.exec{{cmd={{'/bin/sh', '-c', 'exit 7', '{{ip}}'}}}}}}
+            print('READY')
+            lvs.run()"
+        ));
+        // exit 7 asks for weight 5
+        wait_rule(
+            "-a -t 192.0.2.127:80 -r 127.0.0.1:80 -m -w 5",
+            true,
+            Duration::from_secs(3),
+        );
+        std::thread::sleep(Duration::from_millis(2500));
+        assert!(ipvsadm("-S -n").contains("-r 127.0.0.1:80 -m -w 5\n"), "reverted");
+        let out = lvsh.stop();
+        assert!(events(&out, "drift_found").is_empty(), "{out:?}");
+    });
+}

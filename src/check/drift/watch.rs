@@ -145,7 +145,8 @@ impl Tracker {
 pub enum Step {
     Done,
     /// Apply this table (the desired one with what was done on purpose kept), then
-    /// [`Watch::reverted`].
+    /// [`Watch::reverted`]. A caller that waits before it applies (for the write lock)
+    /// makes it again from a fresh look with [`Watch::effective`].
     Revert(Desired),
 }
 
