@@ -228,8 +228,8 @@ function lvs.drain(service, server, opts) end
 ---`desired` (what lvs.apply takes: a list of service specs, rules text, a rules file, read
 ---once; or a function returning one, called each round) and acts on out-of-band changes
 ---(ipvsadm -d/-a/-e/-C by hand, another tool). What was done on purpose is no drift: a weight
----0 or a server deleted by its monitor, a monitor's sorry server, servers being drained (and
----those drained away), weights held by overrides. action = "report" (default: log and emit
+---0 or a server deleted by its monitor, weights its exec checks set, a monitor's sorry server,
+---servers being drained (and those drained away), weights held by overrides. action = "report" (default: log and emit
 ---drift_found once per distinct drift; drift_cleared when the kernel matches again),
 ---"revert" (put the desired table back with the fewest operations, as lvs.apply does, the
 ---deliberate changes kept; drift_reverted) or "adopt" (the kernel's table becomes the desired
