@@ -224,6 +224,25 @@ function lvs.apply(desired, opts) end
 ---@return boolean
 function lvs.drain(service, server, opts) end
 
+---Watches for drift: every `every` seconds (default 5) compares the kernel's table with
+---`desired` (what lvs.apply takes: a list of service specs, rules text, a rules file, read
+---once; or a function returning one, called each round) and acts on out-of-band changes
+---(ipvsadm -d/-a/-e/-C by hand, another tool). What was done on purpose is no drift: a weight
+---0 or a server deleted by its monitor, weights its exec checks set, a monitor's sorry server,
+---servers being drained (and those drained away), weights held by overrides. action = "report" (default: log and emit
+---drift_found once per distinct drift; drift_cleared when the kernel matches again),
+---"revert" (put the desired table back with the fewest operations, as lvs.apply does, the
+---deliberate changes kept; drift_reverted) or "adopt" (the kernel's table becomes the desired
+---one, later changes are compared with it; drift_adopted; not with a desired function).
+---When undoing a drift would take more than `max_changes` operations (default 20) nothing is
+---touched and drift_alert is raised (logged as an error) once while it lasts. Events list
+---changes as {service=, server=, field=, want=, have=} (a missing or extra object has no
+---field: want/have "present"/"absent"). Returns a task: t:cancel() stops the watch.
+---Example: lvs.watch{desired = "/etc/lvs.rules", every = 5, action = "revert", max_changes = 20}
+---@param spec {desired: table|string|function, every?: number, action?: "report"|"revert"|"adopt", max_changes?: integer}
+---@return userdata
+function lvs.watch(spec) end
+
 ---Prints a plan returned by lvs.apply as a table.
 ---@param plan table[]
 function lvs.print_plan(plan) end
@@ -378,8 +397,9 @@ function lvs.on_signal(name, fn) end
 ---kind and its fields, as `lvsh attach NAME --events` prints them (one JSON object a line).
 ---Kinds: server_change, quorum, panic, apply, drain_started, drain_finished, override_set,
 ---override_lifted, override_expired, drift_found, drift_reverted, drift_adopted,
----drift_alert, client_attached, client_detached, client_refused. A handler that falls
----4096 events behind is dropped (and logged) rather than slowing the director. Returns a task.
+---drift_alert, drift_cleared, client_attached, client_detached, client_refused. A handler
+---that falls 4096 events behind is dropped (and logged) rather than slowing the director.
+---Returns a task.
 ---Example: lvs.on_event(function(ev) if ev.kind == "server_change" then lvs.log.warn(ev.server, ev.to) end end)
 ---@param fn fun(event: table)
 ---@return userdata

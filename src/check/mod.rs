@@ -3,6 +3,7 @@
 //! to probe, and running it gives an [`Outcome`].
 
 mod dns;
+pub mod drift;
 mod exec;
 pub mod http;
 pub mod monitor;

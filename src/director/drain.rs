@@ -148,12 +148,43 @@ impl Draining {
 /// while a drain waits joins it rather than starting another.
 pub type Registry = std::rc::Rc<std::cell::RefCell<std::collections::HashSet<Target>>>;
 
+/// The servers a director's drains deleted, in order (the last `DRAINED_KEPT`), and how many
+/// in all: for whoever follows them (`lvs.watch` tells a server drained away from one
+/// deleted by hand).
+#[derive(Debug, Default)]
+pub struct DrainedLog {
+    total: u64,
+    recent: std::collections::VecDeque<Target>,
+}
+
+pub type Drained = std::rc::Rc<std::cell::RefCell<DrainedLog>>;
+
+const DRAINED_KEPT: usize = 4096;
+
+impl DrainedLog {
+    fn push(&mut self, t: Target) {
+        if self.recent.len() == DRAINED_KEPT {
+            self.recent.pop_front();
+        }
+        self.recent.push_back(t);
+        self.total += 1;
+    }
+
+    /// Those deleted since the total was `seen` (what is still kept of them), and the total.
+    pub fn since(&self, seen: u64) -> (Vec<Target>, u64) {
+        let n = (self.total.saturating_sub(seen) as usize).min(self.recent.len());
+        let skip = self.recent.len() - n;
+        (self.recent.iter().skip(skip).cloned().collect(), self.total)
+    }
+}
+
 /// The servers one apply (or one `lvs.drain`) drains, and what became of them.
 pub struct Drains {
     left: Vec<Draining>,
     opts: DrainOpts,
     started: Instant,
     registry: Registry,
+    drained: Drained,
     /// The deletions made so far, in order.
     pub deleted: Vec<Op>,
 }
@@ -183,6 +214,7 @@ impl Drains {
             opts,
             started: now,
             registry: dir.draining.clone(),
+            drained: dir.drained.clone(),
             deleted: Vec::new(),
         };
         let mut persistent = std::collections::HashMap::new();
@@ -303,6 +335,7 @@ impl Drains {
                         }
                         Ok(()) => {
                             self.deleted.push(Op::DelDest(d.key.clone(), d.addr, d.port));
+                            self.drained.borrow_mut().push(d.target());
                             log::info(&format!("drain {}: drained, deleted", d.name()));
                         }
                         // deleted by someone else between the look and the delete

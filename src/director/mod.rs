@@ -37,6 +37,8 @@ pub struct Director {
     daemon_started: Option<Instant>,
     /// The servers this director's drains are waiting for.
     draining: drain::Registry,
+    /// The servers its drains deleted.
+    drained: drain::Drained,
     /// The namespace of the kernel's IPVS this director drives (none for a model), whose
     /// write lock every change takes.
     netns: Option<crate::host::lock::NetnsId>,
@@ -51,6 +53,7 @@ impl Director {
             ipvs,
             daemon_started: None,
             draining: Default::default(),
+            drained: Default::default(),
             netns: None,
             held: None,
             lock_wait: Ok(Duration::ZERO),
@@ -301,6 +304,16 @@ impl Director {
             op @ (Op::StopDaemon(_) | Op::Zero(_)) => self.ipvs.execute(&op),
             op => self.write_one(&op, wait).map_err(Error::into_ipvs),
         }
+    }
+
+    /// The real servers this director's drains are waiting for.
+    pub fn draining(&self) -> Vec<drain::Target> {
+        self.draining.borrow().iter().cloned().collect()
+    }
+
+    /// The real servers its drains deleted since the count was `seen`, and the count now.
+    pub fn drained_since(&self, seen: u64) -> (Vec<drain::Target>, u64) {
+        self.drained.borrow().since(seen)
     }
 
     /// The whole table as settings (services sorted) and the timeouts: what apply takes back.

@@ -48,6 +48,31 @@ fn wanted(v: Value) -> mlua::Result<Wanted<'static>> {
 }
 
 /// One plan operation as Lua data, with the equivalent ipvsadm command line.
+/// The desired table `lvs.apply` would take from `v` (services as Lua data, rules text, a
+/// rules file's path), read into data now: for what compares against it (`lvs.watch`).
+pub(super) fn desired_of(v: Value) -> mlua::Result<Desired> {
+    let named = |e: String| mlua::Error::runtime(format!("desired: {e}"));
+    let is_string = matches!(v, Value::String(_));
+    // a file that cannot be opened is worded by the opener; it is the desired field's
+    let want = wanted(v).map_err(|e| match e.to_string() {
+        m if is_string && !m.contains("desired") => named(m),
+        _ => e,
+    })?;
+    match want {
+        Wanted::Table(d) => Ok(d),
+        Wanted::Rules { origin, open } => {
+            let mut src = open().map_err(|e| {
+                named(format!(
+                    "cannot read rules from {}: {e}",
+                    origin.as_deref().unwrap_or("text")
+                ))
+            })?;
+            Desired::from_rules(&mut *src)
+                .map_err(|error| named(crate::director::Error::Rules { origin, error }.to_string()))
+        }
+    }
+}
+
 fn op_table(lua: &Lua, op: &Op) -> mlua::Result<Table> {
     super::convert::record(lua, crate::view::records::op(op, rules::command_line(op)))
 }

@@ -16,6 +16,7 @@ mod monitor;
 mod net;
 mod rules;
 mod tasks;
+mod watch;
 
 pub use ipvs::daemon_settle;
 pub use rules::run_ipvsadm;

@@ -36,7 +36,10 @@ impl UserData for Task {
     }
 }
 
-fn spawn_task<F: std::future::Future<Output = ()> + 'static>(lua: &Lua, fut: F) -> mlua::Result<Task> {
+pub(super) fn spawn_task<F: std::future::Future<Output = ()> + 'static>(
+    lua: &Lua,
+    fut: F,
+) -> mlua::Result<Task> {
     let done = Rc::new(Cell::new(false));
     let flag = done.clone();
     let handle = super::engine::spawn(lua, async move {

@@ -11,6 +11,7 @@ mod support;
 mod apply;
 mod attach;
 mod drain;
+mod drift;
 mod examples;
 mod failover;
 mod host;

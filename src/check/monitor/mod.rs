@@ -179,6 +179,32 @@ impl Monitors {
         self.registry.runs.get()
     }
 
+    /// What the running monitors did to the table on purpose: the servers they took out,
+    /// the sorry servers they put in, and the weights their exec checks set (drift is not
+    /// reported of those).
+    pub fn excuse(&self, ex: &mut crate::check::drift::Excuses) {
+        let sets_weights = |probes: &[Probe]| {
+            probes
+                .iter()
+                .any(|p| matches!(p, Probe::Builtin(t) if t.kind() == "exec"))
+        };
+        for m in self.all.borrow().iter() {
+            let m = m.borrow();
+            for (a, s) in &m.board.servers {
+                let probes = m.per_server.get(a).and_then(|p| p.probes.as_deref());
+                if s.out {
+                    ex.out.insert((m.key.clone(), *a));
+                } else if sets_weights(probes.unwrap_or(&m.probes)) {
+                    ex.weights.insert((m.key.clone(), *a), s.weight);
+                }
+            }
+            if let Some(d) = &m.sorry_dest {
+                ex.sorry
+                    .insert((m.key.clone(), std::net::SocketAddr::new(d.addr, d.port)));
+            }
+        }
+    }
+
     /// One row per watched server of every monitor running.
     pub fn rows(&self) -> Vec<Row> {
         self.all

@@ -145,6 +145,11 @@ fn create(lua: &Lua, t: Table) -> mlua::Result<MonitorHandle> {
 
 pub struct MonitorHandle(Handle);
 
+/// What this state's monitors did to the table on purpose (for `lvs.watch`).
+pub(super) fn excuse(lua: &Lua, ex: &mut crate::check::drift::Excuses) {
+    binding(lua).monitors.excuse(ex);
+}
+
 fn status(lua: &Lua, h: &Handle) -> mlua::Result<Table> {
     let st = h.status();
     let t = fields_table(lua, st.fields())?;
