@@ -12,6 +12,7 @@ mod host;
 mod ipvs;
 mod listing;
 mod lvs;
+mod metrics;
 mod monitor;
 mod net;
 mod rules;

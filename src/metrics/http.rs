@@ -43,8 +43,9 @@ const MAX_HEAD: usize = 16 * 1024;
 /// What a scrape shows: the snapshot, read when asked.
 pub type Source = Rc<dyn Fn() -> Snapshot>;
 
-/// Binds and serves until the returned task is aborted.
-pub fn serve(listen: &Listen, path: String, source: Source) -> Result<tokio::task::JoinHandle<()>, String> {
+/// Binds now (inside the loop's runtime); the returned future serves, on the loop's LocalSet,
+/// until dropped.
+pub fn serve(listen: &Listen, path: String, source: Source) -> Result<Served, String> {
     let at = |e: std::io::Error| format!("metrics: cannot listen on {listen:?}: {e}");
     let path = Rc::new(path);
     match listen {
@@ -59,7 +60,7 @@ pub fn serve(listen: &Listen, path: String, source: Source) -> Result<tokio::tas
             };
             let shown = l.local_addr().map_or(*addr, |a| a);
             log::info(&format!("metrics: serving http://{shown}{path} ({scope})"));
-            Ok(tokio::task::spawn_local(async move {
+            Ok(served(async move {
                 let clients = Rc::new(std::cell::Cell::new(0usize));
                 loop {
                     match l.accept().await {
@@ -80,7 +81,7 @@ pub fn serve(listen: &Listen, path: String, source: Source) -> Result<tokio::tas
             std.set_nonblocking(true).map_err(at)?;
             let l = tokio::net::UnixListener::from_std(std).map_err(at)?;
             log::info(&format!("metrics: serving {path} on {}", p.display()));
-            Ok(tokio::task::spawn_local(async move {
+            Ok(served(async move {
                 let clients = Rc::new(std::cell::Cell::new(0usize));
                 loop {
                     match l.accept().await {
@@ -91,6 +92,12 @@ pub fn serve(listen: &Listen, path: String, source: Source) -> Result<tokio::tas
             }))
         }
     }
+}
+
+pub type Served = std::pin::Pin<Box<dyn std::future::Future<Output = ()>>>;
+
+fn served(f: impl std::future::Future<Output = ()> + 'static) -> Served {
+    Box::pin(f)
 }
 
 async fn accept_failed(e: std::io::Error) {

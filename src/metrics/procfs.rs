@@ -17,8 +17,10 @@ pub struct Totals {
     pub outbps: u64,
 }
 
+/// The totals of the calling thread's network namespace (lvsh moves threads between them,
+/// and /proc/net is the process's).
 pub fn read() -> Option<Totals> {
-    parse(&std::fs::read_to_string("/proc/net/ip_vs_stats").ok()?)
+    parse(&std::fs::read_to_string("/proc/thread-self/net/ip_vs_stats").ok()?)
 }
 
 /// The rows of five hexadecimal numbers; anything else is a format lvsh does not know.

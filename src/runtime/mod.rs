@@ -13,6 +13,7 @@ use tokio::sync::Notify;
 
 pub mod budget;
 pub mod client;
+pub mod lag;
 pub mod netns;
 pub mod signals;
 pub mod systemd;

@@ -4,6 +4,7 @@ mod attach;
 mod batch;
 mod complete;
 mod dry;
+mod metrics;
 mod recover;
 mod repl;
 
@@ -20,6 +21,9 @@ pub fn main(argv: Vec<OsString>) -> i32 {
     }
     if argv.first().is_some_and(|a| a == "recover") {
         return recover::main(&argv[1..]);
+    }
+    if argv.first().is_some_and(|a| a == "metrics") {
+        return metrics::main(&argv[1..]);
     }
     if argv.first().is_some_and(|a| a == "attach") {
         return attach::main(argv[1..].to_vec());

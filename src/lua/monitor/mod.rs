@@ -145,6 +145,11 @@ fn create(lua: &Lua, t: Table) -> mlua::Result<MonitorHandle> {
 
 pub struct MonitorHandle(Handle);
 
+/// Every running monitor's status (for metrics).
+pub(super) fn statuses(lua: &Lua) -> Vec<monitor::Status> {
+    binding(lua).monitors.list().iter().map(Handle::status).collect()
+}
+
 /// What this state's monitors did to the table on purpose (for `lvs.watch`).
 pub(super) fn excuse(lua: &Lua, ex: &mut crate::check::drift::Excuses) {
     binding(lua).monitors.excuse(ex);
