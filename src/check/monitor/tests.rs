@@ -46,6 +46,15 @@ impl Host for Fake {
         self.model.clone().execute(op).map_err(|e| e.to_string())
     }
 
+    fn table(&self) -> Result<Vec<(ServiceKey, Vec<Dest>)>, String> {
+        let t = self.model.clone().services().map_err(|e| e.to_string())?;
+        Ok(t.into_iter().map(|(s, d)| (s.key, d)).collect())
+    }
+
+    fn is_model(&self) -> bool {
+        true
+    }
+
     fn run_check(&self, check: FnId, call: Call, started: Instant) -> Local<Outcome> {
         assert_eq!(check, CHECK);
         let server = call.server;
