@@ -17,8 +17,11 @@ pub struct Row {
     /// Of the slowest check's last probe, in milliseconds.
     pub latency: Option<f64>,
     pub detail: String,
-    /// The override holding it: kind, id and reason.
+    /// The override holding it: kind, id, weight and reason.
     pub held: Option<String>,
+    /// The weight the override holds it at (the table's, while `weight` is what the checks
+    /// would give it).
+    pub held_weight: Option<u32>,
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -65,6 +68,11 @@ impl Row {
             ),
             ("detail", Field::Text(self.detail.clone())),
             ("override", self.held.clone().map_or(Field::Nil, Field::Text)),
+            (
+                "held_weight",
+                self.held_weight
+                    .map_or(Field::Nil, |w| Field::Count(u64::from(w))),
+            ),
         ]
     }
 }
@@ -95,6 +103,7 @@ pub(super) fn rows(m: &Monitor) -> Vec<Row> {
                     .get(&(m.name.clone(), *a))
                     .filter(|_| s.held.is_some())
                     .map(|h| h.label.clone()),
+                held_weight: s.held,
             }
         })
         .collect()
@@ -162,7 +171,9 @@ pub fn render(rows: &[Row], now: f64) -> String {
     }
     t.set_titles(PRow::new(titles.iter().map(|h| Cell::new(h)).collect()));
     for r in rows {
-        let weight = if r.in_table {
+        let weight = if let Some(h) = r.held_weight {
+            format!("{h} (held)")
+        } else if r.in_table {
             r.weight.to_string()
         } else {
             format!("{} (out)", r.weight)
