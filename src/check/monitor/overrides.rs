@@ -216,6 +216,14 @@ impl Overrides {
             *self.set.borrow_mut() = set;
             return;
         }
+        // asked only now: the answer may open the table, which a director without overrides
+        // (or without IPVS) has no reason to
+        if self.host.is_model() {
+            return log::info(&format!(
+                "overrides: a dry run; those in {} are not put back",
+                self.path.display()
+            ));
+        }
         let table = match self.host.table() {
             Ok(t) => t,
             Err(e) => {
@@ -405,7 +413,8 @@ impl Overrides {
         let task = self.host.spawn(Box::pin(async move {
             let started = Instant::now();
             while !left.is_empty() {
-                tokio::time::sleep(drain::LOOK_EVERY).await;
+                // coarser than a deleting drain's looks: nothing waits on this one
+                tokio::time::sleep(drain::LOOK_EVERY * 3).await;
                 let mut i = 0;
                 while i < left.len() {
                     let (k, a) = &left[i];
