@@ -545,7 +545,8 @@ function lvs.monitor(spec) end
 function lvs.monitors() end
 
 ---Prints every monitored server: state, weight, last check, latency, detail, and (while one
----holds a server) its override: kind, id, weight and reason.
+---holds a server) its override: kind, id, weight and reason (in m:status().servers, the
+---fields override and held_weight).
 function lvs.show_monitors() end
 
 ---How many probes have run since lvsh started (all monitors).

@@ -120,7 +120,7 @@ const EVENTS: &str = r#"
 fn monitor(service: &str, extra: &str) -> String {
     format!(
         "lvs.monitor{{service={{addr='{service}'}}, check=lvs.check.http{{path='/health', body='^ok'}},
-           interval=0.3, timeout=0.5, rise=1, fall=1{extra}}}"
+           interval=0.3, timeout=2, rise=1, fall=3{extra}}}"
     )
 }
 
@@ -141,36 +141,31 @@ fn overrides_drain_with_a_ttl_gives_back_what_the_checks_say() {
             {}
             print('READY')
             lvs.after(0.5, function()
-              local a = lvs.drain('127.0.0.1:18481', {{ttl=2, reason='deploy'}})
-              local b = lvs.drain('127.0.0.1:18482', {{service={{addr='192.0.2.140:80'}}, ttl=2}})
-              print(('SET %s %s %s %d %s'):format(a.id, a.kind, a.expires_in, #b.services, b.server))
+              local a = lvs.drain('127.0.0.1:18481', {{ttl=6, reason='deploy'}})
+              local b = lvs.drain('127.0.0.1:18482', {{service={{addr='192.0.2.140:80'}}, ttl=6}})
+              local left = a.expires_in > 4 and a.expires_in <= 6
+              print(('SET %s %s %s %d %s'):format(a.id, a.kind, left, #b.services, b.server))
             end)
             lvs.run()",
                 monitor("192.0.2.140:80", "")
             ),
         );
-        lvsh.wait_line("SET o1 drain 2.0 1 127.0.0.1:18482", Duration::from_secs(5));
+        lvsh.wait_line("SET o1 drain true 1 127.0.0.1:18482", Duration::from_secs(5));
         let set = Instant::now();
-        wait_rule(
-            "-a -t 192.0.2.140:80 -r 127.0.0.1:18481 -m -w 0",
-            true,
-            Duration::from_secs(1),
-        );
-        wait_rule(
-            "-a -t 192.0.2.140:80 -r 127.0.0.1:18482 -m -w 0",
-            true,
-            Duration::from_secs(1),
-        );
+        let s = ipvsadm("-S -n");
+        for rs in ["127.0.0.1:18481", "127.0.0.1:18482"] {
+            assert!(s.contains(&format!("-r {rs} -m -w 0")), "{s}");
+        }
         // b fails its check while the drain holds it: that verdict is what it gets after
         b.stop();
         wait_rule(
             "-a -t 192.0.2.140:80 -r 127.0.0.1:18481 -m -w 3",
             true,
-            Duration::from_secs(4),
+            Duration::from_secs(8),
         );
         let back = set.elapsed();
         assert!(
-            back >= Duration::from_millis(1800),
+            back >= Duration::from_millis(4000),
             "back after {back:?}, before the TTL"
         );
         std::thread::sleep(Duration::from_secs(1));
@@ -272,23 +267,15 @@ fn overrides_set_weight_holds_a_failing_server_and_unmonitored_ones_get_their_we
              -a -t 192.0.2.142:80 -r 127.0.0.1:18486 -m -w 2\n\
              -A -t 192.0.2.143:80 -s wrr\n-a -t 192.0.2.143:80 -r 127.0.0.1:18486 -m -w 4\n",
         );
-        let mut lvsh = Director::start(
-            dir.path(),
-            &format!(
-                "{EVENTS}
-            {}
-            print('READY')
-            lvs.after(0.3, function()
-              local o = lvs.set_weight('127.0.0.1:18486', 5, {{reason='canary'}})
-              print(('SET %s %d'):format(o.id, #o.services))
-            end)
-            lvs.after(2.5, function() lvs.show_monitors(); print('SHOWN') end)
-            lvs.after(3, function() lvs.lift('o1'); print('LIFTED') end)
-            lvs.run()",
-                monitor("192.0.2.142:80", "")
-            ),
+        let script = format!(
+            "{EVENTS}\n{}\nprint('READY')\nlvs.run()\n",
+            monitor("192.0.2.142:80", "")
         );
-        lvsh.wait_line("SET o1 2", Duration::from_secs(5));
+        let d = Director::start(dir.path(), &script);
+        let (_, out) = d.attach_ok(
+            "local o = lvs.set_weight('127.0.0.1:18486', 5, {reason='canary'}); print(o.id, #o.services)",
+        );
+        assert_eq!(out.trim(), "o1\t2");
         wait_rule(
             "-a -t 192.0.2.142:80 -r 127.0.0.1:18486 -m -w 5",
             true,
@@ -300,14 +287,31 @@ fn overrides_set_weight_holds_a_failing_server_and_unmonitored_ones_get_their_we
             Duration::from_secs(1),
         );
         b.stop();
-        // down within interval*fall + timeout; the override holds it at 5 anyway
-        std::thread::sleep(Duration::from_millis(1500));
+        let state = "for _, r in ipairs(lvs.monitors()[1]:status().servers) do
+                       if r.server == '127.0.0.1:18486' then print(r.state, r.held_weight, r.override) end
+                     end";
+        let start = Instant::now();
+        loop {
+            let (_, out) = d.attach_ok(state);
+            if out.starts_with("down") {
+                assert_eq!(out.trim(), "down\t5\tweight o1 at weight 5: canary");
+                break;
+            }
+            assert!(start.elapsed() < Duration::from_secs(10), "not down: {out}");
+            std::thread::sleep(Duration::from_millis(200));
+        }
+        // failing, and held at 5 anyway
         let s = ipvsadm("-S -n");
         assert!(
             s.contains("-a -t 192.0.2.142:80 -r 127.0.0.1:18486 -m -w 5"),
             "{s}"
         );
-        lvsh.wait_line("LIFTED", Duration::from_secs(4));
+        let (_, shown) = d.attach_ok("lvs.show_monitors()");
+        assert!(
+            shown.contains("5 (held)") && shown.contains("weight o1 at weight 5: canary"),
+            "{shown}"
+        );
+        d.attach_ok("lvs.lift(1)");
         // lifted while failing: inhibited by its monitor; unmonitored: its weight before
         wait_rule(
             "-a -t 192.0.2.142:80 -r 127.0.0.1:18486 -m -w 0",
@@ -319,9 +323,7 @@ fn overrides_set_weight_holds_a_failing_server_and_unmonitored_ones_get_their_we
             true,
             Duration::from_secs(1),
         );
-        let seen = lvsh.stop();
-        let shown = seen.join("\n");
-        assert!(shown.contains("weight o1 at weight 5: canary"), "{shown}");
+        let shown = d.stop().join("\n");
         assert!(shown.contains("EV override_lifted o1"), "{shown}");
     });
 }

@@ -459,7 +459,9 @@ impl Overrides {
     }
 
     /// Writes `set` to the state file (atomically, 0600, never through a link); a dry run
-    /// keeps its overrides in memory only.
+    /// keeps its overrides in memory only. Synchronous, as the transaction journal's write
+    /// is: an override the table shows must survive a crash right after, so the file is
+    /// durable before the table changes (a small file; the loop waits for one fsync).
     fn save(&self, set: &OverrideSet) -> Result<(), String> {
         if self.host.is_model() {
             return Ok(());
