@@ -327,3 +327,85 @@ fn overrides_set_weight_holds_a_failing_server_and_unmonitored_ones_get_their_we
         assert!(shown.contains("EV override_lifted o1"), "{shown}");
     });
 }
+
+#[test]
+fn serial_overrides_a_drain_override_finishes_when_the_last_connection_closes() {
+    use crate::traffic::{Echo, Lab};
+    let lab = Lab::nat_with(|rs| format!("exec busybox nc -ll -p 9000 -e cat # {rs}"));
+    let lvsh = env!("CARGO_BIN_EXE_lvsh");
+    lab.exec(
+        "dir",
+        &format!(
+            r#"{lvsh} -e 'lvs.apply({{{{addr="203.0.113.1:9000", scheduler="rr", servers={{{{addr="198.51.100.11", method="nat"}}, {{addr="198.51.100.12", method="nat"}}}}}}}})'"#
+        ),
+    );
+    let mut conn = Echo::connect(&lab, "203.0.113.1", 9000);
+    let real = Echo::real_server(&lab);
+    let state = tempfile::tempdir().unwrap();
+    let mut child = Command::new("ip")
+        .args(["netns", "exec", &lab.ns("dir"), lvsh, "-e"])
+        .arg(format!(
+            r#"io.stdout:setvbuf("line")
+            lvs.on_event(function(ev)
+              if ev.kind:match("^drain") then print(("EV %s %s"):format(ev.kind, ev.server)) end
+            end)
+            local o = lvs.drain("{real}", {{reason="test"}})
+            print("SET", o.id)
+            lvs.run()"#
+        ))
+        .env("LVSH_STATE_DIR", state.path())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let lines = timed_lines(child.stdout.take().unwrap());
+    let mut seen = Vec::new();
+    let wait = |want: &str, limit: Duration, seen: &mut Vec<String>| -> bool {
+        let start = Instant::now();
+        while !seen.iter().any(|l: &String| l.starts_with(want)) {
+            let left = limit.checked_sub(start.elapsed()).unwrap_or_default();
+            match lines.recv_timeout(left) {
+                Ok((_, l)) => seen.push(l),
+                Err(_) => return false,
+            }
+        }
+        true
+    };
+    assert!(
+        wait(
+            &format!("EV drain_started {real}"),
+            Duration::from_secs(10),
+            &mut seen
+        ),
+        "{seen:?}"
+    );
+    assert!(
+        lab.exec("dir", "ipvsadm -S -n")
+            .contains(&format!("-r {real} -m -w 0")),
+        "weight 0 while draining"
+    );
+    // the connection still works, and holds the drain open
+    conn.echo("while draining");
+    assert!(
+        !wait("EV drain_finished", Duration::from_secs(2), &mut seen),
+        "finished with a connection open: {seen:?}"
+    );
+    conn.close();
+    assert!(
+        wait(
+            &format!("EV drain_finished {real}"),
+            Duration::from_secs(5),
+            &mut seen
+        ),
+        "{seen:?}"
+    );
+    // drained, not deleted: the override holds it in at weight 0
+    assert!(
+        lab.exec("dir", "ipvsadm -S -n")
+            .contains(&format!("-r {real} -m -w 0"))
+    );
+    let _ = nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(child.id() as i32),
+        nix::sys::signal::SIGTERM,
+    );
+    let _ = child.wait();
+}
