@@ -131,9 +131,17 @@ impl Override {
     }
 }
 
+/// The last second RFC 3339 can write (9999-12-31T23:59:59Z).
+const LAST_TIME: f64 = 253_402_300_799.0;
+
 /// Seconds since the epoch as RFC 3339 (to the second).
 pub fn rfc3339(t: f64) -> String {
-    let at = UNIX_EPOCH + Duration::from_secs_f64(t.max(0.0));
+    let secs = if t.is_finite() {
+        t.clamp(0.0, LAST_TIME)
+    } else {
+        0.0
+    };
+    let at = UNIX_EPOCH + Duration::from_secs_f64(secs);
     humantime::format_rfc3339_seconds(at).to_string()
 }
 
@@ -337,7 +345,7 @@ impl OverrideSet {
             .iter()
             .filter_map(|o| o.expires)
             .reduce(f64::min)
-            .map(|e| Duration::from_secs_f64((e - now).max(0.0)))
+            .map(|e| Duration::try_from_secs_f64((e - now).max(0.0)).unwrap_or(MAX_TTL))
     }
 
     pub fn to_json(&self) -> String {
@@ -348,6 +356,17 @@ impl OverrideSet {
 
     pub fn from_json(text: &str) -> Result<OverrideSet, String> {
         let set: OverrideSet = serde_json::from_str(text).map_err(|e| e.to_string())?;
+        // a file edited by hand: times past what a clock can show, weights the kernel
+        // cannot take, are refused here rather than met later
+        for o in &set.overrides {
+            let time = |t: f64| (0.0..=LAST_TIME).contains(&t);
+            if !time(o.set) || !o.expires.is_none_or(time) {
+                return Err(format!("override {}: a time out of range", o.id));
+            }
+            if i64::from(o.weight) > MAX_WEIGHT {
+                return Err(format!("override {}: weight {} is out of range", o.id, o.weight));
+            }
+        }
         // an id past `last` (a file edited by hand) must not be given again
         let top = set
             .overrides

@@ -187,6 +187,18 @@ fn the_state_round_trips_through_json() {
     let mut back = OverrideSet::from_json(&edited).unwrap();
     assert_eq!(back.next_id(), "o3");
     assert!(OverrideSet::from_json("{\"overrides\": 3}").is_err());
+    let far = text.replace("1005.5", "1e300");
+    assert_eq!(
+        OverrideSet::from_json(&far).unwrap_err(),
+        "override o1: a time out of range"
+    );
+    let heavy = text.replace("\"weight\": 4", "\"weight\": 4294967295");
+    assert!(
+        OverrideSet::from_json(&heavy)
+            .unwrap_err()
+            .contains("weight 4294967295")
+    );
+    assert_eq!(rfc3339(f64::NAN), "1970-01-01T00:00:00Z");
 }
 
 #[test]
