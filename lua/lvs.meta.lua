@@ -209,19 +209,26 @@ function lvs.state() end
 ---@return table[]
 function lvs.apply(desired, opts) end
 
----Takes a real server out of rotation (weight 0) and deletes it once drained: wait = "active"
----(default: no active connections left), "all" (no connection entries at all: inactive ones
----such as TIME_WAIT too) or a number of seconds; a persistent service's persistence templates
----are waited for too. After `timeout` seconds (default 300) it is deleted with what it has.
----The calling code waits; everything else on the event loop goes on. The log says when the
----kernel's settings defeat a drain (expire_quiescent_template = 0 on a persistent service,
----conn_reuse_mode = 0). SIGTERM ends the wait with the server left in at weight 0.
----Returns true once the server is deleted.
+---Two forms, told apart by the second argument.
+---lvs.drain(service, server, opts): takes a real server out of rotation (weight 0) and deletes
+---it once drained: wait = "active" (default: no active connections left), "all" (no
+---connection entries at all: inactive ones such as TIME_WAIT too) or a number of seconds; a
+---persistent service's persistence templates are waited for too. After `timeout` seconds
+---(default 300) it is deleted with what it has. The calling code waits; everything else on
+---the event loop goes on. The log says when the kernel's settings defeat a drain
+---(expire_quiescent_template = 0 on a persistent service, conn_reuse_mode = 0). SIGTERM ends
+---the wait with the server left in at weight 0. Returns true once the server is deleted.
+---lvs.drain(server, {service=, reason=, ttl=}) (the second argument nil or an options table
+---without addr): an override, as lvs.maintenance, that holds the server at weight 0 in every
+---service it is in (or `service` only) and leaves it in the table; drain_started, then
+---drain_finished once it has no active connections. Returns the override (see
+---lvs.overrides); it ends with lvs.lift(id) or after ttl seconds.
 ---Example: lvs.drain({addr="192.0.2.110:80"}, "192.0.2.101", {wait="all", timeout=60})
----@param service ServiceSpec
----@param server ServerSpec|string
+---Example: lvs.drain("192.0.2.101", {reason="deploy", ttl=600})
+---@param service ServiceSpec|string a service, or (override form) a server's address
+---@param server? ServerSpec|string|{service?: ServiceSpec, reason?: string, ttl?: number}
 ---@param opts? {timeout?: integer, wait?: "active"|"all"|number}
----@return boolean
+---@return boolean|Override
 function lvs.drain(service, server, opts) end
 
 ---Watches for drift: every `every` seconds (default 5) compares the kernel's table with
@@ -242,6 +249,51 @@ function lvs.drain(service, server, opts) end
 ---@param spec {desired: table|string|function, every?: number, action?: "report"|"revert"|"adopt", max_changes?: integer}
 ---@return userdata
 function lvs.watch(spec) end
+
+---@class Override
+---@field id string "o1", "o2", ...: what lvs.lift takes (never given twice, across restarts too)
+---@field kind "drain"|"maintenance"|"weight"
+---@field server string the server as given: "192.0.2.101" (every port) or "192.0.2.101:80"
+---@field services string[] the services it holds the server in ("TCP 192.0.2.110:80")
+---@field weight integer the weight it holds the server at
+---@field reason string why ("" when not given)
+---@field by "script"|{uid: integer, pid: integer} who: the director's own code, or the attached client (SO_PEERCRED)
+---@field set string when, RFC 3339 (set_epoch: seconds since the epoch)
+---@field expires? string when it ends, RFC 3339 (expires_epoch, and expires_in seconds from now); nil: until lifted
+
+---Puts a real server in maintenance: weight 0 in every service it is in now (or in `service`
+---only; "192.0.2.101" names every port, "192.0.2.101:80" one). Its monitors keep checking it
+---(lvs.show_monitors shows the override) but no verdict changes the table while it holds. It
+---is kept in /var/lib/lvsh/NAME.overrides.json (LVSH_STATE_DIR) and put back when the director
+---restarts. When it ends (lvs.lift, or ttl seconds) a monitored server gets what its checks
+---say now (up: its weight; down: out), an unmonitored one the weight it had before. A server
+---no service has, a bad ttl or service is an error, and nothing is changed. Returns the
+---override. Events: override_set, override_lifted, override_expired.
+---Example: lvs.maintenance("192.0.2.101", {reason="disk swap", ttl=3600})
+---@param server string
+---@param opts? {service?: ServiceSpec, reason?: string, ttl?: number}
+---@return Override
+function lvs.maintenance(server, opts) end
+
+---Holds a real server at `weight` (0 to 2147483647) whatever its checks say, as
+---lvs.maintenance holds it at 0 (same options, same end). Returns the override.
+---Example: lvs.set_weight("192.0.2.101:80", 10, {reason="canary", ttl=300})
+---@param server string
+---@param weight integer
+---@param opts? {service?: ServiceSpec, reason?: string, ttl?: number}
+---@return Override
+function lvs.set_weight(server, weight, opts) end
+
+---The overrides in force (lvs.drain's override form, lvs.maintenance, lvs.set_weight),
+---oldest first; where two hold the same server, the newer one's weight is the table's.
+---@return Override[]
+function lvs.overrides() end
+
+---Ends override `id` ("o1", or 1) whoever set it; the event override_lifted says who lifted
+---it. An unknown id is an error naming it. Returns the override that ended.
+---@param id string|integer
+---@return Override
+function lvs.lift(id) end
 
 ---Prints a plan returned by lvs.apply as a table.
 ---@param plan table[]
@@ -513,7 +565,9 @@ function lvs.monitor(spec) end
 ---@return userdata[]
 function lvs.monitors() end
 
----Prints every monitored server: state, weight, last check, latency, detail.
+---Prints every monitored server: state, weight, last check, latency, detail, and (while one
+---holds a server) its override: kind, id, weight and reason (in m:status().servers, the
+---fields override and held_weight).
 function lvs.show_monitors() end
 
 ---How many probes have run since lvsh started (all monitors).

@@ -8,6 +8,7 @@ mod exec;
 pub mod http;
 pub mod monitor;
 pub mod net;
+pub mod overrides;
 pub mod spec;
 pub mod state;
 pub mod tcp;

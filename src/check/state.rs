@@ -108,6 +108,11 @@ pub struct Server {
     pub kept: bool,
     pub checks: Vec<CheckState>,
     pub last_detail: String,
+    /// The weight an override holds it at: the checks go on, but the table is the
+    /// override's until it ends.
+    pub held: Option<u32>,
+    /// `weight` is a guess (1): the kernel had it at 0 when the watch began.
+    pub guessed: bool,
 }
 
 impl Server {
@@ -183,6 +188,7 @@ impl<K: Ord + Clone + Debug> Board<K> {
         }
         let alpha = self.policy.alpha;
         let health = if alpha { Health::Down } else { Health::Up };
+        let guessed = weight.is_none() && kernel_weight == 0;
         let weight = match (weight, kernel_weight) {
             (Some(w), _) => w,
             (None, 0) => 1,
@@ -203,6 +209,8 @@ impl<K: Ord + Clone + Debug> Board<K> {
                 kept: false,
                 checks: vec![check; checks.max(1)],
                 last_detail: String::new(),
+                held: None,
+                guessed,
             },
         );
         let mut fx = Vec::new();
@@ -236,12 +244,18 @@ impl<K: Ord + Clone + Debug> Board<K> {
         let Some(s) = self.servers.get_mut(key) else {
             return fx;
         };
+        if s.held.is_some() {
+            // the override's weight, or someone editing a held server: neither is the
+            // weight the server goes back to
+            return fx;
+        }
         if s.out && self.policy.action == Action::Inhibit && kernel_weight > 0 {
             // An inhibited server stays at 0 until it passes; remember what it should get.
             s.weight = kernel_weight;
             fx.push(Effect::SetWeight(key.clone(), 0));
         } else if !s.out && kernel_weight > 0 {
             s.weight = kernel_weight;
+            s.guessed = false;
         }
         self.settle(&mut fx);
         fx
@@ -284,7 +298,7 @@ impl<K: Ord + Clone + Debug> Board<K> {
         s.last_detail = s.combined_detail();
         if let Some(w) = dynamic.filter(|&w| w != s.weight) {
             s.weight = w;
-            if now == Health::Up && !s.out {
+            if now == Health::Up && !s.out && s.held.is_none() {
                 fx.push(Effect::SetWeight(key.clone(), w));
             }
         }
@@ -346,10 +360,12 @@ impl<K: Ord + Clone + Debug> Board<K> {
         }
         s.kept = false;
         s.out = true;
-        fx.push(match action {
-            Action::Inhibit => Effect::SetWeight(key.clone(), 0),
-            Action::Remove => Effect::Remove(key.clone()),
-        });
+        if s.held.is_none() {
+            fx.push(match action {
+                Action::Inhibit => Effect::SetWeight(key.clone(), 0),
+                Action::Remove => Effect::Remove(key.clone()),
+            });
+        }
     }
 
     fn put_back(&mut self, key: &K, fx: &mut Vec<Effect<K>>) {
@@ -362,10 +378,53 @@ impl<K: Ord + Clone + Debug> Board<K> {
             return;
         }
         s.out = false;
-        fx.push(match action {
-            Action::Inhibit => Effect::SetWeight(key.clone(), s.weight),
-            Action::Remove => Effect::Restore(key.clone(), s.weight),
-        });
+        if s.held.is_none() {
+            fx.push(match action {
+                Action::Inhibit => Effect::SetWeight(key.clone(), s.weight),
+                Action::Remove => Effect::Restore(key.clone(), s.weight),
+            });
+        }
+    }
+
+    /// An override holds `key` at `weight` (None: it no longer does). While held, verdicts
+    /// are kept but not carried out; at the end the table gets what the checks say now.
+    /// `before` is the server's weight before the override, which replaces a guessed one.
+    pub fn hold(&mut self, key: &K, weight: Option<u32>, before: u32) -> Vec<Effect<K>> {
+        let mut fx = Vec::new();
+        let action = self.policy.action;
+        let Some(s) = self.servers.get_mut(key) else {
+            return fx;
+        };
+        if s.guessed && before > 0 {
+            s.weight = before;
+            s.guessed = false;
+        }
+        let in_table = s.held.is_some() || !(s.out && action == Action::Remove);
+        match weight {
+            Some(w) => {
+                if s.held == Some(w) {
+                    return fx;
+                }
+                s.held = Some(w);
+                fx.push(if in_table {
+                    Effect::SetWeight(key.clone(), w)
+                } else {
+                    Effect::Restore(key.clone(), w)
+                });
+            }
+            None => {
+                if s.held.take().is_none() {
+                    return fx;
+                }
+                fx.push(match (s.out, action) {
+                    (false, _) => Effect::SetWeight(key.clone(), s.weight),
+                    (true, Action::Inhibit) => Effect::SetWeight(key.clone(), 0),
+                    (true, Action::Remove) => Effect::Remove(key.clone()),
+                });
+            }
+        }
+        self.settle(&mut fx);
+        fx
     }
 
     /// Service-wide consequences of the servers' states: servers kept in by max_down go out
@@ -389,7 +448,10 @@ impl<K: Ord + Clone + Debug> Board<K> {
             self.panicking = false;
         }
         if self.policy.sorry {
-            let serving = self.servers.values().any(|s| !s.out);
+            let serving = self.servers.values().any(|s| match s.held {
+                Some(w) => w > 0,
+                None => !s.out,
+            });
             if !serving && !self.sorry_in {
                 self.sorry_in = true;
                 fx.push(Effect::SorryIn);
@@ -411,12 +473,16 @@ impl<K: Ord + Clone + Debug> Board<K> {
         }
     }
 
-    /// The sum of the weights of the servers that are up.
+    /// The sum of the weights of the servers that are up, or that an override holds (at
+    /// its weight: one held at 0 serves nobody, whatever its checks say).
     pub fn live_weight(&self) -> u64 {
         self.servers
             .values()
-            .filter(|s| s.health == Health::Up)
-            .map(|s| u64::from(s.weight))
+            .map(|s| match s.held {
+                Some(w) => u64::from(w),
+                None if s.health == Health::Up => u64::from(s.weight),
+                None => 0,
+            })
             .sum()
     }
 }

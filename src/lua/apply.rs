@@ -204,8 +204,16 @@ async fn apply(lua: Lua, (want, opts): (Value, Option<Value>)) -> mlua::Result<T
     plan_list(&lua, ops)
 }
 
-/// `lvs.drain(service, server, {timeout=, wait=})`: weight 0 now, deleted once drained.
-async fn drain(lua: Lua, (svc, rs, opts): (Value, Value, Option<Value>)) -> mlua::Result<bool> {
+/// `lvs.drain(server, {service=, reason=, ttl=})` (an override) or `lvs.drain(service,
+/// server, {timeout=, wait=})` (weight 0 now, deleted once drained).
+async fn drain(lua: Lua, (a, b, c): (Value, Value, Option<Value>)) -> mlua::Result<Value> {
+    if super::monitor::overrides::is_override_form(&a, &b)? {
+        return super::monitor::overrides::drain(&lua, a, b);
+    }
+    Ok(Value::Boolean(drain_server(lua, (a, b, c)).await?))
+}
+
+async fn drain_server(lua: Lua, (svc, rs, opts): (Value, Value, Option<Value>)) -> mlua::Result<bool> {
     let key = service_key(svc)?;
     let spec = server_spec(rs)?;
     let o = match opts {

@@ -137,6 +137,7 @@ fn on_event(lua: &Lua, f: Function) -> mlua::Result<Task> {
 async fn run(lua: Lua, (): ()) -> mlua::Result<Option<String>> {
     // listening until the run ends: the socket goes with it
     let _control = super::control::serve(&lua);
+    super::monitor::overrides::load(&lua);
     let sd = crate::runtime::systemd::Systemd::from_env().map(Rc::new);
     let told = match &sd {
         Some(sd) => Some(super::monitor::tell_systemd(&lua, sd.clone())?),

@@ -17,9 +17,9 @@ use crate::ipvs::ServiceKey;
 use crate::ipvsadm::rules;
 
 /// The weight a runtime override holds `server` of `service` at, if one does: that weight
-/// is no drift. SEAM: overrides are not in this branch; the lead wires this to them at merge.
-fn held_by_override(_lua: &Lua, _service: &ServiceKey, _server: SocketAddr) -> Option<u32> {
-    None
+/// is no drift.
+fn held_by_override(lua: &Lua, service: &ServiceKey, server: SocketAddr) -> Option<u32> {
+    super::monitor::held(lua, service, server)
 }
 
 /// What monitors and drains did on purpose, as they stand now; the servers drains deleted

@@ -21,6 +21,7 @@ mod ipvsadm_compat;
 mod ipvsadm_malformed;
 mod logging;
 mod monitor;
+mod overrides;
 mod robust;
 mod sandbox;
 mod scale;

@@ -25,6 +25,14 @@ pub trait Host: Matcher {
 
     fn execute(&self, op: &Op) -> Result<(), String>;
 
+    /// Every service with its real servers (what runtime overrides are matched against).
+    fn table(&self) -> Result<Vec<(ServiceKey, Vec<Dest>)>, String>;
+
+    /// The table is an in-memory model (a dry run): nothing is kept on disk.
+    fn is_model(&self) -> bool {
+        false
+    }
+
     /// Runs custom check `check` as `call` says. A check that fails to run, raises or
     /// answers nonsense is a failed outcome that says so; the caller bounds the time it
     /// waits, the host the time the check may run without yielding.

@@ -6,6 +6,7 @@
 pub mod config;
 mod effects;
 pub mod host;
+pub mod overrides;
 pub mod probe;
 mod registry;
 mod table;
@@ -41,6 +42,8 @@ pub struct Monitors {
     next_id: Cell<u64>,
     /// How many running monitors refer to each of the host's functions.
     uses: RefCell<HashMap<FnId, usize>>,
+    /// The servers runtime overrides hold, shared with every monitor.
+    holds: overrides::Holds,
 }
 
 /// A monitor, as its owner holds it; it keeps running without one until stopped.
@@ -55,7 +58,38 @@ impl Monitors {
             all: RefCell::new(Vec::new()),
             next_id: Cell::new(0),
             uses: RefCell::new(HashMap::new()),
+            holds: Default::default(),
         }
+    }
+
+    pub fn holds(&self) -> overrides::Holds {
+        self.holds.clone()
+    }
+
+    /// Holds `server` of `service` at `weight` (None: lets it go) in every monitor that
+    /// watches it, which carries it out; false when no monitor watches it.
+    pub fn hold(
+        &self,
+        service: &str,
+        server: std::net::SocketAddr,
+        weight: Option<u32>,
+        before: u32,
+    ) -> bool {
+        let watching: Vec<Shared> = self
+            .all
+            .borrow()
+            .iter()
+            .filter(|m| {
+                let m = m.borrow();
+                m.name == service && m.board.servers.contains_key(&server)
+            })
+            .cloned()
+            .collect();
+        for m in &watching {
+            let fx = m.borrow_mut().board.hold(&server, weight, before);
+            effects::apply(m, fx);
+        }
+        !watching.is_empty()
     }
 
     /// Starts a monitor. The first read is synchronous: a monitor of a service that is not
@@ -117,6 +151,7 @@ impl Monitors {
             stopped: false,
             service_missing: false,
             refresher: None,
+            holds: self.holds.clone(),
             host: self.host.clone(),
             registry: self.registry.clone(),
         }));

@@ -51,7 +51,7 @@ pub(super) fn follow(this: &Shared, dests: Vec<Dest>) {
             .collect();
         for (addr, d) in &seen {
             if let Some(s) = m.board.servers.get(addr) {
-                let expected = if s.out { 0 } else { s.weight };
+                let expected = crate::check::overrides::winner(s.held, s.out, s.weight);
                 if d.weight != expected {
                     fx.extend(m.board.weight_changed(addr, d.weight));
                 }
@@ -67,7 +67,13 @@ pub(super) fn follow(this: &Shared, dests: Vec<Dest>) {
                     .and_then(|p| p.probes.as_ref())
                     .map_or(m.probes.len(), Vec::len);
                 m.dests.insert(*addr, d.clone());
-                fx.extend(m.board.add(*addr, d.weight, ps.and_then(|p| p.weight), n));
+                // a server an override holds is watched from the weight it had before
+                let hold = m.holds.borrow().get(&(m.name.clone(), *addr)).cloned();
+                let kernel = hold.as_ref().map_or(d.weight, |h| h.before);
+                fx.extend(m.board.add(*addr, kernel, ps.and_then(|p| p.weight), n));
+                if let Some(h) = hold {
+                    fx.extend(m.board.hold(addr, Some(h.weight), h.before));
+                }
                 added.push(*addr);
             }
         }

@@ -26,6 +26,8 @@ struct Fake {
     runs_at_edit: RefCell<Vec<(u32, u32)>>,
     events: RefCell<Vec<Event>>,
     released: RefCell<Vec<FnId>>,
+    /// Overrides are written to their state file (else the table counts as a model's).
+    persist: Cell<bool>,
 }
 
 impl Matcher for Fake {
@@ -44,6 +46,15 @@ impl Host for Fake {
             self.runs_at_edit.borrow_mut().push((d.weight, self.runs.get()));
         }
         self.model.clone().execute(op).map_err(|e| e.to_string())
+    }
+
+    fn table(&self) -> Result<Vec<(ServiceKey, Vec<Dest>)>, String> {
+        let t = self.model.clone().services().map_err(|e| e.to_string())?;
+        Ok(t.into_iter().map(|(s, d)| (s.key, d)).collect())
+    }
+
+    fn is_model(&self) -> bool {
+        !self.persist.get()
     }
 
     fn run_check(&self, check: FnId, call: Call, started: Instant) -> Local<Outcome> {
@@ -296,4 +307,189 @@ fn settings_in_range_make_the_policy() {
     );
     let ps = &c.per_server[&"10.0.0.1:80".parse().unwrap()];
     assert_eq!(ps.weight, Some(7));
+}
+
+mod overrides {
+    use super::*;
+    use crate::check::monitor::overrides::Overrides;
+    use crate::check::overrides::{By, Kind, Request};
+
+    const BY: By = By::Client { uid: 0, pid: 7 };
+
+    fn key2() -> ServiceKey {
+        ServiceKey::Addr {
+            proto: Protocol::Tcp,
+            addr: "192.0.2.1".parse().unwrap(),
+            port: 81,
+        }
+    }
+
+    /// The monitored service of `model()`, and a second one with the victim at weight 4
+    /// that no monitor watches.
+    fn two_services() -> SharedModel {
+        let m = model();
+        let mut c = m.clone();
+        c.execute(&Op::AddService(Service::new(key2()))).unwrap();
+        let mut d = dest("10.0.0.2");
+        d.weight = 4;
+        c.execute(&Op::AddDest(key2(), d)).unwrap();
+        m
+    }
+
+    fn weight_in(m: &SharedModel, k: &ServiceKey) -> Option<u32> {
+        let dests = m.clone().dests(k).unwrap();
+        dests
+            .iter()
+            .find(|d| SocketAddr::new(d.addr, d.port) == victim())
+            .map(|d| d.weight)
+    }
+
+    fn req(kind: Kind, server: &str, weight: Option<i64>, ttl: Option<f64>) -> Request {
+        Request {
+            kind,
+            server: server.into(),
+            service: None,
+            weight,
+            reason: Some("test".into()),
+            ttl: ttl.map(Duration::from_secs_f64),
+        }
+    }
+
+    fn run(body: impl AsyncFnOnce()) {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_time()
+            .build()
+            .unwrap();
+        tokio::task::LocalSet::new().block_on(&rt, body());
+    }
+
+    #[test]
+    fn an_expired_maintenance_gives_a_failing_server_nothing_and_an_unmonitored_one_its_weight() {
+        run(async || {
+            let dir = tempfile::tempdir().unwrap();
+            let host = Rc::new(Fake {
+                model: two_services(),
+                ..Fake::default()
+            });
+            let monitors = Rc::new(Monitors::new(host.clone()));
+            let _m = monitors.start(validate(spec(1, 1)).unwrap()).unwrap();
+            let ov = Overrides::new(monitors.clone(), host.clone(), dir.path().join("x.json"));
+            let o = ov
+                .set(req(Kind::Maintenance, "10.0.0.2", None, Some(0.3)), BY)
+                .unwrap();
+            assert_eq!((o.id.as_str(), o.targets.len()), ("o1", 2));
+            assert_eq!(weight_in(&host.model, &key()), Some(0));
+            assert_eq!(weight_in(&host.model, &key2()), Some(0));
+            let row = monitors
+                .rows()
+                .into_iter()
+                .find(|r| r.server == "10.0.0.2:80")
+                .unwrap();
+            assert_eq!(row.held.as_deref(), Some("maintenance o1 at weight 0: test"));
+            host.failing.set(Some(victim()));
+            until("the check to fail", || {
+                monitors
+                    .rows()
+                    .iter()
+                    .any(|r| r.server == "10.0.0.2:80" && r.state == "down")
+            })
+            .await;
+            until("the override to expire", || ov.list().is_empty()).await;
+            assert_eq!(weight_in(&host.model, &key()), Some(0), "down: stays out");
+            assert_eq!(
+                weight_in(&host.model, &key2()),
+                Some(4),
+                "unmonitored: its weight before"
+            );
+            host.failing.set(None);
+            until("the server to come back", || {
+                weight_in(&host.model, &key()) == Some(5)
+            })
+            .await;
+            assert!(
+                !dir.path().join("x.json").exists(),
+                "a model's overrides stay in memory"
+            );
+        });
+    }
+
+    #[test]
+    fn a_held_weight_outlasts_failures_and_its_lift_gives_what_the_checks_say() {
+        run(async || {
+            let host = Rc::new(Fake {
+                model: two_services(),
+                ..Fake::default()
+            });
+            let monitors = Rc::new(Monitors::new(host.clone()));
+            let _m = monitors.start(validate(spec(1, 1)).unwrap()).unwrap();
+            let ov = Overrides::new(monitors.clone(), host.clone(), "/nonexistent/x.json".into());
+            let mut r = req(Kind::Weight, "10.0.0.2:80", Some(9), None);
+            r.service = Some(key());
+            ov.set(r, BY).unwrap();
+            assert_eq!(weight_in(&host.model, &key()), Some(9));
+            assert_eq!(weight_in(&host.model, &key2()), Some(4), "not in that service");
+            host.failing.set(Some(victim()));
+            until("the check to fail", || {
+                monitors
+                    .rows()
+                    .iter()
+                    .any(|r| r.server == "10.0.0.2:80" && r.state == "down")
+            })
+            .await;
+            assert_eq!(weight_in(&host.model, &key()), Some(9));
+            assert_eq!(
+                ov.set(req(Kind::Drain, "10.0.0.9", None, None), BY).unwrap_err(),
+                "drain: server: 10.0.0.9 is not a real server of any service"
+            );
+            assert_eq!(
+                ov.lift("o5", BY).unwrap_err(),
+                "lift: no override with id \"o5\" (lvs.overrides() lists them)"
+            );
+            ov.lift("o1", BY).unwrap();
+            assert_eq!(weight_in(&host.model, &key()), Some(0), "lifted while down: out");
+            assert!(ov.list().is_empty());
+        });
+    }
+
+    #[test]
+    fn the_state_file_is_private_put_back_by_the_next_director_and_never_a_link() {
+        run(async || {
+            use std::os::unix::fs::PermissionsExt;
+            let dir = tempfile::tempdir().unwrap();
+            let path = dir.path().join("state/d.overrides.json");
+            let host = Rc::new(Fake {
+                model: two_services(),
+                persist: Cell::new(true),
+                ..Fake::default()
+            });
+            let first = Overrides::new(Rc::new(Monitors::new(host.clone())), host.clone(), path.clone());
+            first
+                .set(req(Kind::Maintenance, "10.0.0.2", None, None), BY)
+                .unwrap();
+            let mode = std::fs::metadata(&path).unwrap().permissions().mode();
+            assert_eq!(mode & 0o777, 0o600);
+            drop(first);
+            let next = Overrides::new(Rc::new(Monitors::new(host.clone())), host.clone(), path.clone());
+            let list = next.list();
+            assert_eq!((list.len(), list[0].by), (1, BY));
+            next.lift("o1", By::Script { pid: 1 }).unwrap();
+            assert_eq!(weight_in(&host.model, &key()), Some(5));
+            assert_eq!(weight_in(&host.model, &key2()), Some(4));
+            assert_eq!(
+                next.set(req(Kind::Drain, "10.0.0.2", None, None), BY).unwrap().id,
+                "o2"
+            );
+            next.lift("o2", BY).unwrap();
+
+            std::fs::remove_file(&path).unwrap();
+            std::os::unix::fs::symlink(dir.path().join("elsewhere"), &path).unwrap();
+            let e = next
+                .set(req(Kind::Drain, "10.0.0.2", None, None), BY)
+                .unwrap_err();
+            assert!(e.contains("symbolic link"), "{e}");
+            assert_eq!(weight_in(&host.model, &key()), Some(5), "nothing half-applied");
+            assert!(next.list().is_empty());
+            assert!(!dir.path().join("elsewhere").exists());
+        });
+    }
 }

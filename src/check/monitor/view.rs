@@ -17,6 +17,11 @@ pub struct Row {
     /// Of the slowest check's last probe, in milliseconds.
     pub latency: Option<f64>,
     pub detail: String,
+    /// The override holding it: kind, id, weight and reason.
+    pub held: Option<String>,
+    /// The weight the override holds it at (the table's, while `weight` is what the checks
+    /// would give it).
+    pub held_weight: Option<u32>,
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -62,6 +67,12 @@ impl Row {
                 number(self.latency.map(|l| (l * 1000.0).round() / 1000.0)),
             ),
             ("detail", Field::Text(self.detail.clone())),
+            ("override", self.held.clone().map_or(Field::Nil, Field::Text)),
+            (
+                "held_weight",
+                self.held_weight
+                    .map_or(Field::Nil, |w| Field::Count(u64::from(w))),
+            ),
         ]
     }
 }
@@ -86,6 +97,13 @@ pub(super) fn rows(m: &Monitor) -> Vec<Row> {
                 checked: m.checked.get(a).map(|t| unix_now() - t.elapsed().as_secs_f64()),
                 latency: last,
                 detail: s.last_detail.clone(),
+                held: m
+                    .holds
+                    .borrow()
+                    .get(&(m.name.clone(), *a))
+                    .filter(|_| s.held.is_some())
+                    .map(|h| h.label.clone()),
+                held_weight: s.held,
             }
         })
         .collect()
@@ -137,22 +155,25 @@ pub fn render(rows: &[Row], now: f64) -> String {
     }
     let mut t = prettytable::Table::new();
     t.set_format(*format::consts::FORMAT_BOX_CHARS);
-    t.set_titles(PRow::new(
-        [
-            "Service",
-            "Real server",
-            "State",
-            "Weight",
-            "Checked",
-            "Latency",
-            "Detail",
-        ]
-        .iter()
-        .map(|h| Cell::new(h))
-        .collect(),
-    ));
+    // the column is there only while an override holds a server
+    let held = rows.iter().any(|r| r.held.is_some());
+    let mut titles = vec![
+        "Service",
+        "Real server",
+        "State",
+        "Weight",
+        "Checked",
+        "Latency",
+        "Detail",
+    ];
+    if held {
+        titles.push("Override");
+    }
+    t.set_titles(PRow::new(titles.iter().map(|h| Cell::new(h)).collect()));
     for r in rows {
-        let weight = if r.in_table {
+        let weight = if let Some(h) = r.held_weight {
+            format!("{h} (held)")
+        } else if r.in_table {
             r.weight.to_string()
         } else {
             format!("{} (out)", r.weight)
@@ -161,20 +182,19 @@ pub fn render(rows: &[Row], now: f64) -> String {
             .checked
             .map_or("never".to_string(), |c| format!("{:.1}s ago", (now - c).max(0.0)));
         let latency = r.latency.map_or(String::new(), |l| format!("{l:.1} ms"));
-        t.add_row(PRow::new(
-            [
-                r.service.as_str(),
-                &r.server,
-                r.state,
-                &weight,
-                &checked,
-                &latency,
-                &r.detail,
-            ]
-            .iter()
-            .map(|c| Cell::new(c))
-            .collect(),
-        ));
+        let mut cells = vec![
+            r.service.as_str(),
+            &r.server,
+            r.state,
+            &weight,
+            &checked,
+            &latency,
+            &r.detail,
+        ];
+        if held {
+            cells.push(r.held.as_deref().unwrap_or(""));
+        }
+        t.add_row(PRow::new(cells.iter().map(|c| Cell::new(c)).collect()));
     }
     t.to_string()
 }

@@ -37,6 +37,7 @@ pub struct Monitor {
     pub stopped: bool,
     pub service_missing: bool,
     pub refresher: Option<tokio::task::AbortHandle>,
+    pub holds: super::overrides::Holds,
     pub host: Rc<dyn Host>,
     pub registry: Rc<Registry<Monitor>>,
 }

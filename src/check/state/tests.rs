@@ -226,3 +226,78 @@ fn max_down_parses_counts_and_shares() {
     assert!(MaxDown::parse("x").unwrap_err().contains("\"x\""));
     let _ = Duration::ZERO;
 }
+
+#[test]
+fn a_hold_wins_over_verdicts_and_its_end_gives_what_the_checks_say_now() {
+    let mut b = board(Policy::default(), &[("a", 5), ("b", 1)]);
+    assert_eq!(weights(&b.hold(&"a", Some(0), 5)), [Effect::SetWeight("a", 0)]);
+    assert_eq!(b.live_weight(), 1, "a server held at 0 serves nobody");
+    // checks go on and are recorded, but the table is the override's
+    for _ in 0..3 {
+        assert!(weights(&b.observe(&"a", 0, fail())).is_empty());
+    }
+    assert_eq!(b.servers["a"].health, Health::Down);
+    // lifted while failing: stays out (weight 0), not its old weight
+    assert_eq!(weights(&b.hold(&"a", None, 5)), [Effect::SetWeight("a", 0)]);
+    assert!(b.servers["a"].out);
+    // a hold on a passing server: its end gives its weight back
+    b.observe(&"a", 0, ok());
+    assert_eq!(weights(&b.observe(&"a", 0, ok())), [Effect::SetWeight("a", 5)]);
+    assert_eq!(weights(&b.hold(&"a", Some(9), 5)), [Effect::SetWeight("a", 9)]);
+    assert_eq!(b.live_weight(), 10);
+    assert!(
+        b.hold(&"a", Some(9), 5).is_empty(),
+        "the same hold again changes nothing"
+    );
+    assert_eq!(weights(&b.hold(&"a", None, 5)), [Effect::SetWeight("a", 5)]);
+    assert!(b.hold(&"a", None, 5).is_empty());
+}
+
+#[test]
+fn a_held_server_keeps_its_weight_when_its_check_asks_for_another_and_when_edited() {
+    let mut b = board(Policy::default(), &[("a", 5)]);
+    b.hold(&"a", Some(2), 5);
+    assert!(weights(&b.observe(&"a", 0, weighted(7))).is_empty());
+    assert!(weights(&b.weight_changed(&"a", 3)).is_empty());
+    // the check's weight is what it returns to
+    assert_eq!(weights(&b.hold(&"a", None, 5)), [Effect::SetWeight("a", 7)]);
+}
+
+#[test]
+fn a_removed_server_is_put_back_by_a_hold_and_removed_again_at_its_end() {
+    let p = Policy {
+        action: Action::Remove,
+        fall: 1,
+        ..Policy::default()
+    };
+    let mut b = board(p, &[("a", 5), ("b", 1)]);
+    assert_eq!(weights(&b.observe(&"a", 0, fail())), [Effect::Remove("a")]);
+    assert_eq!(weights(&b.hold(&"a", Some(3), 5)), [Effect::Restore("a", 3)]);
+    assert_eq!(weights(&b.hold(&"a", Some(0), 5)), [Effect::SetWeight("a", 0)]);
+    assert_eq!(weights(&b.hold(&"a", None, 5)), [Effect::Remove("a")]);
+}
+
+#[test]
+fn the_sorry_server_and_quorum_count_a_server_held_at_0_as_not_serving() {
+    let p = Policy {
+        sorry: true,
+        quorum: Some(2),
+        ..Policy::default()
+    };
+    let mut b = board(p, &[("a", 2)]);
+    let fx = b.hold(&"a", Some(0), 2);
+    assert!(fx.contains(&Effect::SorryIn), "{fx:?}");
+    assert!(fx.contains(&Effect::Quorum { up: false, sum: 0 }), "{fx:?}");
+    let fx = b.hold(&"a", None, 2);
+    assert!(fx.contains(&Effect::SorryOut), "{fx:?}");
+    assert!(fx.contains(&Effect::Quorum { up: true, sum: 2 }), "{fx:?}");
+}
+
+#[test]
+fn a_guessed_weight_gives_way_to_the_weight_from_before_the_override() {
+    // watched after a restart: the kernel has the held server at 0
+    let mut b = board(Policy::default(), &[("a", 0)]);
+    assert!(b.servers["a"].guessed);
+    b.hold(&"a", Some(0), 4);
+    assert_eq!(weights(&b.hold(&"a", None, 4)), [Effect::SetWeight("a", 4)]);
+}

@@ -75,6 +75,17 @@ impl Host for LuaHost {
         with_director(&self.lua()?, |d| Ok(d.perform_now(op.clone())?)).map_err(message)
     }
 
+    fn table(&self) -> Result<Vec<(ServiceKey, Vec<Dest>)>, String> {
+        let t = with_client(&self.lua()?, |c| c.services()).map_err(message)?;
+        Ok(t.into_iter().map(|(s, d)| (s.key, d)).collect())
+    }
+
+    fn is_model(&self) -> bool {
+        self.lua()
+            .and_then(|l| with_client(&l, |c| Ok(c.is_model())).map_err(message))
+            .unwrap_or(false)
+    }
+
     fn run_check(&self, check: FnId, call: Call, started: Instant) -> Local<Outcome> {
         let Call {
             server,

@@ -2,6 +2,7 @@
 //! table, hands the settings to the runtime, and shows what it reports.
 
 mod host;
+pub mod overrides;
 
 use std::rc::Rc;
 
@@ -20,6 +21,7 @@ use host::{LuaHost, fn_id};
 struct Binding {
     host: Rc<LuaHost>,
     monitors: Rc<Monitors>,
+    overrides: Rc<monitor::overrides::Overrides>,
 }
 
 fn binding(lua: &Lua) -> Rc<Binding> {
@@ -27,8 +29,11 @@ fn binding(lua: &Lua) -> Rc<Binding> {
         return b.clone();
     }
     let host = Rc::new(LuaHost::new(lua));
+    let monitors = Rc::new(Monitors::new(host.clone()));
+    let path = monitor::overrides::state_path(crate::runtime::name());
     let b = Rc::new(Binding {
-        monitors: Rc::new(Monitors::new(host.clone())),
+        overrides: monitor::overrides::Overrides::new(monitors.clone(), host.clone(), path),
+        monitors,
         host,
     });
     lua.set_app_data(b.clone());
@@ -137,13 +142,25 @@ fn create(lua: &Lua, t: Table) -> mlua::Result<MonitorHandle> {
     for f in &held {
         b.host.hold(f);
     }
-    b.monitors
+    let h = b
+        .monitors
         .start(config)
         .map(MonitorHandle)
-        .map_err(mlua::Error::runtime)
+        .map_err(mlua::Error::runtime)?;
+    b.overrides.load();
+    Ok(h)
 }
 
 pub struct MonitorHandle(Handle);
+
+/// The weight a runtime override holds `server` of `service` at (for `lvs.watch`).
+pub(super) fn held(
+    lua: &Lua,
+    service: &crate::ipvs::ServiceKey,
+    server: std::net::SocketAddr,
+) -> Option<u32> {
+    binding(lua).overrides.held(service, server)
+}
 
 /// Every running monitor's status (for metrics).
 pub(super) fn statuses(lua: &Lua) -> Vec<monitor::Status> {
@@ -220,6 +237,7 @@ pub fn tell_systemd(lua: &Lua, sd: Rc<Systemd>) -> mlua::Result<tokio::task::Abo
 
 pub fn register(lua: &Lua, lvs: &Table) -> mlua::Result<()> {
     lvs.set("monitor", lua.create_function(create)?)?;
+    overrides::register(lua, lvs)?;
     lvs.set(
         "monitors",
         lua.create_function(|lua, ()| {
