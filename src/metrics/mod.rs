@@ -247,6 +247,11 @@ impl Collector for Lvsh {
             "How long the server's slowest check took, last time",
             Gauge,
         );
+        let mut held = Family::new(
+            "server_override_weight",
+            "The weight a runtime override holds the server at, while one does",
+            Gauge,
+        );
         let mut checks = Family::new("monitor_checks", "Check results the monitor took in", Counter);
         let mut quorum = Family::new("service_quorum_met", "1 while the service's quorum is met", Gauge);
         let mut sorry = Family::new("service_sorry_active", "1 while the sorry server is in", Gauge);
@@ -270,6 +275,9 @@ impl Collector for Lvsh {
                     up.rows.push((labels.clone(), (r.state == "up").into()));
                 }
                 in_table.rows.push((labels.clone(), r.in_table.into()));
+                if let Some(w) = r.held_weight {
+                    held.rows.push((labels.clone(), w.into()));
+                }
                 if let Some(t) = r.checked {
                     age.rows.push((labels.clone(), (now - t).max(0.0).into()));
                 }
@@ -292,6 +300,12 @@ impl Collector for Lvsh {
             Gauge,
         );
         lag.rows.push((Vec::new(), snap.process.loop_lag.into()));
+        let mut overrides = Family::new(
+            "overrides_active",
+            "Servers held by runtime overrides (lvs.maintenance, lvs.set_weight, lvs.drain)",
+            Gauge,
+        );
+        overrides.rows.push((Vec::new(), (held.rows.len() as u64).into()));
         let mut events = Family::new("events", "Events the director emitted", Counter);
         events.rows.push((Vec::new(), snap.process.events.into()));
         let all = services
@@ -304,6 +318,7 @@ impl Collector for Lvsh {
                 &weight,
                 &up,
                 &in_table,
+                &held,
                 &age,
                 &latency,
                 &checks,
@@ -312,7 +327,7 @@ impl Collector for Lvsh {
                 &live,
             ])
             .chain(totals.iter())
-            .chain([&lag, &events]);
+            .chain([&lag, &overrides, &events]);
         for f in all {
             f.encode(&mut encoder)?;
         }

@@ -36,6 +36,8 @@ fn snapshot() -> Snapshot {
                 checked: None,
                 latency: Some(1.5),
                 detail: String::new(),
+                held: Some("maintenance o1 (0): disk".into()),
+                held_weight: Some(0),
             }],
         }],
         totals: None,
@@ -58,6 +60,8 @@ fn kernel_counters_and_monitor_states_are_exported_with_bounded_labels() {
         "lvsh_monitor_checks_total{service=\"TCP 192.0.2.1:80\"} 7",
         "lvsh_service_quorum_met{service=\"TCP 192.0.2.1:80\"} 1",
         "lvsh_loop_lag_seconds 0.0",
+        "lvsh_server_override_weight{service=\"TCP 192.0.2.1:80\",server=\"198.51.100.1:80\"} 0",
+        "lvsh_overrides_active 1",
     ] {
         assert!(text.lines().any(|l| l == line), "no {line:?} in:\n{text}");
     }
