@@ -457,6 +457,21 @@ function lvs.on_signal(name, fn) end
 ---@return userdata
 function lvs.on_event(fn) end
 
+---Serves Prometheus metrics from this director, on its event loop: listen = "127.0.0.1:9917"
+---(the default: loopback only, as the log line says; an address on another interface lets
+---anyone who reaches it read the table) or an absolute path for a Unix socket; path =
+---"/metrics". The text exposition (OpenMetrics when the scraper's Accept asks for it) under
+---lvsh_: per service and real server the kernel's counters (connections, packets and bytes
+---in and out) and rates, active/inactive/persistent connections, the table's weight; per
+---monitored server up (1/0), in_table, seconds since its last check, its check's latency,
+---an override's weight; per service the checks taken in, quorum met, sorry server in, live
+---weight; /proc/net/ip_vs_stats totals; loop lag, overrides held, events. A scrape reads the
+---kernel once. `lvsh metrics` prints the same (the kernel's side) once. Returns a task.
+---Example: lvs.metrics{listen = "127.0.0.1:9917"}
+---@param spec? {listen?: string, path?: string}
+---@return userdata
+function lvs.metrics(spec) end
+
 lvs.log = {}
 
 ---Logs a timestamped line on stderr (and to syslog/the journal with lvsh --syslog); at the
