@@ -466,9 +466,12 @@ function lvs.on_event(fn) end
 ---monitored server up (1/0), in_table, seconds since its last check, its check's latency,
 ---an override's weight; per service the checks taken in, quorum met, sorry server in, live
 ---weight; /proc/net/ip_vs_stats totals; loop lag, overrides held, events. A scrape reads the
----kernel once. `lvsh metrics` prints the same (the kernel's side) once. Returns a task.
----Example: lvs.metrics{listen = "127.0.0.1:9917"}
----@param spec? {listen?: string, path?: string}
+---kernel once. node_compat = true adds node_exporter's ipvs series (node_ipvs_*: the same
+---names, labels and values; SCTP services' servers under their own service, where
+---node_exporter files them under the service before). `lvsh metrics [--node-compat]` prints
+---the kernel's side once. Returns a task.
+---Example: lvs.metrics{listen = "127.0.0.1:9917", node_compat = true}
+---@param spec? {listen?: string, path?: string, node_compat?: boolean}
 ---@return userdata
 function lvs.metrics(spec) end
 

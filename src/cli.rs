@@ -22,7 +22,7 @@ Available options are:
   lvsh attach [NAME|PATH] [-e CHUNK]... [--follow] [--events] [--budget S]
              steer a running director: a REPL inside it, chunks, its log, its events
   lvsh attach --list  the running directors
-  lvsh metrics [--openmetrics]  the Prometheus exposition of the table, once
+  lvsh metrics [--openmetrics] [--node-compat]  the Prometheus exposition, once
 With no script and no -e, lvsh starts the interactive shell when stdin is a
 terminal, and runs stdin as a script otherwise.";
 

@@ -1,4 +1,4 @@
-//! `lvs.metrics{listen=, path=}`: the scrape endpoint of a running director. A scrape
+//! `lvs.metrics{listen=, path=, node_compat=}`: the scrape endpoint of a running director. A scrape
 //! reads this state's table (one dump, in the namespace the call was made in) and its
 //! monitors' statuses; `crate::metrics` encodes them.
 
@@ -33,7 +33,8 @@ pub fn snapshot(lua: &Lua) -> Snapshot {
 
 fn start(lua: &Lua, spec: Option<Table>) -> mlua::Result<Task> {
     let spec = spec.unwrap_or(lua.create_table()?);
-    let f = Fields::new(spec, "lvs.metrics", &["listen", "path"], &[])?;
+    let f = Fields::new(spec, "lvs.metrics", &["listen", "path", "node_compat"], &[])?;
+    let node_compat = f.bool("node_compat")?.unwrap_or(false);
     let listen = f.string("listen")?.unwrap_or_else(|| "127.0.0.1:9917".into());
     let listen = Listen::parse(&listen).map_err(mlua::Error::runtime)?;
     let path = f.string("path")?.unwrap_or_else(|| "/metrics".into());
@@ -42,7 +43,7 @@ fn start(lua: &Lua, spec: Option<Table>) -> mlua::Result<Task> {
     }
     let l = lua.clone();
     let source: http::Source = std::rc::Rc::new(move || snapshot(&l));
-    let server = lua_loop(lua, || http::serve(&listen, path, source))?;
+    let server = lua_loop(lua, || http::serve(&listen, path, node_compat, source))?;
     spawn_task(lua, async move {
         crate::runtime::lag::start();
         server.await;

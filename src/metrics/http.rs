@@ -45,7 +45,7 @@ pub type Source = Rc<dyn Fn() -> Snapshot>;
 
 /// Binds now (inside the loop's runtime); the returned future serves, on the loop's LocalSet,
 /// until dropped.
-pub fn serve(listen: &Listen, path: String, source: Source) -> Result<Served, String> {
+pub fn serve(listen: &Listen, path: String, node_compat: bool, source: Source) -> Result<Served, String> {
     let at = |e: std::io::Error| format!("metrics: cannot listen on {listen:?}: {e}");
     let path = Rc::new(path);
     match listen {
@@ -64,7 +64,7 @@ pub fn serve(listen: &Listen, path: String, source: Source) -> Result<Served, St
                 let clients = Rc::new(std::cell::Cell::new(0usize));
                 loop {
                     match l.accept().await {
-                        Ok((s, _)) => connection(s, &path, &source, &clients),
+                        Ok((s, _)) => connection(s, &path, node_compat, &source, &clients),
                         Err(e) => accept_failed(e).await,
                     }
                 }
@@ -85,7 +85,7 @@ pub fn serve(listen: &Listen, path: String, source: Source) -> Result<Served, St
                 let clients = Rc::new(std::cell::Cell::new(0usize));
                 loop {
                     match l.accept().await {
-                        Ok((s, _)) => connection(s, &path, &source, &clients),
+                        Ok((s, _)) => connection(s, &path, node_compat, &source, &clients),
                         Err(e) => accept_failed(e).await,
                     }
                 }
@@ -106,8 +106,13 @@ async fn accept_failed(e: std::io::Error) {
     tokio::time::sleep(Duration::from_millis(100)).await;
 }
 
-fn connection<S>(stream: S, path: &Rc<String>, source: &Source, clients: &Rc<std::cell::Cell<usize>>)
-where
+fn connection<S>(
+    stream: S,
+    path: &Rc<String>,
+    node_compat: bool,
+    source: &Source,
+    clients: &Rc<std::cell::Cell<usize>>,
+) where
     S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + 'static,
 {
     if clients.get() >= MAX_CLIENTS {
@@ -118,7 +123,7 @@ where
     let (path, source, clients) = (path.clone(), source.clone(), clients.clone());
     tokio::task::spawn_local(crate::runtime::netns::kept(async move {
         let service = hyper::service::service_fn(move |req| {
-            let reply = answer(&req, &path, &source);
+            let reply = answer(&req, &path, node_compat, &source);
             async move { Ok::<_, Infallible>(reply) }
         });
         let _ = hyper::server::conn::http1::Builder::new()
@@ -135,7 +140,7 @@ where
 const PROMETHEUS: &str = "text/plain; version=0.0.4; charset=utf-8";
 const OPENMETRICS: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
 
-fn answer(req: &Request<Incoming>, path: &str, source: &Source) -> Response<Full<Bytes>> {
+fn answer(req: &Request<Incoming>, path: &str, node_compat: bool, source: &Source) -> Response<Full<Bytes>> {
     let reply = |status: StatusCode, kind: &str, body: String| {
         let mut r = Response::new(Full::new(Bytes::from(body)));
         *r.status_mut() = status;
@@ -154,7 +159,11 @@ fn answer(req: &Request<Incoming>, path: &str, source: &Source) -> Response<Full
         v.to_str()
             .is_ok_and(|v| v.contains("application/openmetrics-text"))
     });
-    let text = super::render(source(), openmetrics);
+    let opts = super::Options {
+        openmetrics,
+        node_compat,
+    };
+    let text = super::render(source(), opts);
     let kind = if openmetrics { OPENMETRICS } else { PROMETHEUS };
     reply(StatusCode::OK, kind, text)
 }

@@ -4,6 +4,7 @@
 //! a real server by `address:port`; nothing per connection.
 
 pub mod http;
+pub mod node;
 pub mod procfs;
 
 use prometheus_client::collector::Collector;
@@ -34,12 +35,29 @@ pub struct Process {
     pub events: u64,
 }
 
-/// Text exposition (Prometheus 0.0.4, or OpenMetrics when `openmetrics`).
-pub fn render(snapshot: Snapshot, openmetrics: bool) -> String {
-    let mut registry = Registry::with_prefix("lvsh");
-    registry.register_collector(Box::new(Lvsh(snapshot)));
+/// How a scrape is encoded.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Options {
+    /// OpenMetrics rather than Prometheus 0.0.4 text.
+    pub openmetrics: bool,
+    /// node_exporter's ipvs series as well (`node`).
+    pub node_compat: bool,
+}
+
+/// The text exposition of `snapshot`.
+pub fn render(snapshot: Snapshot, opts: Options) -> String {
+    let mut registry = Registry::default();
+    if opts.node_compat {
+        registry.register_collector(Box::new(node::Node {
+            table: snapshot.table.clone(),
+            totals: snapshot.totals,
+        }));
+    }
+    registry
+        .sub_registry_with_prefix("lvsh")
+        .register_collector(Box::new(Lvsh(snapshot)));
     let mut out = String::new();
-    let done = if openmetrics {
+    let done = if opts.openmetrics {
         prometheus_client::encoding::text::encode(&mut out, &registry)
     } else {
         prometheus_client::encoding::prometheus_text::encode(&mut out, &registry)

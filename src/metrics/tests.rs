@@ -47,7 +47,7 @@ fn snapshot() -> Snapshot {
 
 #[test]
 fn kernel_counters_and_monitor_states_are_exported_with_bounded_labels() {
-    let text = render(snapshot(), false);
+    let text = render(snapshot(), Options::default());
     for line in [
         "# TYPE lvsh_service_connections_total counter",
         "lvsh_service_connections_total{service=\"TCP 192.0.2.1:80\"} 3",
@@ -71,7 +71,36 @@ fn kernel_counters_and_monitor_states_are_exported_with_bounded_labels() {
 
 #[test]
 fn openmetrics_ends_with_eof() {
-    let text = render(snapshot(), true);
+    let text = render(
+        snapshot(),
+        Options {
+            openmetrics: true,
+            ..Options::default()
+        },
+    );
     assert!(text.ends_with("# EOF\n"), "{text}");
     assert!(text.contains("lvsh_service_connections_total{service=\"TCP 192.0.2.1:80\"} 3\n"));
+}
+
+#[test]
+fn node_compat_adds_node_exporters_series_beside_lvshs() {
+    let mut snap = snapshot();
+    snap.totals = Some(procfs::Totals {
+        conns: 6,
+        ..procfs::Totals::default()
+    });
+    let text = render(
+        snap,
+        Options {
+            node_compat: true,
+            ..Options::default()
+        },
+    );
+    for line in [
+        "node_ipvs_connections_total 6",
+        "node_ipvs_backend_weight{local_address=\"192.0.2.1\",local_port=\"80\",remote_address=\"198.51.100.1\",remote_port=\"80\",proto=\"TCP\",local_mark=\"\"} 5",
+        "lvsh_total_connections_total 6",
+    ] {
+        assert!(text.lines().any(|l| l == line), "no {line:?} in:\n{text}");
+    }
 }

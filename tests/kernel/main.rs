@@ -20,6 +20,7 @@ mod ipvs_errors;
 mod ipvsadm_compat;
 mod ipvsadm_malformed;
 mod logging;
+mod metrics;
 mod monitor;
 mod overrides;
 mod robust;
