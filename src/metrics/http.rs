@@ -60,15 +60,7 @@ pub fn serve(listen: &Listen, path: String, node_compat: bool, source: Source) -
             };
             let shown = l.local_addr().map_or(*addr, |a| a);
             log::info(&format!("metrics: serving http://{shown}{path} ({scope})"));
-            Ok(served(async move {
-                let clients = Rc::new(std::cell::Cell::new(0usize));
-                loop {
-                    match l.accept().await {
-                        Ok((s, _)) => connection(s, &path, node_compat, &source, &clients),
-                        Err(e) => accept_failed(e).await,
-                    }
-                }
-            }))
+            Ok(serving(l, path, node_compat, source))
         }
         Listen::Unix(p) => {
             if std::fs::symlink_metadata(p).is_ok_and(|m| {
@@ -81,23 +73,43 @@ pub fn serve(listen: &Listen, path: String, node_compat: bool, source: Source) -
             std.set_nonblocking(true).map_err(at)?;
             let l = tokio::net::UnixListener::from_std(std).map_err(at)?;
             log::info(&format!("metrics: serving {path} on {}", p.display()));
-            Ok(served(async move {
-                let clients = Rc::new(std::cell::Cell::new(0usize));
-                loop {
-                    match l.accept().await {
-                        Ok((s, _)) => connection(s, &path, node_compat, &source, &clients),
-                        Err(e) => accept_failed(e).await,
-                    }
-                }
-            }))
+            Ok(serving(l, path, node_compat, source))
         }
     }
 }
 
 pub type Served = std::pin::Pin<Box<dyn std::future::Future<Output = ()>>>;
 
-fn served(f: impl std::future::Future<Output = ()> + 'static) -> Served {
-    Box::pin(f)
+/// A listener of either kind.
+trait Acceptor: 'static {
+    type Stream: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + 'static;
+    async fn next(&self) -> std::io::Result<Self::Stream>;
+}
+
+impl Acceptor for tokio::net::TcpListener {
+    type Stream = tokio::net::TcpStream;
+    async fn next(&self) -> std::io::Result<Self::Stream> {
+        self.accept().await.map(|(s, _)| s)
+    }
+}
+
+impl Acceptor for tokio::net::UnixListener {
+    type Stream = tokio::net::UnixStream;
+    async fn next(&self) -> std::io::Result<Self::Stream> {
+        self.accept().await.map(|(s, _)| s)
+    }
+}
+
+fn serving(l: impl Acceptor, path: Rc<String>, node_compat: bool, source: Source) -> Served {
+    Box::pin(async move {
+        let clients = Rc::new(std::cell::Cell::new(0usize));
+        loop {
+            match l.next().await {
+                Ok(s) => connection(s, &path, node_compat, &source, &clients),
+                Err(e) => accept_failed(e).await,
+            }
+        }
+    })
 }
 
 async fn accept_failed(e: std::io::Error) {

@@ -306,7 +306,7 @@ impl Collector for Lvsh {
         }
         let mut totals = Vec::new();
         if let Some(t) = &snap.totals {
-            for (name, help, kind, v) in t.families() {
+            for (name, help, kind, v) in procfs::families(t) {
                 let mut f = Family::new(name, help, kind);
                 f.rows.push((Vec::new(), v.into()));
                 totals.push(f);

@@ -3,19 +3,10 @@
 
 use prometheus_client::metrics::MetricType;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub struct Totals {
-    pub conns: u64,
-    pub inpkts: u64,
-    pub outpkts: u64,
-    pub inbytes: u64,
-    pub outbytes: u64,
-    pub cps: u64,
-    pub inpps: u64,
-    pub outpps: u64,
-    pub inbps: u64,
-    pub outbps: u64,
-}
+use crate::ipvs::Stats;
+
+/// The kernel's figures over the whole namespace: the same fields a service's have.
+pub type Totals = Stats;
 
 /// The totals of the calling thread's network namespace (lvsh moves threads between them,
 /// and /proc/net is the process's).
@@ -52,67 +43,51 @@ pub fn parse(text: &str) -> Option<Totals> {
     })
 }
 
-impl Totals {
-    pub fn families(&self) -> [(&'static str, &'static str, MetricType, u64); 10] {
-        use MetricType::{Counter, Gauge};
-        [
-            (
-                "total_connections",
-                "Connections, all services (/proc/net/ip_vs_stats)",
-                Counter,
-                self.conns,
-            ),
-            (
-                "total_in_packets",
-                "Packets in, all services",
-                Counter,
-                self.inpkts,
-            ),
-            (
-                "total_out_packets",
-                "Packets out, all services",
-                Counter,
-                self.outpkts,
-            ),
-            ("total_in_bytes", "Bytes in, all services", Counter, self.inbytes),
-            (
-                "total_out_bytes",
-                "Bytes out, all services",
-                Counter,
-                self.outbytes,
-            ),
-            (
-                "total_cps",
-                "Connections per second, all services",
-                Gauge,
-                self.cps,
-            ),
-            (
-                "total_in_pps",
-                "Packets in per second, all services",
-                Gauge,
-                self.inpps,
-            ),
-            (
-                "total_out_pps",
-                "Packets out per second, all services",
-                Gauge,
-                self.outpps,
-            ),
-            (
-                "total_in_bps",
-                "Bytes in per second, all services",
-                Gauge,
-                self.inbps,
-            ),
-            (
-                "total_out_bps",
-                "Bytes out per second, all services",
-                Gauge,
-                self.outbps,
-            ),
-        ]
-    }
+/// The lvsh_total_* families of the totals.
+pub fn families(t: &Totals) -> [(&'static str, &'static str, MetricType, u64); 10] {
+    use MetricType::{Counter, Gauge};
+    [
+        (
+            "total_connections",
+            "Connections, all services (/proc/net/ip_vs_stats)",
+            Counter,
+            t.conns,
+        ),
+        ("total_in_packets", "Packets in, all services", Counter, t.inpkts),
+        (
+            "total_out_packets",
+            "Packets out, all services",
+            Counter,
+            t.outpkts,
+        ),
+        ("total_in_bytes", "Bytes in, all services", Counter, t.inbytes),
+        ("total_out_bytes", "Bytes out, all services", Counter, t.outbytes),
+        ("total_cps", "Connections per second, all services", Gauge, t.cps),
+        (
+            "total_in_pps",
+            "Packets in per second, all services",
+            Gauge,
+            t.inpps,
+        ),
+        (
+            "total_out_pps",
+            "Packets out per second, all services",
+            Gauge,
+            t.outpps,
+        ),
+        (
+            "total_in_bps",
+            "Bytes in per second, all services",
+            Gauge,
+            t.inbps,
+        ),
+        (
+            "total_out_bps",
+            "Bytes out per second, all services",
+            Gauge,
+            t.outbps,
+        ),
+    ]
 }
 
 #[cfg(test)]

@@ -30,6 +30,22 @@ fn every_example_runs() {
     }
 }
 
+/// Waits until `ipvsadm -S -n` has every line of `want`.
+fn wait_rules(want: &[&str], limit: Duration) {
+    let start = Instant::now();
+    loop {
+        let s = ipvsadm("-S -n");
+        if want.iter().all(|w| s.lines().any(|l| l == *w)) {
+            return;
+        }
+        assert!(
+            start.elapsed() < limit,
+            "after {limit:?}, ipvsadm -S -n lacks {want:?}:\n{s}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
 #[test]
 fn health_example_takes_failing_servers_out_and_reloads_on_hup() {
     in_netns(|| {
@@ -47,21 +63,7 @@ fn health_example_takes_failing_servers_out_and_reloads_on_hup() {
         let mut doomed = vec![serve("198.51.100.12:80"), serve("198.51.100.12:25")];
         let script = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/health.lua");
         let mut lvsh = Background::start(&[script], "health: checking");
-        let rules = |want: &[&str], limit: Duration| {
-            let start = Instant::now();
-            loop {
-                let s = ipvsadm("-S -n");
-                if want.iter().all(|w| s.lines().any(|l| l == *w)) {
-                    return;
-                }
-                assert!(
-                    start.elapsed() < limit,
-                    "after {limit:?}, ipvsadm -S -n lacks {want:?}:\n{s}"
-                );
-                std::thread::sleep(Duration::from_millis(100));
-            }
-        };
-        rules(
+        wait_rules(
             &[
                 "-a -t 192.0.2.110:80 -r 198.51.100.12:80 -m -w 5",
                 "-a -t 192.0.2.110:25 -r 198.51.100.12:25 -m -w 1",
@@ -73,15 +75,15 @@ fn health_example_takes_failing_servers_out_and_reloads_on_hup() {
             let _ = c.wait();
         }
         // web: interval 2 * fall 3 + timeout 2 + 1; mail: 5 * 2 + 2 + 1
-        rules(
+        wait_rules(
             &["-a -t 192.0.2.110:80 -r 198.51.100.12:80 -m -w 0"],
             Duration::from_secs(9),
         );
-        rules(
+        wait_rules(
             &["-a -t 192.0.2.110:25 -r 198.51.100.12:25 -m -w 0"],
             Duration::from_secs(13),
         );
-        rules(
+        wait_rules(
             &["-a -t 192.0.2.110:80 -r 198.51.100.11:80 -m -w 5"],
             Duration::from_secs(1),
         );
@@ -89,7 +91,7 @@ fn health_example_takes_failing_servers_out_and_reloads_on_hup() {
         // out again at its next look at the table
         nix::sys::signal::kill(lvsh.pid(), nix::sys::signal::SIGHUP).unwrap();
         std::thread::sleep(Duration::from_millis(200));
-        rules(
+        wait_rules(
             &["-a -t 192.0.2.110:80 -r 198.51.100.12:80 -m -w 0"],
             Duration::from_secs(4),
         );
@@ -161,20 +163,6 @@ fn director_example_is_steered_through_its_socket_as_the_readme_shows() {
             .spawn()
             .unwrap();
         let stream = timed_lines(events.stdout.take().unwrap());
-        let rules = |want: &[&str], limit: Duration| {
-            let start = Instant::now();
-            loop {
-                let s = ipvsadm("-S -n");
-                if want.iter().all(|w| s.lines().any(|l| l == *w)) {
-                    return;
-                }
-                assert!(
-                    start.elapsed() < limit,
-                    "after {limit:?}, ipvsadm -S -n lacks {want:?}:\n{s}"
-                );
-                std::thread::sleep(Duration::from_millis(100));
-            }
-        };
         // the first checks (rise 2, every 2 s) pass
         let start = Instant::now();
         while !attach("lvs.show_monitors()").contains("198.51.100.21:80") {
@@ -183,7 +171,7 @@ fn director_example_is_steered_through_its_socket_as_the_readme_shows() {
         }
         let o = attach("print(lvs.maintenance('198.51.100.21', {reason = 'disk swap'}).id)");
         assert_eq!(o, "o1\n");
-        rules(
+        wait_rules(
             &[
                 "-a -t 192.0.2.121:80 -r 198.51.100.21:80 -m -w 0",
                 "-a -t 192.0.2.121:25 -r 198.51.100.21:25 -m -w 0",
@@ -195,16 +183,16 @@ fn director_example_is_steered_through_its_socket_as_the_readme_shows() {
         assert_eq!(listed, "o1\tmaintenance\tdisk swap\t0\n");
         // a hand change: the watch (every 5 s) puts it back, and leaves the override alone
         sh("ipvsadm -d -t 192.0.2.121:25 -r 198.51.100.22:25");
-        rules(
+        wait_rules(
             &["-a -t 192.0.2.121:25 -r 198.51.100.22:25 -m -w 1"],
             Duration::from_secs(7),
         );
-        rules(
+        wait_rules(
             &["-a -t 192.0.2.121:80 -r 198.51.100.21:80 -m -w 0"],
             Duration::from_secs(1),
         );
         assert_eq!(attach("print(lvs.lift('o1').id)"), "o1\n");
-        rules(
+        wait_rules(
             &[
                 "-a -t 192.0.2.121:80 -r 198.51.100.21:80 -m -w 5",
                 "-a -t 192.0.2.121:25 -r 198.51.100.21:25 -m -w 1",

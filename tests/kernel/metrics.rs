@@ -135,16 +135,16 @@ fn serial_exported_counters_are_the_kernels_after_traffic_and_promtool_accepts_t
 
 fn scrape(url: &str, accept: Option<&str>) -> (String, String) {
     let mut cmd = Command::new("curl");
-    cmd.args(["-s", "--max-time", "5", "-D", "/dev/stderr"]);
+    // -i: the head comes first on stdout (the sandbox's /dev has no /dev/stderr link)
+    cmd.args(["-s", "-i", "--max-time", "5"]);
     if let Some(a) = accept {
         cmd.args(["-H", &format!("Accept: {a}")]);
     }
     let out = cmd.arg(url).output().unwrap();
     assert!(out.status.success(), "curl {url} failed");
-    (
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
+    let all = String::from_utf8_lossy(&out.stdout).into_owned();
+    let (head, body) = all.split_once("\r\n\r\n").unwrap_or((&all, ""));
+    (body.to_string(), head.to_string())
 }
 
 fn wait_series(url: &str, line: &str, limit: Duration) -> String {
@@ -313,5 +313,121 @@ fn node_compat_is_node_exporters_ipvs_collector_series_for_series() {
                 .is_none_or(|(l, _)| !l.contains(&"proto=\"SCTP".to_string())),
             "node_exporter got SCTP right after all: {theirs:?}"
         );
+    });
+}
+
+/// The value of the first series `query` gives, asked of Prometheus' HTTP API.
+fn prom_query(query: &str) -> Option<String> {
+    let out = Command::new("curl")
+        .args([
+            "-s",
+            "--max-time",
+            "5",
+            "-G",
+            "http://127.0.0.1:19090/api/v1/query",
+        ])
+        .args(["--data-urlencode", &format!("query={query}")])
+        .output()
+        .unwrap();
+    // serde_json: a python per query is a second of CPU in the sandbox kernel
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).ok()?;
+    v["data"]["result"][0]["value"][1].as_str().map(str::to_string)
+}
+
+fn wait_query(query: &str, want: &str, limit: Duration) -> Duration {
+    let start = Instant::now();
+    loop {
+        let got = prom_query(query);
+        if got.as_deref() == Some(want) {
+            return start.elapsed();
+        }
+        assert!(
+            start.elapsed() < limit,
+            "Prometheus: {query} is {got:?}, not {want} after {limit:?}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[test]
+fn a_real_prometheus_scraping_the_director_sees_a_server_go_down_and_come_back() {
+    in_netns(|| {
+        let _a = Httpd::new(18391);
+        let mut b = Httpd::new(18392);
+        let d = Background::start_chunk(
+            "io.stdout:setvbuf('line')
+             lvs.apply{{addr = '192.0.2.161:80', scheduler = 'wrr', servers = {
+                 {addr = '127.0.0.1:18391', weight = 3, method = 'nat'},
+                 {addr = '127.0.0.1:18392', weight = 2, method = 'nat'}}}}
+             lvs.monitor{service = {addr = '192.0.2.161:80'}, check = lvs.check.http{path = '/health'},
+                 interval = 0.3, timeout = 1, rise = 1, fall = 1}
+             lvs.metrics{listen = '127.0.0.1:19918'}
+             print('READY')
+             lvs.run()",
+        );
+        let dir = tempfile::tempdir().unwrap();
+        let config = dir.path().join("prometheus.yml");
+        std::fs::write(
+            &config,
+            "global:\n  scrape_interval: 1s\n  scrape_timeout: 1s\n\
+             scrape_configs:\n  - job_name: lvsh\n    static_configs:\n      - targets: ['127.0.0.1:19918']\n",
+        )
+        .unwrap();
+        let check = Command::new("promtool")
+            .arg("check")
+            .arg("config")
+            .arg(&config)
+            .output()
+            .unwrap();
+        assert!(
+            check.status.success(),
+            "{}",
+            String::from_utf8_lossy(&check.stdout)
+        );
+        let mut prom = Command::new("prometheus")
+            .arg(format!("--config.file={}", config.display()))
+            .arg(format!(
+                "--storage.tsdb.path={}",
+                dir.path().join("data").display()
+            ))
+            .args(["--web.listen-address=127.0.0.1:19090"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("prometheus (scripts/setup installs it)");
+        let server = "{server=\"127.0.0.1:18392\"}";
+        let up = format!("lvsh_server_up{server}");
+        let weight = format!("lvsh_server_weight{server}");
+        // Prometheus starts and scrapes (slowly in the sandbox kernel)
+        wait_query(&up, "1", Duration::from_secs(60));
+        wait_query(&weight, "2", Duration::from_secs(5));
+        b.stop();
+        // the director's own endpoint shows it first; Prometheus within two scrapes (1 s
+        // each), and a second for the queries themselves in the sandbox kernel
+        let endpoint =
+            "lvsh_server_up{service=\"TCP 192.0.2.161:80\",server=\"127.0.0.1:18392\"} 0".to_string();
+        wait_series(
+            "http://127.0.0.1:19918/metrics",
+            &endpoint,
+            Duration::from_secs(3),
+        );
+        let t = wait_query(&up, "0", Duration::from_secs(3));
+        assert!(t < Duration::from_secs(3), "{t:?}");
+        wait_query(&weight, "0", Duration::from_secs(1));
+        eprintln!("Prometheus saw the server down {t:?} after the endpoint did");
+        b.start();
+        let endpoint = endpoint.replace("} 0", "} 1");
+        wait_series(
+            "http://127.0.0.1:19918/metrics",
+            &endpoint,
+            Duration::from_secs(3),
+        );
+        let t = wait_query(&up, "1", Duration::from_secs(3));
+        assert!(t < Duration::from_secs(3), "{t:?}");
+        wait_query(&weight, "2", Duration::from_secs(1));
+        eprintln!("and back up {t:?} after the endpoint");
+        let _ = prom.kill();
+        let _ = prom.wait();
+        d.stop();
     });
 }
