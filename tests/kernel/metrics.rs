@@ -350,7 +350,7 @@ fn wait_query(query: &str, want: &str, limit: Duration) -> Duration {
 }
 
 #[test]
-fn a_real_prometheus_scraping_the_director_sees_a_server_go_down_and_come_back() {
+fn serial_a_real_prometheus_scraping_the_director_sees_a_server_go_down_and_come_back() {
     in_netns(|| {
         let _a = Httpd::new(18391);
         let mut b = Httpd::new(18392);
