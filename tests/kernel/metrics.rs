@@ -121,11 +121,15 @@ fn serial_exported_counters_are_the_kernels_after_traffic_and_promtool_accepts_t
         std::thread::sleep(Duration::from_millis(100));
     }
     assert_eq!(want.len(), 3, "{want:?}");
-    assert_eq!(want["TCP 203.0.113.1:80"][0], 6, "{want:?}");
+    // what the kernel counted, however many of the curls got through a loaded sandbox (CI
+    // once saw 4 of 6)
+    let conns = want["TCP 203.0.113.1:80"][0];
+    assert!(conns >= 1, "{want:?}");
     assert_eq!(got, want, "exported:\n{text}");
     // the namespace's totals are /proc/net/ip_vs_stats's
     assert!(
-        text.lines().any(|l| l == "lvsh_total_connections_total 6"),
+        text.lines()
+            .any(|l| l == format!("lvsh_total_connections_total {conns}")),
         "{text}"
     );
     promtool(&text);
