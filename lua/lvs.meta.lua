@@ -461,17 +461,21 @@ function lvs.on_event(fn) end
 ---(the default: loopback only, as the log line says; an address on another interface lets
 ---anyone who reaches it read the table) or an absolute path for a Unix socket; path =
 ---"/metrics". The text exposition (OpenMetrics when the scraper's Accept asks for it) under
----lvsh_: per service and real server the kernel's counters (connections, packets and bytes
----in and out) and rates, active/inactive/persistent connections, the table's weight; per
----monitored server up (1/0), in_table, seconds since its last check, its check's latency,
----an override's weight; per service the checks taken in, quorum met, sorry server in, live
----weight; /proc/net/ip_vs_stats totals; loop lag, overrides held, events. A scrape reads the
----kernel once. node_compat = true adds node_exporter's ipvs series (node_ipvs_*: the same
----names, labels and values; SCTP services' servers under their own service, where
----node_exporter files them under the service before). `lvsh metrics [--node-compat]` prints
----the kernel's side once. Returns a task.
+---lvsh_: per service the kernel's counters (connections, packets and bytes in and out) and
+---rates; per real server its counters (rates too with server_rates = true: 100,000 more
+---series on 20,000 servers, and rate() of the counters says the same), active, inactive and
+---persistent connections, the table's weight; per monitored server up (1/0), in_table,
+---seconds since its last check, its check's latency, checks run and failed by kind, health
+---transitions, an override's weight; per service the checks taken in, a check duration
+---histogram by kind, quorum met, max_down holding, sorry server in, live weight;
+---/proc/net/ip_vs_stats totals; loop lag, probes in flight, overrides held, events by kind.
+---A scrape reads the kernel once, on a thread of its own, and streams the text.
+---node_compat = true adds node_exporter's ipvs series (node_ipvs_*: the same names, labels
+---and values; SCTP services' servers under their own service, where node_exporter files them
+---under the service before). `lvsh metrics [--node-compat]` prints the kernel's side once.
+---Returns a task.
 ---Example: lvs.metrics{listen = "127.0.0.1:9917", node_compat = true}
----@param spec? {listen?: string, path?: string, node_compat?: boolean}
+---@param spec? {listen?: string, path?: string, node_compat?: boolean, server_rates?: boolean}
 ---@return userdata
 function lvs.metrics(spec) end
 

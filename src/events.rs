@@ -6,7 +6,7 @@
 //! Delivery never waits: each subscriber has a bounded queue, and one that falls a whole
 //! queue behind is dropped with a log line rather than slowing the director.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 
 use serde_json::{Map, Value};
@@ -20,7 +20,9 @@ struct Subscriber {
 }
 
 static SUBSCRIBERS: Mutex<Vec<Subscriber>> = Mutex::new(Vec::new());
-static EMITTED: AtomicU64 = AtomicU64::new(0);
+/// Events emitted since start, per kind (a metric; kinds are a fixed set in the code, and a
+/// script's own).
+static EMITTED: Mutex<BTreeMap<String, u64>> = Mutex::new(BTreeMap::new());
 
 /// A queue of the events from now on, `capacity` deep; `name` says whose in the log line
 /// that tells it was dropped.
@@ -35,9 +37,12 @@ pub fn subscribe(name: &str, capacity: usize) -> Receiver<Event> {
     rx
 }
 
-/// How many events were emitted since start (a metric).
-pub fn emitted() -> u64 {
-    EMITTED.load(Ordering::Relaxed)
+/// How many events of each kind were emitted since start.
+pub fn emitted() -> Vec<(String, u64)> {
+    EMITTED
+        .lock()
+        .map(|m| m.iter().map(|(k, n)| (k.clone(), *n)).collect())
+        .unwrap_or_default()
 }
 
 /// Emits an event of `kind` with `fields` (an object; anything else is kept as `value`).
@@ -48,7 +53,14 @@ pub fn emit(kind: &str, fields: Value) {
 /// As `emit`, with the fields made only when somebody listens (an apply's summary of
 /// thousands of operations is not worth making for nobody).
 pub fn emit_with(kind: &str, fields: impl FnOnce() -> Value) {
-    EMITTED.fetch_add(1, Ordering::Relaxed);
+    if let Ok(mut m) = EMITTED.lock() {
+        match m.get_mut(kind) {
+            Some(n) => *n += 1,
+            None => {
+                m.insert(kind.to_string(), 1);
+            }
+        }
+    }
     let Ok(mut subs) = SUBSCRIBERS.lock() else {
         return;
     };

@@ -34,8 +34,12 @@ fn main() {
         }
         loop {
             let tmp = format!("{file}.tmp");
-            std::fs::write(&tmp, accepted.load(Ordering::Relaxed).to_string()).unwrap();
-            std::fs::rename(&tmp, &file).unwrap();
+            // the benchmark removed its directory: it is over
+            if std::fs::write(&tmp, accepted.load(Ordering::Relaxed).to_string()).is_err()
+                || std::fs::rename(&tmp, &file).is_err()
+            {
+                return;
+            }
             tokio::time::sleep(std::time::Duration::from_millis(250)).await;
         }
     });

@@ -6,6 +6,7 @@ mod dns;
 pub mod drift;
 mod exec;
 pub mod http;
+pub mod latency;
 pub mod monitor;
 pub mod net;
 pub mod overrides;

@@ -95,6 +95,9 @@ pub struct CheckState {
     successes: u32,
     failures: u32,
     pub last: Option<Outcome>,
+    /// Results taken in, and how many of them were failures (the metrics' counters).
+    pub runs: u64,
+    pub failed: u64,
 }
 
 #[derive(Clone, Debug)]
@@ -113,6 +116,8 @@ pub struct Server {
     pub held: Option<u32>,
     /// `weight` is a guess (1): the kernel had it at 0 when the watch began.
     pub guessed: bool,
+    /// Times its health changed, up to down or back.
+    pub transitions: u64,
 }
 
 impl Server {
@@ -199,6 +204,8 @@ impl<K: Ord + Clone + Debug> Board<K> {
             successes: 0,
             failures: 0,
             last: None,
+            runs: 0,
+            failed: 0,
         };
         self.servers.insert(
             key.clone(),
@@ -211,6 +218,7 @@ impl<K: Ord + Clone + Debug> Board<K> {
                 last_detail: String::new(),
                 held: None,
                 guessed,
+                transitions: 0,
             },
         );
         let mut fx = Vec::new();
@@ -272,6 +280,8 @@ impl<K: Ord + Clone + Debug> Board<K> {
             return fx;
         };
         let mut reason = String::new();
+        c.runs += 1;
+        c.failed += u64::from(!outcome.ok);
         if outcome.ok {
             c.failures = 0;
             c.successes = c.successes.saturating_add(1);
@@ -310,6 +320,7 @@ impl<K: Ord + Clone + Debug> Board<K> {
                 reason
             };
             s.health = now;
+            s.transitions += 1;
             fx.push(Effect::Changed {
                 server: key.clone(),
                 from: was,

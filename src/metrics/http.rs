@@ -9,12 +9,10 @@ use std::path::PathBuf;
 use std::rc::Rc;
 use std::time::Duration;
 
-use http_body_util::Full;
 use hyper::body::{Bytes, Incoming};
 use hyper::{Request, Response, StatusCode, header};
 use hyper_util::rt::{TokioIo, TokioTimer};
 
-use super::Snapshot;
 use crate::log;
 
 /// Where to listen.
@@ -40,12 +38,43 @@ const MAX_CLIENTS: usize = 16;
 const HEAD_TIMEOUT: Duration = Duration::from_secs(5);
 const MAX_HEAD: usize = 16 * 1024;
 
-/// What a scrape shows: the snapshot, read when asked.
-pub type Source = Rc<dyn Fn() -> Snapshot>;
+/// What a scrape shows, encoded as asked: its text as it comes, or why there is none.
+pub type Source = Rc<dyn Fn(super::Options) -> Result<Chunks, String>>;
+
+/// A response body that arrives in pieces (a scrape is encoded while it is sent).
+pub struct Chunks(tokio::sync::mpsc::Receiver<Bytes>);
+
+impl Chunks {
+    pub fn new(rx: tokio::sync::mpsc::Receiver<Bytes>) -> Chunks {
+        Chunks(rx)
+    }
+
+    /// A body all there already.
+    pub fn whole(text: String) -> Chunks {
+        let (tx, rx) = tokio::sync::mpsc::channel(1);
+        // a fresh channel has room for one
+        let _ = tx.try_send(Bytes::from(text));
+        Chunks(rx)
+    }
+}
+
+impl hyper::body::Body for Chunks {
+    type Data = Bytes;
+    type Error = Infallible;
+
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<hyper::body::Frame<Bytes>, Infallible>>> {
+        self.0
+            .poll_recv(cx)
+            .map(|chunk| chunk.map(|b| Ok(hyper::body::Frame::data(b))))
+    }
+}
 
 /// Binds now (inside the loop's runtime); the returned future serves, on the loop's LocalSet,
 /// until dropped.
-pub fn serve(listen: &Listen, path: String, node_compat: bool, source: Source) -> Result<Served, String> {
+pub fn serve(listen: &Listen, path: String, base: super::Options, source: Source) -> Result<Served, String> {
     let at = |e: std::io::Error| format!("metrics: cannot listen on {listen:?}: {e}");
     let path = Rc::new(path);
     match listen {
@@ -60,7 +89,7 @@ pub fn serve(listen: &Listen, path: String, node_compat: bool, source: Source) -
             };
             let shown = l.local_addr().map_or(*addr, |a| a);
             log::info(&format!("metrics: serving http://{shown}{path} ({scope})"));
-            Ok(serving(l, path, node_compat, source))
+            Ok(serving(l, path, base, source))
         }
         Listen::Unix(p) => {
             if std::fs::symlink_metadata(p).is_ok_and(|m| {
@@ -73,7 +102,7 @@ pub fn serve(listen: &Listen, path: String, node_compat: bool, source: Source) -
             std.set_nonblocking(true).map_err(at)?;
             let l = tokio::net::UnixListener::from_std(std).map_err(at)?;
             log::info(&format!("metrics: serving {path} on {}", p.display()));
-            Ok(serving(l, path, node_compat, source))
+            Ok(serving(l, path, base, source))
         }
     }
 }
@@ -100,12 +129,12 @@ impl Acceptor for tokio::net::UnixListener {
     }
 }
 
-fn serving(l: impl Acceptor, path: Rc<String>, node_compat: bool, source: Source) -> Served {
+fn serving(l: impl Acceptor, path: Rc<String>, base: super::Options, source: Source) -> Served {
     Box::pin(async move {
         let clients = Rc::new(std::cell::Cell::new(0usize));
         loop {
             match l.next().await {
-                Ok(s) => connection(s, &path, node_compat, &source, &clients),
+                Ok(s) => connection(s, &path, base, &source, &clients),
                 Err(e) => accept_failed(e).await,
             }
         }
@@ -121,7 +150,7 @@ async fn accept_failed(e: std::io::Error) {
 fn connection<S>(
     stream: S,
     path: &Rc<String>,
-    node_compat: bool,
+    base: super::Options,
     source: &Source,
     clients: &Rc<std::cell::Cell<usize>>,
 ) where
@@ -135,7 +164,7 @@ fn connection<S>(
     let (path, source, clients) = (path.clone(), source.clone(), clients.clone());
     tokio::task::spawn_local(crate::runtime::netns::kept(async move {
         let service = hyper::service::service_fn(move |req| {
-            let reply = answer(&req, &path, node_compat, &source);
+            let reply = answer(&req, &path, base, &source);
             async move { Ok::<_, Infallible>(reply) }
         });
         let _ = hyper::server::conn::http1::Builder::new()
@@ -152,9 +181,9 @@ fn connection<S>(
 const PROMETHEUS: &str = "text/plain; version=0.0.4; charset=utf-8";
 const OPENMETRICS: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
 
-fn answer(req: &Request<Incoming>, path: &str, node_compat: bool, source: &Source) -> Response<Full<Bytes>> {
-    let reply = |status: StatusCode, kind: &str, body: String| {
-        let mut r = Response::new(Full::new(Bytes::from(body)));
+fn answer(req: &Request<Incoming>, path: &str, base: super::Options, source: &Source) -> Response<Chunks> {
+    let reply = |status: StatusCode, kind: &str, body: Chunks| {
+        let mut r = Response::new(body);
         *r.status_mut() = status;
         if let Ok(v) = header::HeaderValue::from_str(kind) {
             r.headers_mut().insert(header::CONTENT_TYPE, v);
@@ -162,22 +191,36 @@ fn answer(req: &Request<Incoming>, path: &str, node_compat: bool, source: &Sourc
         r
     };
     if req.uri().path() != path {
-        return reply(StatusCode::NOT_FOUND, "text/plain", format!("try {path}\n"));
+        return reply(
+            StatusCode::NOT_FOUND,
+            "text/plain",
+            Chunks::whole(format!("try {path}\n")),
+        );
     }
     if req.method() != hyper::Method::GET && req.method() != hyper::Method::HEAD {
-        return reply(StatusCode::METHOD_NOT_ALLOWED, "text/plain", "GET only\n".into());
+        return reply(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "text/plain",
+            Chunks::whole("GET only\n".into()),
+        );
     }
     let openmetrics = req.headers().get_all(header::ACCEPT).iter().any(|v| {
         v.to_str()
             .is_ok_and(|v| v.contains("application/openmetrics-text"))
     });
-    let opts = super::Options {
-        openmetrics,
-        node_compat,
-    };
-    let text = super::render(source(), opts);
-    let kind = if openmetrics { OPENMETRICS } else { PROMETHEUS };
-    reply(StatusCode::OK, kind, text)
+    let opts = super::Options { openmetrics, ..base };
+    match source(opts) {
+        Ok(body) => reply(
+            StatusCode::OK,
+            if openmetrics { OPENMETRICS } else { PROMETHEUS },
+            body,
+        ),
+        Err(e) => reply(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "text/plain",
+            Chunks::whole(format!("{e}\n")),
+        ),
+    }
 }
 
 #[cfg(test)]

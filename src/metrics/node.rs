@@ -16,7 +16,7 @@ use crate::ipvs::{Protocol, ServiceKey, ServiceTable};
 
 #[derive(Debug)]
 pub struct Node {
-    pub table: ServiceTable,
+    pub table: std::sync::Arc<ServiceTable>,
     pub totals: Option<Totals>,
 }
 
@@ -106,7 +106,7 @@ impl Collector for Node {
         }
         for (name, help, value) in gauges {
             let mut m = encoder.encode_descriptor(name, help, None, MetricType::Gauge)?;
-            for (svc, dests) in &self.table {
+            for (svc, dests) in self.table.iter() {
                 for d in dests {
                     let l = labels(&svc.key, &d.addr, d.port);
                     ConstGauge::new(value(d)).encode(m.encode_family(&l)?)?;

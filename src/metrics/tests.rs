@@ -1,6 +1,15 @@
 use super::*;
-use crate::check::monitor::Row;
+use crate::check::latency::Latencies;
+use crate::check::monitor::{CheckCount, Row};
+use crate::ipvs::{Dest, Stats};
 use crate::ipvs::{Service, ServiceKey};
+
+fn latencies() -> Latencies {
+    let mut l = Latencies::default();
+    l.observe(std::time::Duration::from_micros(800));
+    l.observe(std::time::Duration::from_millis(30));
+    l
+}
 
 fn snapshot() -> Snapshot {
     let key = ServiceKey::Addr {
@@ -19,13 +28,14 @@ fn snapshot() -> Snapshot {
     d.weight = 5;
     d.active = 2;
     Snapshot {
-        table: vec![(svc, vec![d])],
+        table: vec![(svc, vec![d])].into(),
         monitors: vec![Status {
             service: "TCP 192.0.2.1:80".into(),
             checks: 7,
             stopped: false,
             sorry: false,
             quorum: Some(true),
+            panic: false,
             live_weight: 5,
             servers: vec![Row {
                 service: "TCP 192.0.2.1:80".into(),
@@ -38,10 +48,21 @@ fn snapshot() -> Snapshot {
                 detail: String::new(),
                 held: Some("maintenance o1 (0): disk".into()),
                 held_weight: Some(0),
+                checks: vec![CheckCount {
+                    kind: "http",
+                    runs: 7,
+                    failed: 2,
+                }],
+                transitions: 1,
             }],
+            latency: vec![("http", latencies())],
         }],
         totals: None,
-        process: Process::default(),
+        process: Process {
+            events: vec![("drift_found".into(), 2)],
+            probes_in_flight: 3,
+            ..Process::default()
+        },
     }
 }
 
@@ -62,6 +83,17 @@ fn kernel_counters_and_monitor_states_are_exported_with_bounded_labels() {
         "lvsh_loop_lag_seconds 0.0",
         "lvsh_server_override_weight{service=\"TCP 192.0.2.1:80\",server=\"198.51.100.1:80\"} 0",
         "lvsh_overrides_active 1",
+        "lvsh_server_checks_total{service=\"TCP 192.0.2.1:80\",server=\"198.51.100.1:80\",check=\"http\"} 7",
+        "lvsh_server_check_failures_total{service=\"TCP 192.0.2.1:80\",server=\"198.51.100.1:80\",check=\"http\"} 2",
+        "lvsh_server_transitions_total{service=\"TCP 192.0.2.1:80\",server=\"198.51.100.1:80\"} 1",
+        "lvsh_service_max_down_active{service=\"TCP 192.0.2.1:80\"} 0",
+        "# TYPE lvsh_check_duration_seconds histogram",
+        "lvsh_check_duration_seconds_bucket{service=\"TCP 192.0.2.1:80\",check=\"http\",le=\"0.001\"} 1",
+        "lvsh_check_duration_seconds_bucket{service=\"TCP 192.0.2.1:80\",check=\"http\",le=\"0.05\"} 2",
+        "lvsh_check_duration_seconds_bucket{service=\"TCP 192.0.2.1:80\",check=\"http\",le=\"+Inf\"} 2",
+        "lvsh_check_duration_seconds_count{service=\"TCP 192.0.2.1:80\",check=\"http\"} 2",
+        "lvsh_probes_in_flight 3",
+        "lvsh_events_total{kind=\"drift_found\"} 2",
     ] {
         assert!(text.lines().any(|l| l == line), "no {line:?} in:\n{text}");
     }
@@ -103,4 +135,19 @@ fn node_compat_adds_node_exporters_series_beside_lvshs() {
     ] {
         assert!(text.lines().any(|l| l == line), "no {line:?} in:\n{text}");
     }
+}
+
+#[test]
+fn per_server_rates_only_when_asked() {
+    let rate = "lvsh_server_cps{service=\"TCP 192.0.2.1:80\",server=\"198.51.100.1:80\"} 0";
+    let text = render(snapshot(), Options::default());
+    assert!(!text.contains("lvsh_server_cps"), "{text}");
+    assert!(text.contains("lvsh_service_cps{"), "{text}");
+    assert!(text.contains("lvsh_server_in_bytes_total{"), "{text}");
+    let opts = Options {
+        server_rates: true,
+        ..Options::default()
+    };
+    let text = render(snapshot(), opts);
+    assert!(text.lines().any(|l| l == rate), "{text}");
 }

@@ -1,4 +1,4 @@
-//! `lvsh metrics [--openmetrics] [--node-compat]`: the exposition of this namespace's table, once, on
+//! `lvsh metrics [--openmetrics] [--node-compat] [--server-rates]`: the exposition of this namespace's table, once, on
 //! stdout (for node_exporter's textfile collector, or to look at what a scrape would show).
 //! No monitors run here, so only the kernel's side and its totals are in it.
 
@@ -8,10 +8,11 @@ use crate::director::Director;
 use crate::metrics::{Options, Process, Snapshot, procfs, render};
 
 pub const USAGE: &str = "\
-usage: lvsh metrics [--openmetrics] [--node-compat]
+usage: lvsh metrics [--openmetrics] [--node-compat] [--server-rates]
   prints the Prometheus exposition of this network namespace's IPVS table once
-  --openmetrics  in the OpenMetrics format (as lvs.metrics serves when asked)
-  --node-compat  node_exporter's node_ipvs_* series as well";
+  --openmetrics   in the OpenMetrics format (as lvs.metrics serves when asked)
+  --node-compat   node_exporter's node_ipvs_* series as well
+  --server-rates  the kernel's rate estimates per real server too";
 
 pub fn main(argv: &[std::ffi::OsString]) -> i32 {
     let args: Vec<String> = argv.iter().map(|a| a.to_string_lossy().into_owned()).collect();
@@ -20,6 +21,7 @@ pub fn main(argv: &[std::ffi::OsString]) -> i32 {
         match a.as_str() {
             "--openmetrics" => opts.openmetrics = true,
             "--node-compat" => opts.node_compat = true,
+            "--server-rates" => opts.server_rates = true,
             "--help" | "-h" => {
                 let _ = writeln!(std::io::stdout(), "{USAGE}");
                 return 0;
@@ -41,7 +43,7 @@ pub fn main(argv: &[std::ffi::OsString]) -> i32 {
         }
     };
     let snapshot = Snapshot {
-        table,
+        table: table.into(),
         monitors: Vec::new(),
         totals: procfs::read(),
         process: Process::default(),

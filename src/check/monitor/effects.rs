@@ -208,6 +208,8 @@ impl Subscriber for Monitor {
                 return;
             }
             m.checks_run += 1;
+            let kind = m.kind_of(&server, index);
+            m.latency.entry(kind).or_default().observe(outcome.latency);
             m.checked.insert(server, at);
             m.board.observe(&server, index, outcome)
         };

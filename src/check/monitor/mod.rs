@@ -21,7 +21,7 @@ pub use config::{
 };
 pub use host::{Call, Event, Field, FnId, Host, Local, read_servers};
 pub use probe::Probe;
-pub use view::{Row, Status, render};
+pub use view::{CheckCount, Row, Status, render};
 
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
@@ -148,6 +148,7 @@ impl Monitors {
             subs: HashMap::new(),
             checked: HashMap::new(),
             checks_run: 0,
+            latency: Default::default(),
             stopped: false,
             service_missing: false,
             refresher: None,
@@ -212,6 +213,11 @@ impl Monitors {
     /// Probes run since start, over all monitors.
     pub fn probes_run(&self) -> u64 {
         self.registry.runs.get()
+    }
+
+    /// Probes started and not finished yet.
+    pub fn probes_in_flight(&self) -> u64 {
+        self.registry.in_flight.get()
     }
 
     /// What the running monitors did to the table on purpose: the servers they took out,

@@ -30,6 +30,14 @@ pub enum ProbeKey {
 }
 
 impl Probe {
+    /// What the metrics call it: the built-in check's kind, or `custom` for a function.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Probe::Builtin(t) => t.kind(),
+            Probe::Custom(_) => "custom",
+        }
+    }
+
     /// The check of `server`, with the monitor's timeout where the check sets none.
     pub fn aim(&self, server: SocketAddr, timeout: Duration) -> Aimed {
         match self {

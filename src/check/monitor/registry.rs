@@ -36,6 +36,24 @@ pub struct Registry<S> {
     entries: RefCell<HashMap<ProbeKey, Rc<Entry<S>>>>,
     /// Probes run since start: the benchmark's numerator.
     pub runs: Cell<u64>,
+    /// Probes started and not yet finished.
+    pub in_flight: Cell<u64>,
+}
+
+/// Counts a probe in flight while it lives, however its future ends.
+struct Flying<'a>(&'a Cell<u64>);
+
+impl<'a> Flying<'a> {
+    fn new(c: &'a Cell<u64>) -> Flying<'a> {
+        c.set(c.get() + 1);
+        Flying(c)
+    }
+}
+
+impl Drop for Flying<'_> {
+    fn drop(&mut self) {
+        self.0.set(self.0.get().saturating_sub(1));
+    }
 }
 
 pub struct Plan {
@@ -55,6 +73,7 @@ impl<S: Subscriber + 'static> Registry<S> {
             host,
             entries: RefCell::new(HashMap::new()),
             runs: Cell::new(0),
+            in_flight: Cell::new(0),
         }
     }
 
@@ -104,10 +123,12 @@ impl<S: Subscriber + 'static> Registry<S> {
             let interval = entry.subs.borrow().iter().map(|s| s.interval).min();
             let Some(interval) = interval else { break };
             let started = Instant::now();
+            let flying = Flying::new(&self.in_flight);
             let outcome = plan
                 .probe
                 .run(&*self.host, plan.server, plan.weight, plan.timeout, started)
                 .await;
+            drop(flying);
             self.runs.set(self.runs.get() + 1);
             let subs: Vec<(Weak<RefCell<S>>, SocketAddr, usize)> = entry
                 .subs

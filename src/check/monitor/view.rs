@@ -3,6 +3,7 @@
 use super::effects::unix_now;
 use super::host::Field;
 use super::watch::Monitor;
+use crate::check::latency::Latencies;
 
 /// One row per server: what a monitor's status lists and the monitors' table prints.
 #[derive(Clone, Debug, PartialEq)]
@@ -22,6 +23,17 @@ pub struct Row {
     /// The weight the override holds it at (the table's, while `weight` is what the checks
     /// would give it).
     pub held_weight: Option<u32>,
+    /// Per check: its kind, results taken in, and how many failed.
+    pub checks: Vec<CheckCount>,
+    /// Times its health changed.
+    pub transitions: u64,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct CheckCount {
+    pub kind: &'static str,
+    pub runs: u64,
+    pub failed: u64,
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -34,8 +46,12 @@ pub struct Status {
     pub sorry: bool,
     /// Whether the quorum is met, when there is one.
     pub quorum: Option<bool>,
+    /// Servers are kept in that failed: taking them out would pass max_down.
+    pub panic: bool,
     pub live_weight: u64,
     pub servers: Vec<Row>,
+    /// How long its checks took, per kind.
+    pub latency: Vec<(&'static str, Latencies)>,
 }
 
 impl Status {
@@ -104,6 +120,17 @@ pub(super) fn rows(m: &Monitor) -> Vec<Row> {
                     .filter(|_| s.held.is_some())
                     .map(|h| h.label.clone()),
                 held_weight: s.held,
+                checks: s
+                    .checks
+                    .iter()
+                    .enumerate()
+                    .map(|(i, c)| CheckCount {
+                        kind: m.kind_of(a, i),
+                        runs: c.runs,
+                        failed: c.failed,
+                    })
+                    .collect(),
+                transitions: s.transitions,
             }
         })
         .collect()
@@ -116,8 +143,10 @@ pub(super) fn status(m: &Monitor) -> Status {
         stopped: m.stopped,
         sorry: m.sorry_dest.is_some(),
         quorum: m.board.policy.quorum.map(|_| m.board.quorum_met),
+        panic: m.board.panicking,
         live_weight: m.board.live_weight(),
         servers: rows(m),
+        latency: m.latency.iter().map(|(k, l)| (*k, l.clone())).collect(),
     }
 }
 

@@ -34,12 +34,24 @@ pub struct Monitor {
     /// When each server was last probed (monotonic: read once per probe, not per delivery).
     pub checked: HashMap<SocketAddr, Instant>,
     pub checks_run: u64,
+    /// How long the checks took, per kind of check.
+    pub latency: std::collections::BTreeMap<&'static str, crate::check::latency::Latencies>,
     pub stopped: bool,
     pub service_missing: bool,
     pub refresher: Option<tokio::task::AbortHandle>,
     pub holds: super::overrides::Holds,
     pub host: Rc<dyn Host>,
     pub registry: Rc<Registry<Monitor>>,
+}
+
+impl Monitor {
+    /// The kind of check `index` of `server` (its own checks, or the monitor's).
+    pub fn kind_of(&self, server: &SocketAddr, index: usize) -> &'static str {
+        let own = self.per_server.get(server).and_then(|p| p.probes.as_deref());
+        own.unwrap_or(&self.probes)
+            .get(index)
+            .map_or("custom", Probe::kind)
+    }
 }
 
 pub type Shared = Rc<RefCell<Monitor>>;

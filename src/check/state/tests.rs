@@ -56,6 +56,24 @@ fn fall_then_rise_inhibits_and_restores_the_weight() {
 }
 
 #[test]
+fn results_failures_and_transitions_are_counted() {
+    let mut b = board(Policy::default(), &[("a", 5)]);
+    for _ in 0..3 {
+        b.observe(&"a", 0, fail());
+    }
+    for _ in 0..2 {
+        b.observe(&"a", 0, ok());
+    }
+    b.observe(&"a", 0, fail());
+    let a = &b.servers["a"];
+    assert_eq!((a.checks[0].runs, a.checks[0].failed), (6, 4));
+    assert_eq!(
+        a.transitions, 2,
+        "down once and up once; a single failure after is no change"
+    );
+}
+
+#[test]
 fn a_success_resets_the_failure_count() {
     let mut b = board(Policy::default(), &[("a", 1)]);
     for _ in 0..5 {

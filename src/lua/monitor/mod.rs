@@ -167,6 +167,11 @@ pub(super) fn statuses(lua: &Lua) -> Vec<monitor::Status> {
     binding(lua).monitors.list().iter().map(Handle::status).collect()
 }
 
+/// This state's probes started and not finished.
+pub(super) fn probes_in_flight(lua: &Lua) -> u64 {
+    binding(lua).monitors.probes_in_flight()
+}
+
 /// What this state's monitors did to the table on purpose (for `lvs.watch`).
 pub(super) fn excuse(lua: &Lua, ex: &mut crate::check::drift::Excuses) {
     binding(lua).monitors.excuse(ex);
