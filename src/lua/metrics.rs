@@ -35,6 +35,7 @@ fn process(lua: &Lua) -> Process {
         loop_lag: crate::runtime::lag::recent(),
         events: crate::events::emitted(),
         probes_in_flight: super::monitor::probes_in_flight(lua),
+        read_at: Some(crate::check::monitor::view::now()),
     }
 }
 

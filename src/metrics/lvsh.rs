@@ -250,7 +250,10 @@ impl Collector for Lvsh {
             "The weight of the servers in rotation",
             Gauge,
         );
-        let now = crate::check::monitor::view::now();
+        let now = snap
+            .process
+            .read_at
+            .unwrap_or_else(crate::check::monitor::view::now);
         let (mut rows, mut per_check) = (row_labels.iter(), check_labels.iter());
         for (st, svc) in snap.monitors.iter().zip(&monitor_labels) {
             checks.push(svc, st.checks);
