@@ -1,6 +1,6 @@
-//! `lvs.metrics{listen=, path=, node_compat=, server_rates=}`: the scrape endpoint of a running director. A scrape
-//! reads this state's table (one dump, in the namespace the call was made in, on a thread of
-//! its own) and its monitors' statuses; `crate::metrics` encodes them.
+//! `lvs.metrics{listen=, path=, node_compat=, server_rates=}`: the scrape endpoint of a running
+//! director. A scrape reads this state's table (one dump, in the namespace the call was made
+//! in, on a thread of its own) and its monitors' statuses; `crate::metrics` encodes them.
 
 use std::rc::Rc;
 
