@@ -46,7 +46,7 @@ fn source(lua: &Lua) -> mlua::Result<http::Source> {
     let scraper = if model {
         None
     } else {
-        Some(Rc::new(Scraper::start().map_err(mlua::Error::runtime)?))
+        Some(Scraper::start().map_err(mlua::Error::runtime)?)
     };
     let l = lua.clone();
     Ok(Rc::new(move |opts: Options| match &scraper {

@@ -85,6 +85,7 @@ impl Stream {
                 Err(TrySendError::Closed(_)) => return Err(std::fmt::Error),
                 Err(TrySendError::Full(c)) if since.elapsed() < STALLED => {
                     chunk = c;
+                    // off the loop: this is the scrape thread, waiting for the client to read
                     std::thread::sleep(Duration::from_millis(2));
                 }
                 Err(TrySendError::Full(_)) => return Err(std::fmt::Error),
