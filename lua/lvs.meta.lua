@@ -509,7 +509,11 @@ function lvs.log.dropped() end
 lvs.check = {}
 
 ---TCP connect. Example: lvs.check.tcp{addr="192.0.2.101:80", timeout=2}
----@param t {addr?: string, port?: integer, timeout?: number}
+---The handshake completes (as keepalived's TCP_CHECK) unless half_open=true: then, as
+---HAProxy's connect check, the SYN-ACK is never acknowledged and the close is a reset, so
+---the server's application is never woken (cheaper on both sides; it proves the port listens,
+---not that the application accepts).
+---@param t {addr?: string, port?: integer, timeout?: number, half_open?: boolean}
 function lvs.check.tcp(t) end
 
 ---HTTP(S) GET: status must be in `status` (200 or a list), body match the Lua pattern

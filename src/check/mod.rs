@@ -10,6 +10,7 @@ pub mod latency;
 pub mod monitor;
 pub mod net;
 pub mod overrides;
+pub mod reactor;
 pub mod spec;
 pub mod state;
 pub mod tcp;
@@ -83,13 +84,14 @@ pub trait Matcher {
     fn matches(&self, pattern: &str, subject: &[u8]) -> Result<bool, String>;
 }
 
-/// One check, complete with its target.
+/// One check, complete with its target. The larger kinds are boxed: a checker holds one
+/// per server, most of them TCP checks.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub enum Check {
     Tcp(Tcp),
-    Http(Http),
-    Udp(Udp),
-    Dns(Dns),
+    Http(Box<Http>),
+    Udp(Box<Udp>),
+    Dns(Box<Dns>),
     Exec(Exec),
 }
 

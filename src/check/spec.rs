@@ -52,7 +52,7 @@ impl Kind {
     /// The fields a check of this kind takes (`type` is the DNS record type).
     pub fn fields(self) -> &'static [&'static str] {
         match self {
-            Kind::Tcp => &["addr", "port", "timeout"],
+            Kind::Tcp => &["addr", "port", "timeout", "half_open"],
             Kind::Http => &[
                 "addr", "port", "timeout", "path", "host", "status", "body", "tls", "headers", "max_body",
             ],
@@ -82,6 +82,7 @@ pub struct CheckSpec {
     pub status: Option<Vec<i64>>,
     pub body: Option<String>,
     pub tls: Option<bool>,
+    pub half_open: Option<bool>,
     pub headers: Vec<(String, String)>,
     pub max_body: Option<i64>,
     pub send: Option<Vec<u8>>,
@@ -123,6 +124,7 @@ impl CheckSpec {
         s.port = f.int("port")?;
         s.addr = f.string("addr")?;
         s.tls = f.bool("tls")?;
+        s.half_open = f.bool("half_open")?;
         s.path = f.string("path")?;
         s.host = f.string("host")?;
         s.body = f.string("body")?;
@@ -224,14 +226,15 @@ pub fn build(s: &CheckSpec) -> Result<(Template, Option<SocketAddr>), SpecError>
         Kind::Tcp => Check::Tcp(Tcp {
             addr: PLACEHOLDER,
             timeout: to,
+            half_open: s.half_open.unwrap_or(false),
         }),
-        Kind::Http => Check::Http(http(s, to)?),
-        Kind::Udp => Check::Udp(Udp {
+        Kind::Http => Check::Http(Box::new(http(s, to)?)),
+        Kind::Udp => Check::Udp(Box::new(Udp {
             addr: PLACEHOLDER,
             send: s.send.clone().ok_or_else(|| bad("send", "nil", SEND_MUST))?,
             expect: s.expect.clone(),
             timeout: to,
-        }),
+        })),
         Kind::Dns => {
             let d = Dns {
                 addr: PLACEHOLDER,
@@ -243,7 +246,7 @@ pub fn build(s: &CheckSpec) -> Result<(Template, Option<SocketAddr>), SpecError>
                 timeout: to,
             };
             d.query(0).map_err(|e| bad("check.dns", &d.name, e))?;
-            Check::Dns(d)
+            Check::Dns(Box::new(d))
         }
         Kind::Exec => {
             let argv = match &s.cmd {

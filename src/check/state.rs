@@ -110,7 +110,6 @@ pub struct Server {
     /// Failed, but left in because taking it out would pass max_down.
     pub kept: bool,
     pub checks: Vec<CheckState>,
-    pub last_detail: String,
     /// The weight an override holds it at: the checks go on, but the table is the
     /// override's until it ends.
     pub held: Option<u32>,
@@ -118,10 +117,14 @@ pub struct Server {
     pub guessed: bool,
     /// Times its health changed, up to down or back.
     pub transitions: u64,
+    /// When a result last came in (monotonic; the probe's start).
+    pub checked: Option<std::time::Instant>,
 }
 
 impl Server {
-    fn combined_detail(&self) -> String {
+    /// What the checks last said: the first failing check's detail, else the last check's.
+    /// Worked out when asked, not at every result: a checker delivers thousands a second.
+    pub fn last_detail(&self) -> String {
         self.checks
             .iter()
             .filter_map(|c| c.last.as_ref())
@@ -215,10 +218,10 @@ impl<K: Ord + Clone + Debug> Board<K> {
                 out: false,
                 kept: false,
                 checks: vec![check; checks.max(1)],
-                last_detail: String::new(),
                 held: None,
                 guessed,
                 transitions: 0,
+                checked: None,
             },
         );
         let mut fx = Vec::new();
@@ -271,6 +274,17 @@ impl<K: Ord + Clone + Debug> Board<K> {
 
     /// What check `index` of server `key` found.
     pub fn observe(&mut self, key: &K, index: usize, outcome: Outcome) -> Vec<Effect<K>> {
+        self.observe_at(key, index, outcome, std::time::Instant::now())
+    }
+
+    /// A result of check `index` of `key`, from a probe that started `at`.
+    pub fn observe_at(
+        &mut self,
+        key: &K,
+        index: usize,
+        outcome: Outcome,
+        at: std::time::Instant,
+    ) -> Vec<Effect<K>> {
         let mut fx = Vec::new();
         let (rise, fall) = (self.policy.rise.max(1), self.policy.fall.max(1));
         let Some(s) = self.servers.get_mut(key) else {
@@ -279,6 +293,7 @@ impl<K: Ord + Clone + Debug> Board<K> {
         let Some(c) = s.checks.get_mut(index) else {
             return fx;
         };
+        s.checked = Some(at);
         let mut reason = String::new();
         c.runs += 1;
         c.failed += u64::from(!outcome.ok);
@@ -305,8 +320,9 @@ impl<K: Ord + Clone + Debug> Board<K> {
         } else {
             Health::Down
         };
-        s.last_detail = s.combined_detail();
+        let mut changed = was != now;
         if let Some(w) = dynamic.filter(|&w| w != s.weight) {
+            changed = true;
             s.weight = w;
             if now == Health::Up && !s.out && s.held.is_none() {
                 fx.push(Effect::SetWeight(key.clone(), w));
@@ -326,14 +342,19 @@ impl<K: Ord + Clone + Debug> Board<K> {
                 from: was,
                 to: now,
                 reason,
-                detail: s.last_detail.clone(),
+                detail: s.last_detail(),
             });
             match now {
                 Health::Down => self.take_out(key, &mut fx),
                 Health::Up => self.put_back(key, &mut fx),
             }
         }
-        self.settle(&mut fx);
+        // What settle weighs (who is out, kept or held, and the weights) moves only with a
+        // change of health or weight; a result that changes neither leaves it as it was,
+        // and settling looks at every server of the service.
+        if changed {
+            self.settle(&mut fx);
+        }
         fx
     }
 

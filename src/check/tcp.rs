@@ -1,4 +1,11 @@
-//! TCP connect check: the server is up when it completes the handshake in time.
+//! TCP connect check: the server is up when it answers the connect in time.
+//!
+//! By default the handshake completes, as keepalived's TCP_CHECK does, so the server's
+//! application sees (and may refuse to accept) a connection. `half_open` does what HAProxy's
+//! connect check does: quick ACKs are turned off, so the client's ACK of the SYN-ACK is
+//! delayed, and the reset close goes out before it. The server's kernel answered the SYN,
+//! which is what "listening" means, and the application is never woken: a check costs both
+//! sides a third fewer packets and no accept.
 //!
 //! Written on a raw non-blocking socket rather than tokio's TcpStream::connect: the readiness
 //! epoll reports already says whether the connect failed, so the success path needs no
@@ -6,11 +13,10 @@
 //! thousands of these a second; each system call saved is a few percent.
 
 use std::net::SocketAddr;
-use std::os::fd::{AsRawFd, OwnedFd};
 use std::time::{Duration, Instant};
 
 use nix::errno::Errno;
-use nix::sys::socket::{self, AddressFamily, SockFlag, SockType, SockaddrStorage, sockopt};
+use nix::sys::socket::{self, sockopt};
 use tokio::io::Interest;
 use tokio::io::unix::AsyncFd;
 
@@ -20,12 +26,14 @@ use super::{Outcome, within};
 pub struct Tcp {
     pub addr: SocketAddr,
     pub timeout: Duration,
+    /// The SYN-ACK is never acknowledged: the application sees no connection.
+    pub half_open: bool,
 }
 
 impl Tcp {
     pub async fn run(&self, started: Instant) -> Outcome {
         within(self.timeout, started, async {
-            match connect(self.addr).await {
+            match connect(self.addr, self.half_open).await {
                 Ok(()) => Outcome::up("connected", started),
                 Err(e) => Outcome::down(
                     format!("connect {}: {}", self.addr, e.desc().to_lowercase()),
@@ -37,30 +45,9 @@ impl Tcp {
     }
 }
 
-/// Connects and closes. The close is a reset (SO_LINGER 0): a probe leaves no TIME_WAIT
-/// behind on the director, which at thousands of probes a second would fill its tables.
-async fn connect(addr: SocketAddr) -> Result<(), Errno> {
-    let family = if addr.is_ipv4() {
-        AddressFamily::Inet
-    } else {
-        AddressFamily::Inet6
-    };
-    let fd: OwnedFd = socket::socket(
-        family,
-        SockType::Stream,
-        SockFlag::SOCK_NONBLOCK | SockFlag::SOCK_CLOEXEC,
-        None,
-    )?;
-    let reset = nix::libc::linger {
-        l_onoff: 1,
-        l_linger: 0,
-    };
-    socket::setsockopt(&fd, sockopt::Linger, &reset)?;
-    match socket::connect(fd.as_raw_fd(), &SockaddrStorage::from(addr)) {
-        Ok(()) => return Ok(()),
-        Err(Errno::EINPROGRESS) => {}
-        Err(e) => return Err(e),
-    }
+/// Connects and closes (see `reactor::open` for how the socket is set up).
+async fn connect(addr: SocketAddr, half_open: bool) -> Result<(), Errno> {
+    let fd = super::reactor::open(addr, half_open)?;
     // SAFETY: the AsyncFd owns the OwnedFd, which stays open and the same descriptor until
     // the AsyncFd is dropped.
     let afd =

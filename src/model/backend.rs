@@ -162,13 +162,17 @@ pub fn known_schedulers() -> Vec<String> {
     SCHEDULERS.iter().map(|s| s.to_string()).collect()
 }
 
+/// The most changes a model's log keeps.
+pub const LOG_KEPT: usize = 1000;
+
 /// IPVS in memory, for dry runs: the kernel's checks, and a log of every change made.
 #[derive(Debug, Clone, Default)]
 pub struct Model {
     pub table: Table,
     pub schedulers: Vec<String>,
-    /// Every accepted change, in order.
-    pub log: Vec<Op>,
+    /// The latest accepted changes, in order (at most LOG_KEPT: a dry run that checks for
+    /// days makes changes all along).
+    pub log: std::collections::VecDeque<Op>,
 }
 
 impl Model {
@@ -176,7 +180,7 @@ impl Model {
         Model {
             table,
             schedulers: known_schedulers(),
-            log: Vec::new(),
+            log: Default::default(),
         }
     }
 
@@ -233,7 +237,10 @@ impl Ipvs for Model {
             let r = self.check(op).and_then(|()| self.table.apply(op).map(drop));
             let failed = r.is_err();
             if r.is_ok() && !matches!(op, Op::Zero(_)) {
-                self.log.push(op.clone());
+                if self.log.len() == LOG_KEPT {
+                    self.log.pop_front();
+                }
+                self.log.push_back(op.clone());
             }
             out.push(r);
             if failed {

@@ -1,7 +1,6 @@
 //! A monitor's settings as given, and their checking: what `lvs.monitor{...}` accepts once
 //! the types are read.
 
-use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::time::Duration;
 
@@ -117,7 +116,7 @@ pub struct Config {
     pub warmup: Duration,
     pub policy: Policy,
     pub sorry: Option<ServerSpec>,
-    pub per_server: HashMap<SocketAddr, PerServer>,
+    pub per_server: rustc_hash::FxHashMap<SocketAddr, PerServer>,
     pub callbacks: Callbacks,
 }
 
@@ -168,7 +167,7 @@ pub fn validate(spec: MonitorSpec) -> Result<Config, SpecError> {
             Some(s.clone())
         }
     };
-    let mut per_server = HashMap::new();
+    let mut per_server = rustc_hash::FxHashMap::default();
     for o in spec.servers {
         let (ip, port) = server_endpoint(&key, &o.addr)?;
         let weight = match o.weight {

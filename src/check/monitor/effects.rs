@@ -209,9 +209,17 @@ impl Subscriber for Monitor {
             }
             m.checks_run += 1;
             let kind = m.kind_of(&server, index);
-            m.latency.entry(kind).or_default().observe(outcome.latency);
-            m.checked.insert(server, at);
-            m.board.observe(&server, index, outcome)
+            // a kind or two per monitor: a list finds it sooner than a map
+            match m.latency.iter_mut().find(|(k, _)| *k == kind) {
+                Some((_, l)) => l.observe(outcome.latency),
+                None => {
+                    let mut l = crate::check::latency::Latencies::default();
+                    l.observe(outcome.latency);
+                    m.latency.push((kind, l));
+                    m.latency.sort_by_key(|(k, _)| *k);
+                }
+            }
+            m.board.observe_at(&server, index, outcome, at)
         };
         apply(this, fx);
     }

@@ -135,7 +135,7 @@ impl Monitors {
             name: key.to_string(),
             key,
             board: Board::new(config.policy),
-            dests: HashMap::new(),
+            dests: Default::default(),
             sorry: config.sorry,
             sorry_dest: None,
             probes: config.probes,
@@ -145,8 +145,6 @@ impl Monitors {
             warmup: config.warmup,
             callbacks: config.callbacks,
             functions,
-            subs: HashMap::new(),
-            checked: HashMap::new(),
             checks_run: 0,
             latency: Default::default(),
             stopped: false,
@@ -190,7 +188,7 @@ impl Monitors {
             if let Some(r) = mm.refresher.take() {
                 r.abort();
             }
-            mm.subs.keys().copied().collect()
+            mm.board.servers.keys().copied().collect()
         };
         for s in servers {
             table::unsubscribe(m, s);

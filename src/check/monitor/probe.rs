@@ -1,6 +1,7 @@
 //! What a monitor checks its servers with: built-in checks, and the host's custom ones.
 
 use std::net::SocketAddr;
+use std::rc::Rc;
 use std::time::{Duration, Instant};
 
 use super::host::{Call, FnId, Host};
@@ -14,10 +15,10 @@ pub enum Probe {
     Custom(FnId),
 }
 
-/// A monitor's check aimed at one server.
+/// A monitor's check aimed at one server (shared with its key: one copy per server).
 #[derive(Clone, Debug)]
 pub enum Aimed {
-    Check(Check),
+    Check(Rc<Check>),
     Custom(FnId),
 }
 
@@ -25,7 +26,7 @@ pub enum Aimed {
 /// the function, the server and the timeout.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub enum ProbeKey {
-    Builtin(Check),
+    Builtin(Rc<Check>),
     Custom(FnId, SocketAddr, Duration),
 }
 
@@ -41,7 +42,7 @@ impl Probe {
     /// The check of `server`, with the monitor's timeout where the check sets none.
     pub fn aim(&self, server: SocketAddr, timeout: Duration) -> Aimed {
         match self {
-            Probe::Builtin(t) => Aimed::Check(t.with_default_timeout(timeout).aim(server)),
+            Probe::Builtin(t) => Aimed::Check(Rc::new(t.with_default_timeout(timeout).aim(server))),
             Probe::Custom(f) => Aimed::Custom(*f),
         }
     }

@@ -4,6 +4,7 @@ use std::collections::BTreeMap;
 use std::net::SocketAddr;
 
 use super::effects::apply;
+use super::probe::{Aimed, ProbeKey};
 use super::registry::Plan;
 use super::watch::Shared;
 use crate::check::state::Action;
@@ -104,48 +105,51 @@ pub(super) fn follow(this: &Shared, dests: Vec<Dest>) {
     apply(this, fx);
 }
 
+/// The checks of `server`, aimed at it: its own, or the monitor's. The same every time (the
+/// monitor's checks never change while it runs), so unsubscribing works them out again
+/// rather than each server keeping its list.
+fn aimed(m: &super::watch::Monitor, server: SocketAddr) -> Vec<(ProbeKey, Aimed)> {
+    let list = m
+        .per_server
+        .get(&server)
+        .and_then(|p| p.probes.as_ref())
+        .unwrap_or(&m.probes);
+    list.iter()
+        .map(|probe| {
+            let aimed = probe.aim(server, m.timeout);
+            (aimed.key(server, m.timeout), aimed)
+        })
+        .collect()
+}
+
 pub(super) fn subscribe(this: &Shared, server: SocketAddr) {
     let (reg, plans) = {
         let m = this.borrow();
-        let list = m
-            .per_server
-            .get(&server)
-            .and_then(|p| p.probes.clone())
-            .unwrap_or_else(|| m.probes.clone());
         let weight = m.board.servers.get(&server).map_or(1, |s| s.weight);
-        let plans: Vec<Plan> = list
+        let plans: Vec<Plan> = aimed(&m, server)
             .into_iter()
-            .map(|probe| {
-                let aimed = probe.aim(server, m.timeout);
-                Plan {
-                    key: aimed.key(server, m.timeout),
-                    probe: aimed,
-                    server,
-                    weight,
-                    timeout: m.timeout,
-                    interval: m.interval,
-                    delay: m.warmup,
-                }
+            .map(|(key, probe)| Plan {
+                key,
+                probe,
+                server,
+                weight,
+                timeout: m.timeout,
+                interval: m.interval,
+                delay: m.warmup,
             })
             .collect();
         (m.registry.clone(), plans)
     };
-    let mut keys = Vec::new();
     for (i, plan) in plans.into_iter().enumerate() {
-        keys.push(plan.key.clone());
         reg.subscribe(plan, this, server, i);
     }
-    this.borrow_mut().subs.insert(server, keys);
 }
 
 pub(super) fn unsubscribe(this: &Shared, server: SocketAddr) {
     let (reg, id, keys) = {
-        let mut m = this.borrow_mut();
-        (
-            m.registry.clone(),
-            m.id,
-            m.subs.remove(&server).unwrap_or_default(),
-        )
+        let m = this.borrow();
+        let keys: Vec<ProbeKey> = aimed(&m, server).into_iter().map(|(k, _)| k).collect();
+        (m.registry.clone(), m.id, keys)
     };
     for k in keys {
         reg.unsubscribe(&k, id, server);

@@ -110,9 +110,9 @@ pub(super) fn rows(m: &Monitor) -> Vec<Row> {
                 state: if s.kept { "down (kept)" } else { s.health.name() },
                 in_table: !s.out,
                 weight: s.weight,
-                checked: m.checked.get(a).map(|t| unix_now() - t.elapsed().as_secs_f64()),
+                checked: s.checked.map(|t| unix_now() - t.elapsed().as_secs_f64()),
                 latency: last,
-                detail: s.last_detail.clone(),
+                detail: s.last_detail(),
                 held: m
                     .holds
                     .borrow()

@@ -1,18 +1,18 @@
 //! One monitor's state (probe results come in through `effects`).
 
 use std::cell::RefCell;
-use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::rc::Rc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use super::config::{Callbacks, PerServer};
 use super::host::{FnId, Host};
-use super::probe::{Probe, ProbeKey};
+use super::probe::Probe;
 use super::registry::Registry;
 use crate::check::state::Board;
 use crate::ipvs::{Dest, ServiceKey};
 use crate::model::spec::ServerSpec;
+use rustc_hash::FxHashMap;
 
 pub struct Monitor {
     pub id: u64,
@@ -20,22 +20,19 @@ pub struct Monitor {
     pub key: ServiceKey,
     pub board: Board<SocketAddr>,
     /// The table's view of each watched server, to edit it or put it back as it was.
-    pub dests: HashMap<SocketAddr, Dest>,
+    pub dests: FxHashMap<SocketAddr, Dest>,
     pub sorry: Option<ServerSpec>,
     pub sorry_dest: Option<Dest>,
     pub probes: Vec<Probe>,
-    pub per_server: HashMap<SocketAddr, PerServer>,
+    pub per_server: FxHashMap<SocketAddr, PerServer>,
     pub interval: Duration,
     pub timeout: Duration,
     pub warmup: Duration,
     pub callbacks: Callbacks,
     pub functions: Vec<FnId>,
-    pub subs: HashMap<SocketAddr, Vec<ProbeKey>>,
-    /// When each server was last probed (monotonic: read once per probe, not per delivery).
-    pub checked: HashMap<SocketAddr, Instant>,
     pub checks_run: u64,
-    /// How long the checks took, per kind of check.
-    pub latency: std::collections::BTreeMap<&'static str, crate::check::latency::Latencies>,
+    /// How long the checks took, per kind of check (by kind).
+    pub latency: Vec<(&'static str, crate::check::latency::Latencies)>,
     pub stopped: bool,
     pub service_missing: bool,
     pub refresher: Option<tokio::task::AbortHandle>,
@@ -47,7 +44,11 @@ pub struct Monitor {
 impl Monitor {
     /// The kind of check `index` of `server` (its own checks, or the monitor's).
     pub fn kind_of(&self, server: &SocketAddr, index: usize) -> &'static str {
-        let own = self.per_server.get(server).and_then(|p| p.probes.as_deref());
+        // most monitors check every server alike: no lookup then
+        let own = match self.per_server.is_empty() {
+            true => None,
+            false => self.per_server.get(server).and_then(|p| p.probes.as_deref()),
+        };
         own.unwrap_or(&self.probes)
             .get(index)
             .map_or("custom", Probe::kind)

@@ -113,3 +113,18 @@ fn a_program_is_an_argv_list_never_a_shell_string() {
     };
     assert_eq!(e.argv, vec!["/bin/check", "10.0.0.3"]);
 }
+
+#[test]
+fn a_tcp_check_completes_its_handshake_unless_told_half_open() {
+    let tcp = |half: Option<bool>| {
+        let (t, _) = build(&spec(Kind::Tcp, |s| s.half_open = half)).unwrap();
+        match t.aim("192.0.2.1:80".parse().unwrap()) {
+            Check::Tcp(c) => c.half_open,
+            other => panic!("{other:?}"),
+        }
+    };
+    assert!(!tcp(None));
+    assert!(!tcp(Some(false)));
+    assert!(tcp(Some(true)));
+    assert!(Kind::Tcp.fields().contains(&"half_open"));
+}
