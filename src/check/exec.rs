@@ -215,7 +215,7 @@ mod tests {
         };
         let o = rt().block_on(e.run(Instant::now()));
         assert_eq!(
-            (o.ok, o.weight, o.detail.as_str()),
+            (o.ok, o.weight, &*o.detail),
             (true, Some(10), "exit 12, weight 10: busy")
         );
     }
@@ -252,7 +252,7 @@ mod tests {
         };
         let started = Instant::now();
         let o = rt().block_on(e.run(started));
-        assert_eq!((o.ok, o.detail.as_str()), (true, "exit 0: fine"), "{o:?}");
+        assert_eq!((o.ok, &*o.detail), (true, "exit 0: fine"), "{o:?}");
         assert!(
             started.elapsed() < Duration::from_secs(2),
             "judged at its exit, not at EOF"

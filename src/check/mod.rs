@@ -29,7 +29,8 @@ pub use udp::Udp;
 #[derive(Clone, Debug, PartialEq)]
 pub struct Outcome {
     pub ok: bool,
-    pub detail: String,
+    /// Borrowed when it is always the same ("connected"): a checker makes thousands a second.
+    pub detail: std::borrow::Cow<'static, str>,
     pub latency: Duration,
     /// A weight the check asks for (an exec check exiting with 2+N asks for N).
     pub weight: Option<u32>,
@@ -40,10 +41,12 @@ pub struct Outcome {
 pub const MAX_DETAIL: usize = 1024;
 
 /// `detail` cut to `MAX_DETAIL` bytes (on a character boundary), saying how much was cut.
-pub fn bounded(mut detail: String) -> String {
+pub fn bounded(detail: impl Into<std::borrow::Cow<'static, str>>) -> std::borrow::Cow<'static, str> {
+    let detail = detail.into();
     if detail.len() <= MAX_DETAIL {
         return detail;
     }
+    let mut detail = detail.into_owned();
     let mut end = MAX_DETAIL;
     while !detail.is_char_boundary(end) {
         end -= 1;
@@ -51,11 +54,11 @@ pub fn bounded(mut detail: String) -> String {
     let cut = detail.len() - end;
     detail.truncate(end);
     detail.push_str(&format!("... ({cut} bytes more)"));
-    detail
+    detail.into()
 }
 
 impl Outcome {
-    pub fn up(detail: impl Into<String>, started: Instant) -> Outcome {
+    pub fn up(detail: impl Into<std::borrow::Cow<'static, str>>, started: Instant) -> Outcome {
         Outcome {
             ok: true,
             detail: bounded(detail.into()),
@@ -64,7 +67,7 @@ impl Outcome {
         }
     }
 
-    pub fn down(detail: impl Into<String>, started: Instant) -> Outcome {
+    pub fn down(detail: impl Into<std::borrow::Cow<'static, str>>, started: Instant) -> Outcome {
         Outcome {
             ok: false,
             detail: bounded(detail.into()),

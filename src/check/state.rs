@@ -3,8 +3,11 @@
 //! quorum with hysteresis, the max_down guard rail). Pure: it is told what checks found and
 //! answers with the effects to carry out, so every rule is testable without a kernel.
 
-use std::collections::BTreeMap;
 use std::fmt::Debug;
+use std::hash::Hash;
+
+mod keyed;
+pub use keyed::Keyed;
 
 use super::Outcome;
 
@@ -130,7 +133,7 @@ impl Server {
             .filter_map(|c| c.last.as_ref())
             .find(|o| !o.ok)
             .or_else(|| self.checks.iter().rev().find_map(|c| c.last.as_ref()))
-            .map(|o| o.detail.clone())
+            .map(|o| o.detail.to_string())
             .unwrap_or_default()
     }
 }
@@ -169,19 +172,19 @@ pub enum Effect<K> {
     },
 }
 
-pub struct Board<K: Ord + Clone + Debug> {
+pub struct Board<K: Ord + Hash + Clone + Debug> {
     pub policy: Policy,
-    pub servers: BTreeMap<K, Server>,
+    pub servers: Keyed<K, Server>,
     pub sorry_in: bool,
     pub quorum_met: bool,
     pub panicking: bool,
 }
 
-impl<K: Ord + Clone + Debug> Board<K> {
+impl<K: Ord + Hash + Clone + Debug> Board<K> {
     pub fn new(policy: Policy) -> Board<K> {
         Board {
             policy,
-            servers: BTreeMap::new(),
+            servers: Keyed::default(),
             sorry_in: false,
             quorum_met: true,
             panicking: false,

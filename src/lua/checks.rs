@@ -65,7 +65,7 @@ fn server_addr(t: &Template, v: &Value) -> mlua::Result<SocketAddr> {
 pub fn results(lua: &Lua, o: &Outcome) -> mlua::Result<MultiValue> {
     let mut out = MultiValue::new();
     out.push_back(Value::Boolean(o.ok));
-    out.push_back(Value::String(lua.create_string(&o.detail)?));
+    out.push_back(Value::String(lua.create_string(o.detail.as_bytes())?));
     out.push_back(Value::Number((o.latency_ms() * 1000.0).round() / 1000.0));
     if let Some(w) = o.weight {
         out.push_back(Value::Integer(i64::from(w)));

@@ -13,6 +13,10 @@ use crate::log;
 
 /// Carries out what the board decided: table changes first, then logs and callbacks.
 pub(super) fn apply(this: &Shared, fx: Vec<Effect<SocketAddr>>) {
+    if !fx.is_empty() {
+        // the table may differ from the monitor's last read of it now
+        this.borrow_mut().changed = true;
+    }
     for e in fx {
         let name = this.borrow().name.clone();
         match e {

@@ -150,6 +150,8 @@ impl Monitors {
             stopped: false,
             service_missing: false,
             refresher: None,
+            last_read: 0,
+            changed: true,
             holds: self.holds.clone(),
             host: self.host.clone(),
             registry: self.registry.clone(),

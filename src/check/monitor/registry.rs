@@ -106,6 +106,8 @@ pub struct Registry<S> {
     /// and a pop (in the heap, with ten thousand probes, it cost more than the probe's
     /// own bookkeeping). A probe that ended before its deadline leaves a stale one behind.
     deadlines: RefCell<Lanes<Slot>>,
+    /// Where a drain of the reactor puts what ended, kept between drains.
+    done: RefCell<Vec<Done<Rc<Entry<S>>>>>,
     /// The scheduler looks at the queue again (something was queued sooner than it sleeps).
     wake: Notify,
     scheduling: Cell<bool>,
@@ -123,6 +125,7 @@ impl<S: Subscriber + 'static> Registry<S> {
             seq: Cell::new(0),
             reactor: RefCell::new(None),
             deadlines: RefCell::new(Lanes::default()),
+            done: RefCell::new(Vec::new()),
             wake: Notify::new(),
             scheduling: Cell::new(false),
         }
@@ -199,6 +202,8 @@ impl<S: Subscriber + 'static> Registry<S> {
     async fn schedule(self: Rc<Self>) {
         let sleep = tokio::time::sleep(Duration::ZERO);
         tokio::pin!(sleep);
+        let wake = self.wake.notified();
+        tokio::pin!(wake);
         loop {
             self.fire(Instant::now());
             self.drain();
@@ -212,7 +217,11 @@ impl<S: Subscriber + 'static> Registry<S> {
             .min();
             // nothing queued: the next subscription wakes it
             let until = next.unwrap_or_else(|| Instant::now() + Duration::from_secs(3600));
-            sleep.as_mut().reset(tokio::time::Instant::from_std(until));
+            let until = tokio::time::Instant::from_std(until);
+            // the timer is set again only when the next thing due moved
+            if sleep.deadline() != until || sleep.is_elapsed() {
+                sleep.as_mut().reset(until);
+            }
             let ready = self.reactor.borrow().as_ref().map(|r| r.ready());
             let news = async {
                 match ready {
@@ -222,7 +231,7 @@ impl<S: Subscriber + 'static> Registry<S> {
             };
             tokio::select! {
                 _ = &mut sleep => {}
-                _ = self.wake.notified() => {}
+                _ = &mut wake => wake.set(self.wake.notified()),
                 _ = news => {}
             }
         }
@@ -247,7 +256,7 @@ impl<S: Subscriber + 'static> Registry<S> {
             } else if entry.flying.get() {
                 entry.overdue.set(true);
             } else {
-                self.launch(entry);
+                self.launch(entry, now);
             }
         }
     }
@@ -265,7 +274,7 @@ impl<S: Subscriber + 'static> Registry<S> {
     }
 
     fn drain(self: &Rc<Self>) {
-        let mut done: Vec<Done<Rc<Entry<S>>>> = Vec::new();
+        let mut done = std::mem::take(&mut *self.done.borrow_mut());
         loop {
             let more = match self.reactor.borrow_mut().as_mut() {
                 Some(r) => r.drain(&*self.host as &dyn Matcher, &mut |d| done.push(d)),
@@ -276,13 +285,14 @@ impl<S: Subscriber + 'static> Registry<S> {
                 self.finish(entry, outcome, started);
             }
             if !more {
+                *self.done.borrow_mut() = done;
                 return;
             }
         }
     }
 
-    fn launch(self: &Rc<Self>, entry: Rc<Entry<S>>) {
-        let started = Instant::now();
+    /// Starts `entry`'s probe; `started` is now, read once for all that came due together.
+    fn launch(self: &Rc<Self>, entry: Rc<Entry<S>>, started: Instant) {
         self.in_flight.set(self.in_flight.get() + 1);
         entry.flying.set(true);
         if let Some(i) = entry.subs.borrow().iter().map(|s| s.interval).min() {

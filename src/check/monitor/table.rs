@@ -1,6 +1,5 @@
 //! A monitor following its service in the IPVS table, and its subscriptions to probes.
 
-use std::collections::BTreeMap;
 use std::net::SocketAddr;
 
 use super::effects::apply;
@@ -31,8 +30,31 @@ pub(super) fn refresh(this: &Shared) -> Result<(), String> {
             Vec::new()
         }
     };
+    // Most reads find what the last one did, and following a service takes a pass over
+    // every server in it: a read that matches the last, with nothing changed by the
+    // monitor in between, leaves nothing to follow.
+    let digest = digest(&dests);
+    {
+        let mut m = this.borrow_mut();
+        if !m.changed && m.last_read == digest && !dests.is_empty() {
+            return Ok(());
+        }
+        m.changed = false;
+        m.last_read = digest;
+    }
     follow(this, dests);
     Ok(())
+}
+
+/// The real servers' settings, in the order read, hashed.
+fn digest(dests: &[Dest]) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut h = rustc_hash::FxHasher::default();
+    for d in dests {
+        (d.addr, d.port, d.fwd, d.weight, d.upper, d.lower).hash(&mut h);
+        (d.tun_type, d.tun_port, d.tun_flags).hash(&mut h);
+    }
+    h.finish()
 }
 
 /// Follows the table's changes: new servers are watched, servers someone else deleted are
@@ -45,11 +67,16 @@ pub(super) fn follow(this: &Shared, dests: Vec<Dest>) {
         let mut m = this.borrow_mut();
         m.service_missing = m.service_missing && dests.is_empty();
         let sorry = m.sorry_dest.as_ref().map(|d| SocketAddr::new(d.addr, d.port));
-        let seen: BTreeMap<SocketAddr, Dest> = dests
+        // in address order, each address once (a sorted list: this runs every interval for
+        // every server watched)
+        let mut seen: Vec<(SocketAddr, Dest)> = dests
             .into_iter()
             .map(|d| (SocketAddr::new(d.addr, d.port), d))
             .filter(|(a, _)| Some(*a) != sorry)
             .collect();
+        seen.sort_by_key(|(a, _)| *a);
+        seen.dedup_by_key(|(a, _)| *a);
+        let has = |a: &SocketAddr| seen.binary_search_by_key(a, |(x, _)| *x).is_ok();
         for (addr, d) in &seen {
             if let Some(s) = m.board.servers.get(addr) {
                 let expected = crate::check::overrides::winner(s.held, s.out, s.weight);
@@ -83,7 +110,7 @@ pub(super) fn follow(this: &Shared, dests: Vec<Dest>) {
             .board
             .servers
             .iter()
-            .filter(|(a, s)| !(seen.contains_key(a) || (s.out && action == Action::Remove)))
+            .filter(|(a, s)| !(has(a) || (s.out && action == Action::Remove)))
             .map(|(a, _)| *a)
             .collect();
         for a in gone {

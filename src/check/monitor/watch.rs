@@ -36,6 +36,10 @@ pub struct Monitor {
     pub stopped: bool,
     pub service_missing: bool,
     pub refresher: Option<tokio::task::AbortHandle>,
+    /// A digest of the service's real servers as last read (their settings, not counters).
+    pub last_read: u64,
+    /// The monitor changed the table (or meant to) since: the next read is followed in full.
+    pub changed: bool,
     pub holds: super::overrides::Holds,
     pub host: Rc<dyn Host>,
     pub registry: Rc<Registry<Monitor>>,

@@ -113,7 +113,15 @@ impl Exchange {
     }
 
     /// Goes on with the exchange after an event of the socket.
-    pub fn step(&mut self, fd: &OwnedFd, writable: bool, m: &dyn Matcher, started: Instant) -> Step {
+    /// `chunk` is the reactor's buffer to read into.
+    pub fn step(
+        &mut self,
+        fd: &OwnedFd,
+        writable: bool,
+        chunk: &mut [u8],
+        m: &dyn Matcher,
+        started: Instant,
+    ) -> Step {
         if self.written < self.p.request.len() {
             if !writable {
                 return Step::Wait;
@@ -130,14 +138,14 @@ impl Exchange {
             };
         }
         let cap = self.p.cap();
-        let mut chunk = [0u8; 4096];
         loop {
             let room = (cap - self.answer.len()).min(chunk.len());
             match nix::unistd::read(fd, &mut chunk[..room]) {
                 Ok(0) => return Step::Done(self.finish(m, started)),
                 Ok(n) => {
                     self.answer.extend_from_slice(&chunk[..n]);
-                    if self.answer.len() >= cap {
+                    // done as soon as all that is looked at is in: no read to find it out
+                    if self.answer.len() >= cap || self.complete() {
                         return Step::Done(self.finish(m, started));
                     }
                 }

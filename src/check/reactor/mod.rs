@@ -105,6 +105,10 @@ pub struct Reactor<T> {
     flights: Vec<Option<Flight<T>>>,
     free: Vec<u32>,
     generation: u32,
+    /// Where epoll_wait puts its events and HTTP answers are read into, made once: zeroing
+    /// them at every drain cost more instructions than the rest of a probe's bookkeeping.
+    events: Vec<EpollEvent>,
+    scratch: Vec<u8>,
 }
 
 /// A probe that ended: what the owner gave it, when it started, and what it found.
@@ -122,6 +126,8 @@ impl<T> Reactor<T> {
             flights: Vec::new(),
             free: Vec::new(),
             generation: 0,
+            events: vec![EpollEvent::empty(); 256],
+            scratch: vec![0; 4096],
         })
     }
 
@@ -215,11 +221,14 @@ impl<T> Reactor<T> {
     /// Takes what the kernel has for the probes in flight, and hands each that ended to
     /// `done`. Call until it returns false (the set had fewer events than it could take).
     pub fn drain(&mut self, matcher: &dyn Matcher, done: &mut impl FnMut(Done<T>)) -> bool {
-        let mut events = [EpollEvent::empty(); 256];
+        let mut events = std::mem::take(&mut self.events);
         let n = match self.set.get_ref().0.wait(&mut events, EpollTimeout::ZERO) {
             Ok(n) => n,
-            Err(Errno::EINTR) => return true,
-            Err(_) => return false,
+            Err(e) => {
+                self.events = events;
+                // interrupted: try again
+                return e == Errno::EINTR;
+            }
         };
         for ev in &events[..n] {
             let slot = Slot::of(ev.data());
@@ -227,7 +236,9 @@ impl<T> Reactor<T> {
                 done(d);
             }
         }
-        n == events.len()
+        let more = n == events.len();
+        self.events = events;
+        more
     }
 
     fn event(&mut self, slot: Slot, got: EpollFlags, matcher: &dyn Matcher) -> Option<Done<T>> {
@@ -248,7 +259,8 @@ impl<T> Reactor<T> {
                 let step = if broken && !got.contains(EpollFlags::EPOLLIN) {
                     http::Step::Done(x.failed(socket_error(&f.fd), f.started))
                 } else {
-                    x.step(&f.fd, got.contains(EpollFlags::EPOLLOUT), matcher, f.started)
+                    let writable = got.contains(EpollFlags::EPOLLOUT);
+                    x.step(&f.fd, writable, &mut self.scratch, matcher, f.started)
                 };
                 match step {
                     http::Step::Done(o) => o,

@@ -108,7 +108,7 @@ fn a_probe_past_its_deadline_is_expired_once() {
             )
             .unwrap();
         let (p, _, o) = r.expire(slot).unwrap();
-        assert_eq!((p, o.ok, o.detail.as_str()), (7, false, "timed out after 1.5s"));
+        assert_eq!((p, o.ok, &*o.detail), (7, false, "timed out after 1.5s"));
         assert!(r.expire(slot).is_none());
         tokio::time::sleep(Duration::from_millis(50)).await;
         assert!(!r.drain(&Prefix, &mut |_| panic!("an expired probe reported")));
@@ -163,7 +163,7 @@ fn http_probes_judge_what_hyper_answers() {
         http(refused, "/", None),
     ];
     let out = local.block_on(&rt, run_all(jobs));
-    let said: Vec<(bool, &str)> = out.iter().map(|o| (o.ok, o.detail.as_str())).collect();
+    let said: Vec<(bool, &str)> = out.iter().map(|o| (o.ok, &*o.detail)).collect();
     assert_eq!(
         said,
         [
