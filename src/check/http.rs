@@ -87,23 +87,14 @@ impl Http {
             }
         }
         drop(resp);
-        if !self.status.contains(&status) {
-            let want: Vec<String> = self.status.iter().map(u16::to_string).collect();
-            return Outcome::down(format!("status {status}, want {}", want.join(" or ")), started);
-        }
-        if let Some(pattern) = &self.body {
-            match matcher.matches(pattern, &body) {
-                Ok(true) => {}
-                Ok(false) => {
-                    return Outcome::down(
-                        format!("status {status}, body does not match {pattern:?}"),
-                        started,
-                    );
-                }
-                Err(e) => return Outcome::down(format!("body pattern {pattern:?}: {e}"), started),
-            }
-        }
-        Outcome::up(format!("status {status}"), started)
+        verdict(
+            status,
+            &self.status,
+            self.body.as_deref(),
+            &body,
+            matcher,
+            started,
+        )
     }
 
     fn client(&self) -> reqwest::Result<reqwest::Client> {
@@ -119,6 +110,35 @@ impl Http {
             }
         }
     }
+}
+
+/// What an answer with `status` and `body` says: the status must be one of `want`, and the
+/// body match `pattern` when there is one (the reactor's plain HTTP check judges the same).
+pub fn verdict(
+    status: u16,
+    want: &[u16],
+    pattern: Option<&str>,
+    body: &[u8],
+    matcher: &dyn Matcher,
+    started: Instant,
+) -> Outcome {
+    if !want.contains(&status) {
+        let want: Vec<String> = want.iter().map(u16::to_string).collect();
+        return Outcome::down(format!("status {status}, want {}", want.join(" or ")), started);
+    }
+    if let Some(pattern) = pattern {
+        match matcher.matches(pattern, body) {
+            Ok(true) => {}
+            Ok(false) => {
+                return Outcome::down(
+                    format!("status {status}, body does not match {pattern:?}"),
+                    started,
+                );
+            }
+            Err(e) => return Outcome::down(format!("body pattern {pattern:?}: {e}"), started),
+        }
+    }
+    Outcome::up(format!("status {status}"), started)
 }
 
 /// A probe opens its own connection each time (a pooled one would hide a dead listener),

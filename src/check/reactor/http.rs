@@ -203,24 +203,9 @@ impl Exchange {
             };
             return self.p.failed(&why, started);
         };
-        if !self.p.status.contains(&status) {
-            let want: Vec<String> = self.p.status.iter().map(u16::to_string).collect();
-            return Outcome::down(format!("status {status}, want {}", want.join(" or ")), started);
-        }
-        if let Some(pattern) = &self.p.body {
-            let end = self.answer.len().min(len + self.p.max_body);
-            match m.matches(pattern, &self.answer[len..end]) {
-                Ok(true) => {}
-                Ok(false) => {
-                    return Outcome::down(
-                        format!("status {status}, body does not match {pattern:?}"),
-                        started,
-                    );
-                }
-                Err(e) => return Outcome::down(format!("body pattern {pattern:?}: {e}"), started),
-            }
-        }
-        Outcome::up(format!("status {status}"), started)
+        let end = self.answer.len().min(len + self.p.max_body);
+        let body = &self.answer[len..end];
+        crate::check::http::verdict(status, &self.p.status, self.p.body.as_deref(), body, m, started)
     }
 }
 
