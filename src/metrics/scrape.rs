@@ -104,14 +104,16 @@ impl std::fmt::Write for Stream {
     }
 }
 
-/// The scrapes take only the CPU nothing else wants (SCHED_IDLE, this thread alone): on a
-/// director whose cores are busy, a scrape waits and no check does. A scrape past
-/// Prometheus' timeout is a gap in a graph; a check late by seconds is a server failed
-/// over late.
+/// The scrapes run at a lower priority than the loop (nice 10, this thread alone): on a
+/// director whose cores are busy, the checks get the CPU first and a scrape takes longer.
+/// Not SCHED_IDLE: on a core that is never idle that starved scrapes past any timeout.
 fn idle() {
-    let p = nix::libc::sched_param { sched_priority: 0 };
-    // SAFETY: a valid sched_param; pid 0 is the calling thread.
-    if unsafe { nix::libc::sched_setscheduler(0, nix::libc::SCHED_IDLE, &p) } != 0 {
+    // SAFETY: gettid has no arguments; setpriority on this thread's id.
+    let r = unsafe {
+        let tid = nix::libc::syscall(nix::libc::SYS_gettid) as nix::libc::id_t;
+        nix::libc::setpriority(nix::libc::PRIO_PROCESS, tid, 10)
+    };
+    if r != 0 {
         crate::log::warn(&format!(
             "metrics: scrapes run at the loop's priority: {}",
             std::io::Error::last_os_error()

@@ -123,7 +123,12 @@ fn run_case(case: &'static Case) {
     in_netns(move || {
         // lvsh writes, ipvsadm reads
         lvsh_ok(&format!("lvs.add_service({})", case.spec));
-        assert_eq!(ipvsadm("-S -n"), case.save, "lvsh wrote {}", case.spec);
+        assert_eq!(
+            ipvsadm_settled("-S -n", case.save),
+            case.save,
+            "lvsh wrote {}",
+            case.spec
+        );
         let lvsh_listing = ipvsadm("-L -n --thresholds --persistent-conn");
         lvsh_ok("lvs.clear()");
         assert_eq!(ipvsadm("-S -n"), "");
@@ -131,8 +136,9 @@ fn run_case(case: &'static Case) {
         for cmd in case.ipvsadm {
             ipvsadm(cmd);
         }
-        assert_eq!(ipvsadm("-S -n"), case.save);
-        assert_eq!(ipvsadm("-L -n --thresholds --persistent-conn"), lvsh_listing);
+        assert_eq!(ipvsadm_settled("-S -n", case.save), case.save);
+        let listing = ipvsadm_settled("-L -n --thresholds --persistent-conn", &lvsh_listing);
+        assert_eq!(listing, lvsh_listing);
         lvsh_ok(&format!(
             "{CHECK}\nlocal spec = {}\nlocal all = lvs.services()\nassert(#all == 1)\ncheck(spec, find(all, spec))\n\
              check(spec, lvs.get_service(spec))",

@@ -68,6 +68,22 @@ pub fn ipvsadm(args: &str) -> String {
     sh(&format!("ipvsadm {args}"))
 }
 
+/// `ipvsadm args`, read again (up to five times) while it differs from `want`. The kernel's
+/// service dump counts its place over every namespace's services, so a test adding or
+/// removing services in another namespace at that moment can make one dump list a service
+/// twice or miss one (ipvsadm's own, as CI once saw); a real difference stays.
+pub fn ipvsadm_settled(args: &str, want: &str) -> String {
+    let mut got = ipvsadm(args);
+    for _ in 0..4 {
+        if got == want {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        got = ipvsadm(args);
+    }
+    got
+}
+
 /// Runs the lvsh binary with a Lua chunk; returns (exit code, stdout, stderr).
 pub fn lvsh(chunk: &str) -> (i32, String, String) {
     let out = run(env!("CARGO_BIN_EXE_lvsh"), &["-e", chunk]);

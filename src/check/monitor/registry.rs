@@ -85,6 +85,9 @@ impl<S> Ord for Due<S> {
 
 type Flights<S> = Reactor<Rc<Entry<S>>>;
 
+/// The most probes started in one turn of the loop (a few milliseconds of system calls).
+const BATCH: usize = 256;
+
 pub struct Registry<S> {
     host: Rc<dyn Host>,
     entries: RefCell<HashMap<ProbeKey, Rc<Entry<S>>>>,
@@ -205,8 +208,14 @@ impl<S: Subscriber + 'static> Registry<S> {
         let wake = self.wake.notified();
         tokio::pin!(wake);
         loop {
-            self.fire(Instant::now());
+            let more = self.fire(Instant::now());
             self.drain();
+            if more {
+                // a backlog (a stalled host, a burst of overdue probes) goes out in batches
+                // between which everything else on the loop gets its turn
+                tokio::task::yield_now().await;
+                continue;
+            }
             let next = [
                 self.queue.borrow().peek().map(|d| d.at),
                 self.rounds.borrow().first(),
@@ -237,9 +246,10 @@ impl<S: Subscriber + 'static> Registry<S> {
         }
     }
 
-    fn fire(self: &Rc<Self>, now: Instant) {
+    /// Starts what is due at `now`, at most BATCH of it; true when more is due.
+    fn fire(self: &Rc<Self>, now: Instant) -> bool {
         self.expire(now);
-        loop {
+        for _ in 0..BATCH {
             let entry = {
                 let mut q = self.queue.borrow_mut();
                 match q.peek() {
@@ -248,7 +258,7 @@ impl<S: Subscriber + 'static> Registry<S> {
                 }
             };
             let entry = entry.or_else(|| self.rounds.borrow_mut().pop_due(now));
-            let Some(entry) = entry else { return };
+            let Some(entry) = entry else { return false };
             if entry.subs.borrow().is_empty() {
                 if !entry.flying.get() {
                     self.forget(&entry);
@@ -259,6 +269,7 @@ impl<S: Subscriber + 'static> Registry<S> {
                 self.launch(entry, now);
             }
         }
+        true
     }
 
     /// Ends the reactor's probes whose deadline is past.
