@@ -35,10 +35,7 @@ impl Tcp {
         within(self.timeout, started, async {
             match connect(self.addr, self.half_open).await {
                 Ok(()) => Outcome::up("connected", started),
-                Err(e) => Outcome::down(
-                    format!("connect {}: {}", self.addr, e.desc().to_lowercase()),
-                    started,
-                ),
+                Err(e) => super::reactor::connect_failed(self.addr, e, started),
             }
         })
         .await

@@ -161,7 +161,7 @@ impl Monitors {
         // Monitors started together (a script's loop) would read the table together, every
         // interval, in one turn of the loop: each starts its reads at its own point in the
         // interval instead.
-        let offset = refresh_offset(&m.borrow().name, interval);
+        let offset = registry::spread(&m.borrow().name, interval);
         let refresher = self.host.spawn(Box::pin(async move {
             tokio::time::sleep(offset).await;
             loop {
@@ -259,15 +259,6 @@ impl Monitors {
             .flat_map(|m| view::rows(&m.borrow()))
             .collect()
     }
-}
-
-/// Where in the interval a monitor's reads fall: fixed per service.
-fn refresh_offset(name: &str, interval: std::time::Duration) -> std::time::Duration {
-    use std::hash::{Hash, Hasher};
-    let mut h = std::collections::hash_map::DefaultHasher::new();
-    name.hash(&mut h);
-    let nanos = interval.as_nanos().max(1) as u64;
-    std::time::Duration::from_nanos(h.finish() % nanos)
 }
 
 impl Handle {

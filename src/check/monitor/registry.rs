@@ -442,9 +442,10 @@ impl<T> Lanes<T> {
     }
 }
 
-/// Where in the interval a probe first runs: fixed per probe, so 10,000 probes spread over
-/// the interval instead of all firing at once.
-fn spread(key: &ProbeKey, interval: Duration) -> Duration {
+/// Where in the interval something periodic first runs: fixed per key, so 10,000 probes
+/// (or a script's monitors, reading their services) spread over the interval instead of
+/// all running at once.
+pub(super) fn spread(key: &impl Hash, interval: Duration) -> Duration {
     let mut h = std::collections::hash_map::DefaultHasher::new();
     key.hash(&mut h);
     let nanos = interval.as_nanos().max(1) as u64;

@@ -280,7 +280,8 @@ impl<T> Reactor<T> {
     }
 }
 
-fn connect_failed(addr: SocketAddr, e: Errno, started: Instant) -> Outcome {
+/// A connect check's failure, as both ways of running it word it.
+pub fn connect_failed(addr: SocketAddr, e: Errno, started: Instant) -> Outcome {
     Outcome::down(format!("connect {addr}: {}", e.desc().to_lowercase()), started)
 }
 
