@@ -103,6 +103,23 @@ function lvs.del_server(svc, addr) end
 ---@return true
 function lvs.zero(svc) end
 
+---An mh service's Maglev table as this director's kernel builds it from its list of real
+---servers (the kernel's algorithm, in user space): a fingerprint to compare directors with,
+---the slots per server in the kernel's list order, and whether that order is lvsh's
+---(ascending; `readd` names what an apply of the service re-adds to get there). `exact` is
+---false while a server has weight 0 (the kernel may still give it its old slots). Nil for a
+---service that is not mh.
+---@param svc ServiceSpec|Service
+---@return {fingerprint: string?, canonical: boolean, exact: boolean, slots: integer, servers: {server: string, slots: integer}[], readd: string[]}?
+function lvs.mh_table(svc) end
+
+---The real server this director's mh table gives a new flow from `client` ("ip:port"; the
+---port counts with the mh-port flag), or nil (no server holds the slot).
+---@param svc ServiceSpec|Service
+---@param client string
+---@return string?
+function lvs.mh_server(svc, client) end
+
 ---The kernel's IPVS version and connection table size.
 ---@return {version: string, conn_tab_size: integer}
 function lvs.info() end

@@ -21,6 +21,8 @@ function Service:edit_server(rs) return lvs.edit_server(key(self), rs) end
 function Service:del_server(addr) return lvs.del_server(key(self), addr) end
 function Service:delete() return lvs.del_service(key(self)) end
 function Service:zero() return lvs.zero(key(self)) end
+function Service:mh_table() return lvs.mh_table(key(self)) end
+function Service:mh_server(client) return lvs.mh_server(key(self), client) end
 
 function Service:edit(fields)
   local spec = key(self)

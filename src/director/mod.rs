@@ -6,6 +6,7 @@ mod apply;
 pub mod conns;
 pub mod drain;
 mod error;
+pub mod mh;
 mod record;
 mod recover;
 
@@ -124,10 +125,18 @@ impl Director {
     ) -> Result<(Service, Vec<Dest>), Error> {
         let svc = spec.to_service(None)?;
         let key = svc.key.clone();
+        let mh = svc.scheduler == "mh";
         let mut ops = Vec::with_capacity(1 + servers.len());
         ops.push(Op::AddService(svc));
         for rs in servers {
             ops.push(Op::AddDest(key.clone(), rs.to_dest(&key, None)?));
+        }
+        if mh {
+            // highest first, so the kernel's list (newest at the head) ends ascending
+            ops[1..].sort_by(|a, b| match (a, b) {
+                (Op::AddDest(_, x), Op::AddDest(_, y)) => order::dest_cmp(y, x),
+                _ => std::cmp::Ordering::Equal,
+            });
         }
         // only this service is touched: the table to check against and undo on is what the
         // kernel has of it (nothing, unless the add is refused at once)
@@ -181,6 +190,27 @@ impl Director {
 
     pub fn add_server(&mut self, key: &ServiceKey, spec: &ServerSpec) -> Result<Dest, Error> {
         let dest = spec.to_dest(key, None)?;
+        if let Some(svc) = self.ipvs.service(key)?.filter(|s| s.scheduler == "mh") {
+            // an mh service keeps its servers in one order (see model::plan), which a server
+            // that sorts before others takes a transaction to keep
+            let mut have = self.ipvs.dests(key)?;
+            if !have.iter().any(|d| (d.addr, d.port) == (dest.addr, dest.port)) {
+                have.push(dest.clone());
+                let want = crate::model::plan::Desired {
+                    services: vec![(svc, have)],
+                    timeouts: None,
+                };
+                let opts = ApplyOpts {
+                    plan: crate::model::plan::PlanOpts {
+                        prune: false,
+                        drain: false,
+                    },
+                    ..ApplyOpts::default()
+                };
+                self.apply(Wanted::Table(want), &opts, &|op| op.describe())?;
+                return Ok(self.server(key, dest.addr, dest.port)?.unwrap_or(dest));
+            }
+        }
         self.write_one(&Op::AddDest(key.clone(), dest.clone()), true)?;
         Ok(self.server(key, dest.addr, dest.port)?.unwrap_or(dest))
     }

@@ -121,10 +121,14 @@ fn get_service(lua: &Lua, v: Value) -> mlua::Result<Value> {
 }
 
 fn services(lua: &Lua, (): ()) -> mlua::Result<Table> {
-    let all = with_director(lua, |d| d.services())?;
+    let (all, mh) = with_director(lua, |d| d.services_with_mh())?;
     let list = lua.create_table_with_capacity(all.len(), 0)?;
     for (s, d) in &all {
-        list.push(service_table(lua, s, d)?)?;
+        let t = service_table(lua, s, d)?;
+        if let Some(m) = mh.get(&s.key) {
+            t.set("mh", super::mh::summary_table(lua, m)?)?;
+        }
+        list.push(t)?;
     }
     Ok(list)
 }

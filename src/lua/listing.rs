@@ -83,7 +83,15 @@ fn list(lua: &Lua, opts: Option<Value>) -> mlua::Result<Value> {
             }
             out
         }
-        Style::Json => view::list::json(&table),
+        Style::Json => {
+            let mut mh = std::collections::HashMap::new();
+            for (s, _) in table.iter().filter(|(s, _)| s.scheduler == "mh") {
+                if let Some((m, _)) = with_director(lua, |d| d.mh(&s.key))? {
+                    mh.insert(s.key.clone(), m);
+                }
+            }
+            view::list::json(&table, &mh)
+        }
         Style::Table => view::services(&table, &o.format, o.print && std::io::stdout().is_terminal()),
     };
     // the table's memory is free again before Lua copies the text

@@ -18,6 +18,7 @@ pub fn module(lua: &Lua) -> mlua::Result<Table> {
     super::checks::register(lua, &lvs)?;
     super::monitor::register(lua, &lvs)?;
     super::metrics::register(lua, &lvs)?;
+    super::mh::register(lua, &lvs)?;
     super::watch::register(lua, &lvs)?;
     let describe = lua.create_function(|_, v: mlua::Value| Ok(super::describe_error(&v)))?;
     lua.load(builtin::WRAP)

@@ -13,6 +13,7 @@ mod ipvs;
 mod listing;
 mod lvs;
 mod metrics;
+mod mh;
 mod monitor;
 mod net;
 mod rules;

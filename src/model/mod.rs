@@ -4,6 +4,7 @@
 pub mod backend;
 pub mod daemon;
 pub mod input;
+pub mod mh;
 pub mod order;
 pub mod plan;
 pub mod source;

@@ -8,6 +8,7 @@ use crate::ipvs::{Dest, Op, Service, ServiceKey, ServiceTable, Timeouts};
 use crate::model::source::{OpSource, RuleError};
 use crate::model::table::Table;
 
+pub mod mh_order;
 mod stream;
 pub use stream::plan_rules;
 
@@ -111,14 +112,21 @@ pub fn plan(
         match cur.get(key) {
             None => {
                 let key = key.clone();
+                let mh = svc.scheduler == "mh";
                 p.ops.push(Op::AddService(svc));
+                let at = p.ops.len();
                 p.ops
                     .extend(dests.into_iter().map(|d| Op::AddDest(key.clone(), d)));
+                if mh {
+                    let ops = p.ops.split_off(at);
+                    p.ops.extend(mh_order::in_order(&key, &[], ops));
+                }
             }
             Some((have, have_dests)) => {
                 if !same_service(have, &svc) {
                     p.ops.push(Op::EditService(svc.clone()));
                 }
+                let at = p.ops.len();
                 let want: HashMap<(IpAddr, u16), &Dest> =
                     dests.iter().map(|d| ((d.addr, d.port), d)).collect();
                 if prune {
@@ -137,6 +145,10 @@ pub fn plan(
                         Some(h) if !same_dest(h, d) => p.ops.push(Op::EditDest(key.clone(), d.clone())),
                         Some(_) => {}
                     }
+                }
+                if svc.scheduler == "mh" {
+                    let ops = p.ops.split_off(at);
+                    p.ops.extend(mh_order::in_order(key, have_dests, ops));
                 }
             }
         }

@@ -158,7 +158,14 @@ impl Table {
                 if self.has_dest(i, &d.addr, d.port) {
                     return refuse(libc::EEXIST);
                 }
-                self.services[i].1.push(d.clone());
+                // the kernel puts a new server at the head of the list; only mh's table
+                // depends on that order, and pushing keeps big lists of others cheap
+                let (svc, dests) = &mut self.services[i];
+                if svc.scheduler == "mh" {
+                    dests.insert(0, d.clone());
+                } else {
+                    dests.push(d.clone());
+                }
                 if let Some(set) = self.large.get_mut(k) {
                     set.insert((d.addr, d.port));
                 }

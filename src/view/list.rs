@@ -1,6 +1,7 @@
 //! `lvs.list`: what a listing reads from IPVS for the format asked, and the formats that are
 //! not ipvsadm's (boxed, JSON).
 
+use crate::director::mh::Summary;
 use crate::director::{self, Director};
 use crate::fields::{Field, Record};
 use crate::ipvs::{BriefTable, Info, ServiceKey, ServiceTable};
@@ -154,8 +155,12 @@ fn json_record(r: Record) -> serde_json::Value {
     )
 }
 
-/// The table as JSON: a list of services as `lvs.services()` gives them.
-pub fn json(table: &ServiceTable) -> String {
+/// The table as JSON: a list of services as `lvs.services()` gives them, with `mh` (the
+/// Maglev table's fingerprint and order) for mh services.
+pub fn json(
+    table: &ServiceTable,
+    mh: &std::collections::HashMap<crate::ipvs::ServiceKey, Summary>,
+) -> String {
     let list = table
         .iter()
         .map(|(s, dests)| {
@@ -165,9 +170,24 @@ pub fn json(table: &ServiceTable) -> String {
             let mut j = json_record(std::mem::take(&mut r));
             if let serde_json::Value::Object(m) = &mut j {
                 m.insert("servers".into(), serde_json::Value::Array(servers));
+                if let Some(x) = mh.get(&s.key) {
+                    m.insert("mh".into(), mh_json(x));
+                }
             }
             j
         })
         .collect();
     serde_json::to_string_pretty(&serde_json::Value::Array(list)).unwrap_or_default() + "\n"
+}
+
+fn mh_json(s: &Summary) -> serde_json::Value {
+    let name = |(a, p): &(std::net::IpAddr, u16)| crate::ipvs::types::sockaddr(a, *p);
+    serde_json::json!({
+        "fingerprint": s.fingerprint,
+        "canonical": s.canonical,
+        "exact": s.exact,
+        "slots": crate::model::mh::SLOTS,
+        "servers": s.shares.iter().map(|(k, n)| serde_json::json!({"server": name(k), "slots": n})).collect::<Vec<_>>(),
+        "readd": s.readd.iter().map(name).collect::<Vec<_>>(),
+    })
 }

@@ -43,7 +43,12 @@ impl Director {
             .unwrap_or_else(|| "/run/lvsh".into())
             .join(format!("{name}.sock"));
         let start = Instant::now();
-        while !sock.exists() {
+        // the socket's file appears at bind, before the director makes it 0600: wait for the
+        // line logged after that, or a test that loosens it races the director's chmod
+        let listening = |log: &std::path::Path| {
+            std::fs::read_to_string(log).is_ok_and(|l| l.contains("control: listening"))
+        };
+        while !sock.exists() || !listening(&log) {
             assert!(start.elapsed() < Duration::from_secs(10), "no {sock:?}");
             std::thread::sleep(Duration::from_millis(20));
         }

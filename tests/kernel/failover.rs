@@ -5,7 +5,6 @@
 
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
-use std::os::fd::AsFd;
 use std::process::{Child, Command};
 use std::time::{Duration, Instant};
 
@@ -65,19 +64,6 @@ fn lan(tag: &str, hosts: &[(&str, &str)]) -> Lan {
         ));
     }
     l
-}
-
-/// Runs `f` on a thread inside the named namespace.
-fn in_named<T: Send + 'static>(
-    ns: &str,
-    f: impl FnOnce() -> T + Send + 'static,
-) -> std::thread::JoinHandle<T> {
-    let path = format!("/run/netns/{ns}");
-    std::thread::spawn(move || {
-        let file = std::fs::File::open(&path).unwrap();
-        nix::sched::setns(file.as_fd(), nix::sched::CloneFlags::CLONE_NEWNET).unwrap();
-        f()
-    })
 }
 
 fn wait_for(limit: Duration, what: &str, mut f: impl FnMut() -> bool) {

@@ -21,6 +21,7 @@ mod ipvsadm_compat;
 mod ipvsadm_malformed;
 mod logging;
 mod metrics;
+mod mh;
 mod monitor;
 mod overrides;
 mod robust;

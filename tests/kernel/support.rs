@@ -39,6 +39,23 @@ pub fn in_fresh_netns<T: Send + 'static>(body: impl FnOnce() -> T + Send + 'stat
     .unwrap_or_else(|e| std::panic::resume_unwind(e))
 }
 
+/// Runs `f` on a thread inside the named namespace.
+pub fn in_named<T: Send + 'static>(
+    ns: &str,
+    f: impl FnOnce() -> T + Send + 'static,
+) -> std::thread::JoinHandle<T> {
+    let path = format!("/run/netns/{ns}");
+    std::thread::spawn(move || {
+        let file = std::fs::File::open(&path).unwrap();
+        nix::sched::setns(
+            std::os::fd::AsFd::as_fd(&file),
+            nix::sched::CloneFlags::CLONE_NEWNET,
+        )
+        .unwrap();
+        f()
+    })
+}
+
 /// A file under this thread's /proc/net (plain /proc/net follows the main thread's namespace).
 pub fn proc_net(name: &str) -> String {
     std::fs::read_to_string(format!("/proc/thread-self/net/{name}"))

@@ -163,9 +163,15 @@ impl<'a> Differ<'a> {
                 Entry::New => {
                     let Some((svc, dests)) = new.next() else { break };
                     let key = svc.key.clone();
+                    let mh = svc.scheduler == "mh";
                     p.ops.push(Op::AddService(svc));
+                    let at = p.ops.len();
                     p.ops
                         .extend(dests.into_iter().map(|d| Op::AddDest(key.clone(), d)));
+                    if mh {
+                        let ops = p.ops.split_off(at);
+                        p.ops.extend(super::mh_order::in_order(&key, &[], ops));
+                    }
                 }
                 Entry::Current(i) => {
                     let Some(named) = self.named[i].take() else {
@@ -174,15 +180,21 @@ impl<'a> Differ<'a> {
                     let (have, have_dests) = &self.current[i];
                     let key = &have.key;
                     let changes = named.changes.map(|c| *c).unwrap_or_default();
+                    let mh = changes.edit.as_ref().unwrap_or(have).scheduler == "mh";
                     if let Some(s) = changes.edit {
                         p.ops.push(Op::EditService(s));
                     }
+                    let at = p.ops.len();
                     if prune {
                         for (d, _) in have_dests.iter().zip(&named.seen).filter(|(_, seen)| !**seen) {
                             p.remove_dest(key, d, drain);
                         }
                     }
                     p.ops.extend(changes.ops);
+                    if mh {
+                        let ops = p.ops.split_off(at);
+                        p.ops.extend(super::mh_order::in_order(key, have_dests, ops));
+                    }
                 }
             }
         }

@@ -32,7 +32,7 @@ fn arb_dest() -> impl Strategy<Value = Dest> {
 fn arb_service() -> impl Strategy<Value = (Service, Vec<Dest>)> {
     (
         1u8..6,
-        prop_oneof![Just("rr"), Just("wrr"), Just("sh")],
+        prop_oneof![Just("rr"), Just("wrr"), Just("sh"), Just("mh")],
         any::<bool>(),
         proptest::collection::vec(arb_dest(), 0..4),
     )
@@ -81,7 +81,9 @@ proptest! {
             if let Op::DelService(k) = op {
                 prop_assert!(!p.ops.iter().any(|o| matches!(o, Op::AddService(s) if &s.key == k)));
             }
-            if let Op::DelDest(k, a, port) = op {
+            // (an mh service's servers may go out and back to keep their order: see mh_order)
+            let mh = |k: &ServiceKey| desired.iter().any(|(s, _)| &s.key == k && s.scheduler == "mh");
+            if let Op::DelDest(k, a, port) = op && !mh(k) {
                 prop_assert!(!p.ops.iter().any(|o| matches!(o, Op::AddDest(k2, d) if k2 == k && d.addr == *a && d.port == *port)));
             }
         }
@@ -246,4 +248,89 @@ fn a_large_service_is_diffed_through_its_map() {
     );
     assert_eq!(streamed, general);
     assert_eq!(streamed.ops.len(), 20 + 1 + 10);
+}
+
+/// The kernel's list after `ops`: a new real server goes to the head, an edit stays put.
+fn kernel_list(mut list: Vec<Dest>, ops: &[Op]) -> Vec<Dest> {
+    for op in ops {
+        match op {
+            Op::AddDest(_, d) => list.insert(0, d.clone()),
+            Op::DelDest(_, a, p) => list.retain(|d| (d.addr, d.port) != (*a, *p)),
+            Op::EditDest(_, d) => {
+                for x in list.iter_mut().filter(|x| (x.addr, x.port) == (d.addr, d.port)) {
+                    *x = d.clone();
+                }
+            }
+            _ => {}
+        }
+    }
+    list
+}
+
+fn mh_service(dests: &[u8]) -> (Service, Vec<Dest>) {
+    let mut s = Service::new(key(1));
+    s.scheduler = "mh".into();
+    let dests = dests
+        .iter()
+        .map(|h| Dest::new(IpAddr::from([198, 51, 100, *h]), 80))
+        .collect();
+    (s, dests)
+}
+
+proptest! {
+    /// Whatever order the kernel holds an mh service's servers in, and whatever is added,
+    /// removed or re-weighted, the plan leaves them ascending, with the wanted settings.
+    #[test]
+    fn an_mh_service_ends_in_canonical_order(have in proptest::sample::subsequence((1u8..12).collect::<Vec<_>>(), 0..11).prop_shuffle(),
+                                              want in proptest::sample::subsequence((1u8..12).collect::<Vec<_>>(), 0..11),
+                                              weight in 1u32..4) {
+        let (svc, have_dests) = mh_service(&have);
+        let (_, mut want_dests) = mh_service(&want);
+        for d in want_dests.iter_mut().filter(|d| d.addr.to_string().ends_with('3')) {
+            d.weight = weight;
+        }
+        let desired = Desired { services: vec![(svc.clone(), want_dests.clone())], timeouts: None };
+        let p = plan(&[(svc, have_dests.clone())], Timeouts::default(), desired, PlanOpts::default());
+        let after = kernel_list(have_dests, &p.ops);
+        prop_assert!(crate::model::mh::is_canonical(&after), "{:?}", after.iter().map(|d| d.addr).collect::<Vec<_>>());
+        let mut got = after.clone();
+        got.sort_by(crate::model::order::dest_cmp);
+        prop_assert_eq!(got, want_dests);
+    }
+}
+
+#[test]
+fn an_mh_list_in_order_is_left_alone_and_a_new_head_costs_nothing() {
+    let (svc, have) = mh_service(&[2, 3, 4]);
+    // already canonical, one server added before all: just the add
+    let (_, want) = mh_service(&[1, 2, 3, 4]);
+    let desired = Desired {
+        services: vec![(svc.clone(), want)],
+        timeouts: None,
+    };
+    let p = plan(
+        &[(svc.clone(), have.clone())],
+        Timeouts::default(),
+        desired,
+        PlanOpts::default(),
+    );
+    assert_eq!(p.ops.len(), 1, "{:?}", p.ops);
+    // one in the middle: the one before it goes out and comes back after it
+    let (_, want) = mh_service(&[2, 3, 4, 5]);
+    let (_, have) = mh_service(&[2, 4, 5]);
+    let desired = Desired {
+        services: vec![(svc.clone(), want)],
+        timeouts: None,
+    };
+    let p = plan(&[(svc, have)], Timeouts::default(), desired, PlanOpts::default());
+    let words: Vec<String> = p
+        .ops
+        .iter()
+        .map(|o| match o {
+            Op::AddDest(_, d) => format!("+{}", d.addr),
+            Op::DelDest(_, a, _) => format!("-{a}"),
+            o => format!("{o:?}"),
+        })
+        .collect();
+    assert_eq!(words, ["-198.51.100.2", "+198.51.100.3", "+198.51.100.2"]);
 }
