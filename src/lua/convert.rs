@@ -79,3 +79,27 @@ pub fn service_table(lua: &Lua, s: &Service, dests: &[Dest]) -> mlua::Result<Tab
     }
     Ok(t)
 }
+
+/// The summary as Lua sees it (also part of `lvs.services()` entries for mh services).
+pub fn mh_summary_table(lua: &Lua, s: &crate::director::mh::Summary) -> mlua::Result<Table> {
+    let t = lua.create_table()?;
+    t.set("fingerprint", s.fingerprint.clone())?;
+    t.set("canonical", s.canonical)?;
+    t.set("exact", s.exact)?;
+    t.set("slots", crate::model::mh::SLOTS)?;
+    let servers = lua.create_table()?;
+    for ((a, p), n) in &s.shares {
+        let e = lua.create_table()?;
+        e.set("server", crate::ipvs::types::sockaddr(a, *p))?;
+        e.set("slots", *n)?;
+        servers.push(e)?;
+    }
+    t.set("servers", servers)?;
+    let readd: Vec<String> = s
+        .readd
+        .iter()
+        .map(|(a, p)| crate::ipvs::types::sockaddr(a, *p))
+        .collect();
+    t.set("readd", readd)?;
+    Ok(t)
+}

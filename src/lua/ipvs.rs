@@ -126,7 +126,7 @@ fn services(lua: &Lua, (): ()) -> mlua::Result<Table> {
     for (s, d) in &all {
         let t = service_table(lua, s, d)?;
         if let Some(m) = mh.get(&s.key) {
-            t.set("mh", super::mh::summary_table(lua, m)?)?;
+            t.set("mh", mh_summary_table(lua, m)?)?;
         }
         list.push(t)?;
     }

@@ -4,36 +4,15 @@
 use mlua::{Lua, Table, Value};
 
 use super::args::spec_err;
-use super::convert::service_key;
+use super::convert::{mh_summary_table, service_key};
 use super::ipvs::with_director;
-use crate::director::mh::Summary;
 use crate::ipvs::types::sockaddr;
 use crate::model::spec::parse_endpoint;
-
-/// The summary as Lua sees it (also part of `lvs.services()` entries for mh services).
-pub fn summary_table(lua: &Lua, s: &Summary) -> mlua::Result<Table> {
-    let t = lua.create_table()?;
-    t.set("fingerprint", s.fingerprint.clone())?;
-    t.set("canonical", s.canonical)?;
-    t.set("exact", s.exact)?;
-    t.set("slots", crate::model::mh::SLOTS)?;
-    let servers = lua.create_table()?;
-    for ((a, p), n) in &s.shares {
-        let e = lua.create_table()?;
-        e.set("server", sockaddr(a, *p))?;
-        e.set("slots", *n)?;
-        servers.push(e)?;
-    }
-    t.set("servers", servers)?;
-    let readd: Vec<String> = s.readd.iter().map(|(a, p)| sockaddr(a, *p)).collect();
-    t.set("readd", readd)?;
-    Ok(t)
-}
 
 fn mh_table(lua: &Lua, svc: Value) -> mlua::Result<Value> {
     let key = service_key(svc)?;
     match with_director(lua, |d| d.mh(&key))? {
-        Some((s, _)) => Ok(Value::Table(summary_table(lua, &s)?)),
+        Some((s, _)) => Ok(Value::Table(mh_summary_table(lua, &s)?)),
         None => Ok(Value::Nil),
     }
 }
