@@ -2,6 +2,7 @@
 //! UDP request/reply, DNS and external programs. No Lua here: a check is a value that says what
 //! to probe, and running it gives an [`Outcome`].
 
+pub mod anycast;
 mod dns;
 pub mod drift;
 mod exec;

@@ -195,3 +195,13 @@ pub async fn call_logged(lua: &Lua, what: &str, f: &Function, args: MultiValue) 
         }
     }
 }
+
+/// Runs `f` inside the loop (binding a listener wants its reactor, spawning a task its
+/// local set).
+pub fn lua_loop<R>(lua: &Lua, f: impl FnOnce() -> Result<R, String>) -> mlua::Result<R> {
+    let spawner = lua
+        .app_data_ref::<crate::runtime::Spawner>()
+        .map(|s| s.clone())
+        .ok_or_else(|| mlua::Error::runtime("lvsh's event loop is not running"))?;
+    spawner.within(f).map_err(mlua::Error::runtime)
+}

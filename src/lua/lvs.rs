@@ -9,6 +9,7 @@ pub fn module(lua: &Lua) -> mlua::Result<Table> {
     let lvs = lua.create_table()?;
     lvs.set("version", env!("CARGO_PKG_VERSION"))?;
     super::ipvs::register(lua, &lvs)?;
+    super::anycast::register(lua, &lvs)?;
     super::listing::register(lua, &lvs)?;
     super::rules::register(lua, &lvs)?;
     super::conns::register(lua, &lvs)?;

@@ -7,6 +7,7 @@ use std::rc::Rc;
 use mlua::{Lua, Table};
 
 use super::args::{Fields, bad};
+use super::engine::lua_loop;
 use super::ipvs::with_director;
 use super::tasks::{Task, spawn_task};
 use crate::metrics::http::{self, Chunks, Listen};
@@ -80,15 +81,6 @@ fn start(lua: &Lua, spec: Option<Table>) -> mlua::Result<Task> {
         crate::runtime::lag::start();
         server.await;
     })
-}
-
-/// Runs `f` inside the loop (binding a listener wants its reactor).
-fn lua_loop<R>(lua: &Lua, f: impl FnOnce() -> Result<R, String>) -> mlua::Result<R> {
-    let spawner = lua
-        .app_data_ref::<crate::runtime::Spawner>()
-        .map(|s| s.clone())
-        .ok_or_else(|| mlua::Error::runtime("lvsh's event loop is not running"))?;
-    spawner.within(f).map_err(mlua::Error::runtime)
 }
 
 pub fn register(lua: &Lua, lvs: &Table) -> mlua::Result<()> {

@@ -1,6 +1,7 @@
 //! The embedded Lua state: standard libraries, the `lvs` module, the Lua-side prelude and
 //! the helpers the shell needs (traced calls, pretty printing, completion).
 
+mod anycast;
 mod apply;
 mod args;
 mod checks;

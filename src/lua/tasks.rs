@@ -148,6 +148,8 @@ async fn run(lua: Lua, (): ()) -> mlua::Result<Option<String>> {
         task.abort();
         sd.stopping(why);
     }
+    // routes first: a director that is going must stop attracting traffic before it goes
+    super::anycast::stop_all(&lua, why).await;
     Ok(Some(why.to_string()))
 }
 

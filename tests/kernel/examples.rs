@@ -7,7 +7,13 @@ use crate::support::*;
 
 /// Scripts that run until stopped, or that keepalived runs with arguments, have tests of
 /// their own: health.lua below, failover.lua in failover.rs.
-const OWN_TESTS: &[&str] = &["lablib.lua", "health.lua", "failover.lua", "director.lua"];
+const OWN_TESTS: &[&str] = &[
+    "lablib.lua",
+    "health.lua",
+    "failover.lua",
+    "director.lua",
+    "lab-anycast.lua",
+];
 
 #[test]
 fn every_example_runs() {

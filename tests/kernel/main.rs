@@ -8,6 +8,7 @@
 
 mod support;
 
+mod anycast;
 mod apply;
 mod attach;
 mod drain;

@@ -270,6 +270,10 @@ impl Handle {
     pub fn status(&self) -> Status {
         view::status(&self.0.borrow())
     }
+
+    pub fn vitals(&self) -> view::Vitals {
+        view::vitals(&self.0.borrow())
+    }
 }
 
 impl std::fmt::Display for Handle {

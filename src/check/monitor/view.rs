@@ -136,6 +136,36 @@ pub(super) fn rows(m: &Monitor) -> Vec<Row> {
         .collect()
 }
 
+/// How a monitor's service stands, in a few numbers: what an anycast announcement is
+/// decided on many times a second, without building the rows of a status.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Vitals {
+    pub stopped: bool,
+    /// Whether the quorum is met, when there is one.
+    pub quorum: Option<bool>,
+    pub up: usize,
+    pub servers: usize,
+    /// Every server has been checked at least once.
+    pub checked: bool,
+}
+
+pub(super) fn vitals(m: &Monitor) -> Vitals {
+    let servers = m.board.servers.iter();
+    let (mut up, mut n, mut checked) = (0, 0, true);
+    for (_, s) in servers {
+        n += 1;
+        up += usize::from(s.health == crate::check::state::Health::Up && !s.out);
+        checked &= s.checked.is_some();
+    }
+    Vitals {
+        stopped: m.stopped,
+        quorum: m.board.policy.quorum.map(|_| m.board.quorum_met),
+        up,
+        servers: n,
+        checked,
+    }
+}
+
 pub(super) fn status(m: &Monitor) -> Status {
     Status {
         service: m.name.clone(),

@@ -153,6 +153,12 @@ fn create(lua: &Lua, t: Table) -> mlua::Result<MonitorHandle> {
 
 pub struct MonitorHandle(Handle);
 
+impl MonitorHandle {
+    pub fn handle(&self) -> Handle {
+        self.0.clone()
+    }
+}
+
 /// The weight a runtime override holds `server` of `service` at (for `lvs.watch`).
 pub(super) fn held(
     lua: &Lua,
