@@ -120,6 +120,20 @@ function lvs.mh_table(svc) end
 ---@return string?
 function lvs.mh_server(svc, client) end
 
+---Announces VIPs through BIRD 2 while this director can serve them: every monitor given runs,
+---has checked each server and meets its quorum (or has a server up). The VIPs are addresses
+---on a TUN device (dev, default "lvsh-any") that exists only while lvsh holds it, so a killed
+---lvsh withdraws at once; a loop stalled for `hang` seconds (default 3) lets it go too. With
+---bird.include, lvsh writes the file BIRD includes (protocol direct <protocol>, filter
+---<protocol>_export; protocol defaults to "lvsh_anycast") and runs `birdc -s socket configure`
+---when it changes. grade = {below = 0.5, med = 100}: under that share of servers up the routes
+---carry the MED. sloppy = true (default) turns on sloppy_tcp and sloppy_sctp. lvs.run() ends
+---with a withdrawal and `linger` seconds (default 1) before the rest stops. Returns a handle:
+---h:status() (announced, reason, med, since, device, stalls, changes), h:withdraw(), h:announce().
+---@param spec {vips: string[], monitors?: userdata[], dev?: string, hang?: number, linger?: number, grade?: {below?: number, med?: integer}, bird?: {include: string, socket?: string, protocol?: string, birdc?: string}, sloppy?: boolean}
+---@return userdata
+function lvs.anycast(spec) end
+
 ---The kernel's IPVS version and connection table size.
 ---@return {version: string, conn_tab_size: integer}
 function lvs.info() end
