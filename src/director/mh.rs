@@ -6,9 +6,10 @@ use std::net::IpAddr;
 use super::Director;
 use super::error::Error;
 use crate::ipvs::consts::SVC_F_SCHED2;
-use crate::ipvs::{Dest, Op, ServiceKey};
+use crate::ipvs::{Dest, Op, ServiceKey, Timeouts};
 use crate::model::mh::{self, Table};
 use crate::model::plan::mh_order;
+use crate::model::table::Table as Model;
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct Summary {
@@ -81,6 +82,27 @@ impl Director {
             .collect();
         crate::model::order::sort_table(&mut all);
         Ok((all, mh))
+    }
+
+    /// Adds a real server; to an mh service at its place in the order lvsh keeps (see
+    /// `model::plan`), which may take the servers that sort before it out and back, all in
+    /// one transaction. `wait`: for the namespace's lock, or try it once (a monitor putting
+    /// a server back, on the loop).
+    pub fn put_server(&mut self, key: &ServiceKey, dest: Dest, wait: bool) -> Result<(), Error> {
+        let add = Op::AddDest(key.clone(), dest.clone());
+        let _lock = self.lock(wait)?;
+        self.refuse_pending()?;
+        if let Some(svc) = self.ipvs.service(key)?.filter(|s| s.scheduler == "mh") {
+            let have = self.ipvs.dests(key)?;
+            if !have.iter().any(|d| (d.addr, d.port) == (dest.addr, dest.port)) {
+                let ops = mh_order::in_order(key, &have, vec![add.clone()]);
+                if ops.len() > 1 {
+                    let before = Model::new(vec![(svc, have)], Timeouts::default(), Vec::new());
+                    return self.run_recorded("add_server", before, &ops, None, &|f| f.error.into());
+                }
+            }
+        }
+        Ok(self.ipvs.execute(&add)?)
     }
 
     /// The real server this director's table gives a new flow from `client` (its port

@@ -190,28 +190,7 @@ impl Director {
 
     pub fn add_server(&mut self, key: &ServiceKey, spec: &ServerSpec) -> Result<Dest, Error> {
         let dest = spec.to_dest(key, None)?;
-        if let Some(svc) = self.ipvs.service(key)?.filter(|s| s.scheduler == "mh") {
-            // an mh service keeps its servers in one order (see model::plan), which a server
-            // that sorts before others takes a transaction to keep
-            let mut have = self.ipvs.dests(key)?;
-            if !have.iter().any(|d| (d.addr, d.port) == (dest.addr, dest.port)) {
-                have.push(dest.clone());
-                let want = crate::model::plan::Desired {
-                    services: vec![(svc, have)],
-                    timeouts: None,
-                };
-                let opts = ApplyOpts {
-                    plan: crate::model::plan::PlanOpts {
-                        prune: false,
-                        drain: false,
-                    },
-                    ..ApplyOpts::default()
-                };
-                self.apply(Wanted::Table(want), &opts, &|op| op.describe())?;
-                return Ok(self.server(key, dest.addr, dest.port)?.unwrap_or(dest));
-            }
-        }
-        self.write_one(&Op::AddDest(key.clone(), dest.clone()), true)?;
+        self.put_server(key, dest.clone(), true)?;
         Ok(self.server(key, dest.addr, dest.port)?.unwrap_or(dest))
     }
 

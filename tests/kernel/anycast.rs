@@ -157,3 +157,66 @@ fn bad_anycast_arguments_name_the_field() {
         assert!(!run("ip", &["link", "show", "lvsh-any"]).status.success());
     });
 }
+
+/// `birdc -s SOCK ARGS...`, its stdout.
+fn birdc(sock: &std::path::Path, args: &[&str]) -> String {
+    let mut a = vec!["-s", sock.to_str().unwrap()];
+    a.extend_from_slice(args);
+    String::from_utf8_lossy(&run("birdc", &a).stdout).into_owned()
+}
+
+#[test]
+fn bird_takes_the_routes_from_the_device_and_reads_the_med_of_a_graded_announcement() {
+    in_netns(|| {
+        sh("ip addr add 192.0.2.21/32 dev lo && ip addr add 192.0.2.22/32 dev lo");
+        let first = std::net::TcpListener::bind("192.0.2.21:7").unwrap();
+        let _second = std::net::TcpListener::bind("192.0.2.22:7").unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let (include, sock, conf, logfile) = (
+            dir.path().join("anycast.conf"),
+            dir.path().join("bird.ctl"),
+            dir.path().join("bird.conf"),
+            dir.path().join("log"),
+        );
+        let script = format!(
+            "lvs.log.file({logfile:?})
+             lvs.apply{{{{addr = '198.51.100.10:7', scheduler = 'mh', servers = {{{{addr = '192.0.2.21:7', method = 'dr'}}, {{addr = '192.0.2.22:7', method = 'dr'}}}}}}}}
+             local m = lvs.monitor{{service = {{addr = '198.51.100.10:7'}}, check = lvs.check.tcp{{timeout = 0.3}}, interval = 0.3, rise = 1, fall = 1}}
+             lvs.anycast{{vips = {{'198.51.100.10'}}, monitors = {{m}}, dev = 'any-t1', grade = {{below = 0.75, med = 150}},
+                          bird = {{include = {include:?}, socket = {sock:?}}}}}
+             print('READY') io.flush()
+             lvs.run()"
+        );
+        let bg = Background::start_env(&["-e", &script], &[], "READY");
+        // the operator's configuration: it only includes lvsh's file
+        std::fs::write(
+            &conf,
+            format!(
+                "router id 192.0.2.1;\nprotocol device {{ scan time 10; }}\ninclude \"{}\";\n",
+                include.display()
+            ),
+        )
+        .unwrap();
+        sh(&format!("bird -c {} -s {}", conf.display(), sock.display()));
+        wait_until(Duration::from_secs(10), "BIRD's route from the device", || {
+            birdc(&sock, &["show", "route", "protocol", "lvsh_anycast"]).contains("198.51.100.10/32")
+        });
+        // one of two real servers down: under 75% up, announced with the MED
+        drop(first);
+        wait_until(Duration::from_secs(10), "the MED in the include", || {
+            std::fs::read_to_string(&include)
+                .is_ok_and(|t| t.contains("if net = 198.51.100.10/32 then bgp_med = 150;"))
+        });
+        wait_until(Duration::from_secs(10), "BIRD told to read it", || {
+            std::fs::read_to_string(&logfile).is_ok_and(|l| l.contains("read its configuration again"))
+        });
+        assert!(birdc(&sock, &["show", "route", "protocol", "lvsh_anycast"]).contains("198.51.100.10/32"));
+        // kill -9: BIRD's route goes with the device
+        sh(&format!("kill -9 {}", bg.pid()));
+        wait_until(Duration::from_secs(5), "BIRD's route gone", || {
+            !birdc(&sock, &["show", "route", "protocol", "lvsh_anycast"]).contains("198.51.100.10/32")
+        });
+        let _ = birdc(&sock, &["down"]);
+        drop(bg);
+    });
+}

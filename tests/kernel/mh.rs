@@ -156,3 +156,55 @@ fn servers_added_in_any_order_give_one_fingerprint_and_an_order_from_elsewhere_i
         assert!(rows.iter().all(|r| r[1] == rows[0][1] && r[2] == "true"), "{out}");
     });
 }
+
+#[test]
+fn a_server_a_monitor_puts_back_goes_to_its_place_in_the_order() {
+    in_netns(|| {
+        let mut listeners = local_servers();
+        let dir = tempfile::tempdir().unwrap();
+        let log = dir.path().join("log");
+        // the highest address goes and comes back: put back at the head, it would be out of
+        // order; the monitor's add takes the others out and back after it
+        let script = format!(
+            "lvs.log.file({log:?})
+             lvs.add_service{{addr = '192.0.2.50:80', scheduler = 'mh', servers = {{{{addr = '198.51.100.11:8080', method = 'nat'}}, {{addr = '198.51.100.12:8080', method = 'nat'}}, {{addr = '198.51.100.13:8080', method = 'nat'}}}}}}
+             local m = lvs.monitor{{service = {{addr = '192.0.2.50:80'}}, check = lvs.check.tcp{{timeout = 0.3}}, interval = 0.3, rise = 1, fall = 1, action = 'remove'}}
+             print('READY', lvs.mh_table{{addr = '192.0.2.50:80'}}.fingerprint) io.flush()
+             lvs.run()"
+        );
+        let mut bg = Background::start_env(&["-e", &script], &[], "READY");
+        let listed = || {
+            lvsh_ok(
+                "local m = lvs.mh_table{addr = '192.0.2.50:80'} print(#m.servers, m.canonical, m.fingerprint)",
+            )
+        };
+        let before = listed();
+        listeners.remove(0); // 198.51.100.13
+        let start = std::time::Instant::now();
+        while !listed().starts_with("2\t") {
+            assert!(
+                start.elapsed() < Duration::from_secs(10),
+                "not removed: {}",
+                listed()
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        let _back = TcpListener::bind("198.51.100.13:8080").unwrap();
+        while !listed().starts_with("3\t") {
+            assert!(
+                start.elapsed() < Duration::from_secs(20),
+                "not put back: {}",
+                listed()
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        assert_eq!(
+            listed(),
+            before,
+            "{}",
+            std::fs::read_to_string(&log).unwrap_or_default()
+        );
+        bg.wait_line("READY", Duration::from_secs(1));
+        bg.stop();
+    });
+}

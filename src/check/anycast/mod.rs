@@ -343,11 +343,21 @@ async fn configure(birdc: String, sock: PathBuf) {
             sock.display()
         )),
         Ok(Ok(out)) => {
-            let text = String::from_utf8_lossy(&out.stdout).trim().replace('\n', " / ");
-            crate::log::error(&format!(
-                "anycast: {birdc} -s {} configure failed: {text}",
-                sock.display()
-            ))
+            let mut text = String::from_utf8_lossy(&out.stdout).into_owned();
+            text += &String::from_utf8_lossy(&out.stderr);
+            let text = text.trim().replace('\n', " / ");
+            if text.contains("Unable to connect") {
+                // BIRD reads the file when it starts
+                crate::log::info(&format!(
+                    "anycast: BIRD does not answer on {} (yet)",
+                    sock.display()
+                ))
+            } else {
+                crate::log::error(&format!(
+                    "anycast: {birdc} -s {} configure failed: {text}",
+                    sock.display()
+                ))
+            }
         }
         Ok(Err(e)) => crate::log::error(&format!("anycast: cannot run {birdc}: {e}")),
         Err(_) => crate::log::error(&format!(

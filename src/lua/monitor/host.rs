@@ -72,7 +72,12 @@ impl Host for LuaHost {
     fn execute(&self, op: &Op) -> Result<(), String> {
         // through the director, as every change to the table goes; trying the namespace's
         // lock once (the loop must not wait here), so another writer at work fails the edit
-        with_director(&self.lua()?, |d| Ok(d.perform_now(op.clone())?)).map_err(message)
+        // (a server put back into an mh service goes to its place in the list's order)
+        with_director(&self.lua()?, |d| match op {
+            Op::AddDest(k, dest) => d.put_server(k, dest.clone(), false),
+            op => Ok(d.perform_now(op.clone())?),
+        })
+        .map_err(message)
     }
 
     fn table(&self) -> Result<Vec<(ServiceKey, Vec<Dest>)>, String> {
