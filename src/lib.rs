@@ -21,6 +21,7 @@ pub mod director;
 pub mod events;
 pub mod fields;
 pub mod host;
+pub mod import;
 pub mod ipvs;
 pub mod ipvsadm;
 pub mod log;

@@ -4,6 +4,7 @@ mod attach;
 mod batch;
 mod complete;
 mod dry;
+mod import;
 mod metrics;
 mod recover;
 mod repl;
@@ -24,6 +25,13 @@ pub fn main(argv: Vec<OsString>) -> i32 {
     }
     if argv.first().is_some_and(|a| a == "metrics") {
         return metrics::main(&argv[1..]);
+    }
+    if argv.first().is_some_and(|a| a == "import") {
+        let args: Vec<String> = argv[1..]
+            .iter()
+            .map(|a| a.to_string_lossy().into_owned())
+            .collect();
+        return import::main(&args);
     }
     if argv.first().is_some_and(|a| a == "attach") {
         return attach::main(argv[1..].to_vec());

@@ -1,0 +1,236 @@
+//! keepalived's checkers as lvs.check calls: TCP_CHECK, HTTP_GET and SSL_GET (one check per
+//! url, all of which must pass), MISC_CHECK, DNS_CHECK. The rest, and the settings lvsh's
+//! checks do not have, are listed as left out.
+
+use super::super::conf::Node;
+use super::Out;
+
+fn q(s: &str) -> String {
+    format!("{s:?}")
+}
+
+/// Status codes as keepalived lists them ("200", "200-299", several on a line), as ranges.
+fn statuses(args: &[String]) -> Option<Vec<(u16, u16)>> {
+    let mut out = Vec::new();
+    for a in args {
+        for part in a.split(',').filter(|p| !p.is_empty()) {
+            let (lo, hi) = match part.split_once('-') {
+                Some((lo, hi)) => (lo.parse().ok()?, hi.parse().ok()?),
+                None => {
+                    let c = part.parse().ok()?;
+                    (c, c)
+                }
+            };
+            if lo > hi || hi > 999 {
+                return None;
+            }
+            out.push((lo, hi));
+        }
+    }
+    (!out.is_empty()).then_some(out)
+}
+
+/// The `status` field: one code, or the script's `codes` helper over ranges.
+fn status_field(ranges: &[(u16, u16)]) -> String {
+    match ranges {
+        [(lo, hi)] if lo == hi => format!("status = {lo}"),
+        _ => {
+            let r: Vec<String> = ranges.iter().map(|(lo, hi)| format!("{{{lo}, {hi}}}")).collect();
+            format!("status = codes({})", r.join(", "))
+        }
+    }
+}
+
+/// The common settings of a checker as lvs.check fields: where it connects, its timeout.
+fn target(c: &Node, t: &Timing, out: &mut Out) -> Vec<String> {
+    let mut f = vec![format!("timeout = {}", t.connect_timeout)];
+    if let Some(p) = c.value("connect_port") {
+        f.push(format!("port = {p}"));
+    }
+    if let Some(ip) = c.value("connect_ip") {
+        let addr = match c.value("connect_port") {
+            Some(p) => super::sockaddr_text(ip, p),
+            None => ip.to_string(),
+        };
+        f.retain(|x| !x.starts_with("port ="));
+        f.push(format!("addr = {}", q(&addr)));
+    }
+    for k in ["bindto", "bind_port", "bind_if", "fwmark", "warmup"] {
+        if let Some(n) = c.child(k) {
+            out.leave(&n.at, format!("{} {k}: lvsh's checks do not have it", c.key));
+        }
+    }
+    f
+}
+
+/// The retry spacing: lvsh's monitor retries at its interval.
+fn spacing(c: &Node, t: &Timing, interval: f64, out: &mut Out) {
+    if let Some(d) = t.delay_before_retry
+        && t.retry > 0
+        && (d - interval).abs() > f64::EPSILON
+    {
+        out.leave(
+            &c.at,
+            format!(
+                "{} delay_before_retry {d}: lvsh's monitor retries at its interval ({interval} s, delay_loop), not {d} s apart",
+                c.key
+            ),
+        );
+    }
+}
+
+pub fn checker(c: &Node, t: &Timing, host: Option<&str>, interval: f64, out: &mut Out) -> Option<String> {
+    spacing(c, t, interval, out);
+    match c.key.as_str() {
+        "TCP_CHECK" => Some(format!("lvs.check.tcp{{{}}}", target(c, t, out).join(", "))),
+        "HTTP_GET" | "SSL_GET" => http(c, t, host, out),
+        "MISC_CHECK" => misc(c, interval, out),
+        "DNS_CHECK" => {
+            let mut f = target(c, t, out);
+            f.push(format!("name = {}", q(c.value("name").unwrap_or("."))));
+            f.push(format!("type = {}", q(c.value("type").unwrap_or("SOA"))));
+            Some(format!("lvs.check.dns{{{}}}", f.join(", ")))
+        }
+        k => {
+            out.leave(&c.at, format!("{k}: lvsh has no such check"));
+            None
+        }
+    }
+}
+
+fn http(c: &Node, t: &Timing, host: Option<&str>, out: &mut Out) -> Option<String> {
+    let mut base = target(c, t, out);
+    if c.key == "SSL_GET" {
+        base.push("tls = true".into());
+    }
+    let host = c.value("virtualhost").or(host);
+    if let Some(h) = host {
+        base.push(format!("host = {}", q(h)));
+    }
+    if let Some(sni) = c.child("sni_name")
+        && sni.args.first().map(String::as_str) != host
+    {
+        out.leave(
+            &sni.at,
+            "sni_name: lvsh sends the Host header's name as the server name",
+        );
+    }
+    let mut checks = Vec::new();
+    for url in c.children.iter().filter(|u| u.key == "url") {
+        let mut f = base.clone();
+        f.push(format!("path = {}", q(url.value("path").unwrap_or("/"))));
+        match url.child("status_code") {
+            Some(s) => match statuses(&s.args) {
+                Some(ranges) => f.push(status_field(&ranges)),
+                None => out.leave(
+                    &s.at,
+                    format!("status_code {}: not codes or ranges", s.args.join(" ")),
+                ),
+            },
+            // keepalived's default: any 2xx
+            None => f.push(status_field(&[(200, 299)])),
+        }
+        for k in ["digest", "regex", "regex_no_match", "regex_options"] {
+            if let Some(n) = url.child(k) {
+                out.leave(
+                    &n.at,
+                    format!("url {k}: lvsh's http check matches the body with a Lua pattern, not this"),
+                );
+            }
+        }
+        checks.push(format!("lvs.check.http{{{}}}", f.join(", ")));
+    }
+    if checks.is_empty() {
+        out.leave(&c.at, format!("{}: no url block", c.key));
+        return None;
+    }
+    Some(checks.join(", "))
+}
+
+fn misc(c: &Node, interval: f64, out: &mut Out) -> Option<String> {
+    let Some(path) = c.child("misc_path") else {
+        out.leave(&c.at, "MISC_CHECK: no misc_path");
+        return None;
+    };
+    // keepalived splits the line on spaces; quotes were the config's, taken off already
+    let argv: Vec<String> = path
+        .args
+        .iter()
+        .flat_map(|a| a.split_whitespace().map(q).collect::<Vec<_>>())
+        .collect();
+    if argv.is_empty() {
+        out.leave(&path.at, "misc_path: empty");
+        return None;
+    }
+    if c.child("misc_dynamic").is_none() {
+        out.leave(
+            &c.at,
+            "MISC_CHECK without misc_dynamic: keepalived takes every non-zero exit as a failure, lvsh's exec check reads 2-255 as weights",
+        );
+    }
+    if let Some(u) = c.child("user") {
+        out.leave(&u.at, "MISC_CHECK user: lvsh runs exec checks as its own user");
+    }
+    // keepalived's default: the delay_loop
+    let timeout = c
+        .value("misc_timeout")
+        .map_or(interval.to_string(), str::to_string);
+    let exec = format!(
+        "lvs.check.exec{{cmd = {{{}}}, timeout = {timeout}}}",
+        argv.join(", ")
+    );
+    let aimed = argv
+        .iter()
+        .any(|a| a.contains("{ip}") || a.contains("{port}") || a.contains("{addr}"));
+    if aimed {
+        Some(exec)
+    } else {
+        // a command that names no server runs when called: a check function calls it
+        Some(format!("function() return {exec} end"))
+    }
+}
+
+/// A checker's timing, from the virtual server's defaults and its own lines.
+#[derive(Clone, Debug)]
+pub struct Timing {
+    pub retry: u32,
+    pub delay_before_retry: Option<f64>,
+    pub connect_timeout: f64,
+}
+
+impl Default for Timing {
+    fn default() -> Timing {
+        // keepalived's defaults: one retry (checkers), 5 s to connect
+        Timing {
+            retry: 1,
+            delay_before_retry: None,
+            connect_timeout: 5.0,
+        }
+    }
+}
+
+impl Timing {
+    pub fn read(&mut self, c: &Node, out: &mut Out) {
+        let v = c.args.first().map(String::as_str).unwrap_or("");
+        let num = v.parse::<f64>().ok().filter(|x| *x >= 0.0);
+        match (c.key.as_str(), num) {
+            ("retry" | "nb_get_retry", Some(x)) => self.retry = x as u32,
+            ("delay_before_retry", Some(x)) => self.delay_before_retry = Some(x),
+            ("connect_timeout", Some(x)) => self.connect_timeout = x,
+            (k, _) => out.leave(&c.at, format!("{k} {v}: not a number")),
+        }
+    }
+
+    /// These defaults with a checker's own lines over them.
+    pub fn over(mut self, checker: &Node, out: &mut Out) -> Timing {
+        for c in &checker.children {
+            if matches!(
+                c.key.as_str(),
+                "retry" | "nb_get_retry" | "delay_before_retry" | "connect_timeout"
+            ) {
+                self.read(c, out);
+            }
+        }
+        self
+    }
+}

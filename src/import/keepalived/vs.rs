@@ -1,0 +1,213 @@
+//! One virtual_server block: its services' settings, its real servers, and its checkers as a
+//! monitor with keepalived's timing: a failing checker retried `retry` times before the
+//! server goes (fall = retry + 1), back on the first success (rise = 1), removed on failure
+//! unless inhibit_on_failure (weight 0).
+
+use std::fmt::Write;
+
+use super::super::conf::Node;
+use super::checkers::Timing;
+use super::{Out, Vs};
+
+/// Virtual-server settings with nothing to translate to: said, not approximated.
+const UNSUPPORTED_VS: &[(&str, &str)] = &[
+    (
+        "quorum_up",
+        "run it from the monitor's on_quorum callback (lvs.check.exec or lvs.spawn)",
+    ),
+    (
+        "quorum_down",
+        "run it from the monitor's on_quorum callback (lvs.check.exec or lvs.spawn)",
+    ),
+    ("omega", "lvsh runs no quorum_down script when the service goes"),
+    (
+        "sorry_server_inhibit",
+        "lvsh deletes the sorry server when a real server is up again",
+    ),
+    ("ha_suspend", "the checks do not follow a VRRP address in lvsh"),
+    ("smtp_alert", "lvsh sends no mail; use on_change"),
+];
+
+const SCHED_FLAGS: &[&str] = &[
+    "mh-port",
+    "mh-fallback",
+    "sh-port",
+    "sh-fallback",
+    "flag-1",
+    "flag-2",
+    "flag-3",
+];
+
+/// Lua text of a string.
+fn q(s: &str) -> String {
+    format!("{s:?}")
+}
+
+/// The service entries for `lvs.apply` and the monitor(s), as Lua text.
+pub fn virtual_server(n: &Node, vs: &Vs, out: &mut Out) -> (String, String) {
+    let mut fields = Vec::new();
+    let mut method = "nat".to_string();
+    let mut interval = 60.0;
+    let mut monitor_extra = Vec::new();
+    let mut host = None;
+    let mut flags = Vec::new();
+    let mut proto = "tcp".to_string();
+    let mut action = "remove";
+    let mut defaults = Timing::default();
+    for c in &n.children {
+        let v = c.args.first().map(String::as_str);
+        match (c.key.as_str(), v) {
+            ("delay_loop", Some(x)) => match x.parse::<f64>() {
+                Ok(x) if x > 0.0 => interval = x,
+                _ => out.leave(&c.at, format!("delay_loop {x}: not a number of seconds")),
+            },
+            ("lb_algo" | "lvs_sched", Some(x)) => fields.push(format!("scheduler = {}", q(x))),
+            ("lb_kind" | "lvs_method", Some(x)) => match method_of(x) {
+                Some(m) => method = m.into(),
+                None => out.leave(&c.at, format!("{} {x}: expected NAT, DR or TUN", c.key)),
+            },
+            ("persistence_timeout", Some(x)) => fields.push(format!("persistent = {x}")),
+            ("persistence_granularity", Some(x)) => fields.push(format!("netmask = {}", q(x))),
+            ("persistence_engine", Some(x)) => fields.push(format!("pe = {}", q(x))),
+            ("protocol", Some(x)) => match x.to_ascii_lowercase().as_str() {
+                p @ ("tcp" | "udp" | "sctp") => proto = p.into(),
+                _ => out.leave(&c.at, format!("protocol {x}: expected TCP, UDP or SCTP")),
+            },
+            ("ops", _) => fields.push("ops = true".into()),
+            (f, _) if SCHED_FLAGS.contains(&f) => flags.push(q(f)),
+            ("sorry_server", Some(ip)) => {
+                let port = c.args.get(1).map_or(String::new(), |p| format!(":{p}"));
+                let m = n
+                    .value("sorry_server_lvs_method")
+                    .and_then(method_of)
+                    .unwrap_or("nat");
+                monitor_extra.push(format!(
+                    "sorry = {{addr = {}, method = {}}}",
+                    q(&format!("{ip}{port}")),
+                    q(m)
+                ));
+            }
+            ("sorry_server_lvs_method", _) => {}
+            ("quorum", Some(x)) => monitor_extra.push(format!("quorum = {x}")),
+            ("hysteresis", Some(x)) => monitor_extra.push(format!("hysteresis = {x}")),
+            ("alpha", _) => monitor_extra.push("alpha = true".into()),
+            ("inhibit_on_failure", _) => action = "inhibit",
+            ("virtualhost", Some(x)) => host = Some(x.to_string()),
+            ("retry" | "nb_get_retry" | "delay_before_retry" | "connect_timeout", Some(_)) => {
+                defaults.read(c, out)
+            }
+            ("real_server", _) => {}
+            (k, _) => match UNSUPPORTED_VS.iter().find(|(u, _)| *u == k) {
+                Some((_, why)) => out.leave(&c.at, format!("{k}: {why}")),
+                None => out.leave(&c.at, format!("{k}: not translated")),
+            },
+        }
+    }
+    if !flags.is_empty() {
+        fields.push(format!("sched_flags = {{{}}}", flags.join(", ")));
+    }
+    // the real servers: settings for the table, checks for the monitor
+    let mut servers = String::new();
+    let mut checks = String::new();
+    let mut falls = Vec::new();
+    for rs in n.children.iter().filter(|c| c.key == "real_server") {
+        let Some(ip) = rs.args.first() else {
+            out.leave(&rs.at, "real_server without an address");
+            continue;
+        };
+        let addr = match rs.args.get(1) {
+            Some(p) => super::sockaddr_text(ip, p),
+            None => ip.clone(),
+        };
+        let mut weight = "1".to_string();
+        let mut extra = String::new();
+        let mut rs_method = method.clone();
+        let mut list = Vec::new();
+        for c in &rs.children {
+            let v = c.args.first().map(String::as_str);
+            match (c.key.as_str(), v) {
+                ("weight", Some(w)) => weight = w.into(),
+                ("uthreshold", Some(x)) => extra += &format!(", upper = {x}"),
+                ("lthreshold", Some(x)) => extra += &format!(", lower = {x}"),
+                ("lb_kind" | "lvs_method", Some(x)) => match method_of(x) {
+                    Some(m) => rs_method = m.into(),
+                    None => out.leave(&c.at, format!("{} {x}: expected NAT, DR or TUN", c.key)),
+                },
+                ("inhibit_on_failure", _) => action = "inhibit",
+                (k, _) if k.ends_with("_CHECK") || k == "HTTP_GET" || k == "SSL_GET" => {
+                    let t = defaults.clone().over(c, out);
+                    falls.push(t.retry + 1);
+                    if let Some(lua) = super::checkers::checker(c, &t, host.as_deref(), interval, out) {
+                        list.push(lua);
+                    }
+                }
+                (k, _) => out.leave(&c.at, format!("real_server {k}: not translated")),
+            }
+        }
+        let _ = writeln!(
+            servers,
+            "    {{addr = {}, method = {}, weight = {weight}{extra}}},",
+            q(&addr),
+            q(&rs_method)
+        );
+        let check = if list.is_empty() {
+            // keepalived keeps a real server without checkers up
+            "function() return true, \"no checker\" end".to_string()
+        } else {
+            format!("{{{}}}", list.join(", "))
+        };
+        let _ = writeln!(checks, "    [{}] = {{check = {check}}},", q(&addr));
+    }
+    falls.sort_unstable();
+    falls.dedup();
+    let fall = match falls.as_slice() {
+        [] => 1 + defaults.retry,
+        [one] => *one,
+        [first, .., last] => {
+            out.leave(
+                &n.at,
+                format!(
+                    "checkers retry {}-{} times: lvsh's monitor has one fall for the service; {last} taken",
+                    first - 1,
+                    last - 1
+                ),
+            );
+            *last
+        }
+    };
+    let mut svc = String::new();
+    let mut mon = String::new();
+    for key in &vs.services {
+        let service = match key.split_once(' ') {
+            Some(("fwmark", m)) => format!("fwmark = {m}"),
+            Some((_, a)) => format!("proto = {}, addr = {}", q(&proto), q(a)),
+            None => continue,
+        };
+        let mut f = vec![service.clone()];
+        f.extend(fields.iter().cloned());
+        let _ = writeln!(svc, "  {{{}, servers = {{\n{servers}  }}}},", f.join(", "));
+        let _ = writeln!(mon, "\n-- {}: virtual_server {}", n.at, vs.name);
+        let _ = write!(
+            mon,
+            "lvs.monitor{{\n  service = {{{service}}},\n  interval = {interval}, rise = 1, fall = {fall}, action = {},\n",
+            q(action)
+        );
+        for e in &monitor_extra {
+            let _ = writeln!(mon, "  {e},");
+        }
+        let _ = write!(
+            mon,
+            "  check = lvs.check.tcp{{}},\n  servers = {{\n{checks}  }},\n}}\n"
+        );
+    }
+    (svc, mon)
+}
+
+fn method_of(x: &str) -> Option<&'static str> {
+    match x.to_ascii_uppercase().as_str() {
+        "NAT" => Some("nat"),
+        "DR" => Some("dr"),
+        "TUN" => Some("tun"),
+        _ => None,
+    }
+}

@@ -1,0 +1,119 @@
+//! `lvsh import keepalived`: every sample Debian's keepalived ships that has a virtual_server
+//! imports (printing per file what was translated and what was left), and the scripts it
+//! writes run (under --dry-run, lvs.run returning at once).
+
+use std::process::Command;
+
+const SAMPLES: &str = "/usr/share/doc/keepalived/samples";
+
+fn lvsh(args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_lvsh"))
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+#[test]
+fn every_keepalived_sample_with_a_virtual_server_imports_and_runs() {
+    let mut files: Vec<_> = std::fs::read_dir(SAMPLES)
+        .expect("keepalived's samples (scripts/setup installs keepalived)")
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| std::fs::read_to_string(p).is_ok_and(|t| t.contains("virtual_server")))
+        .collect();
+    files.sort();
+    assert!(files.len() >= 10, "{files:?}");
+    let dir = tempfile::tempdir().unwrap();
+    for f in &files {
+        let script = dir.path().join("imported.lua");
+        let out = lvsh(&[
+            "import",
+            "keepalived",
+            f.to_str().unwrap(),
+            "--partial",
+            "-o",
+            script.to_str().unwrap(),
+        ]);
+        let err = text(&out.stderr);
+        println!("== {}\n{err}", f.display());
+        assert_eq!(out.status.code(), Some(0), "{}: {err}", f.display());
+        assert!(
+            err.lines().any(|l| l.starts_with("translated: ")),
+            "{}: {err}",
+            f.display()
+        );
+        // without --partial, what was left fails the import
+        let strict = lvsh(&["import", "keepalived", f.to_str().unwrap()]);
+        let left = err.lines().any(|l| l.starts_with("left out: "));
+        assert_eq!(
+            strict.status.code(),
+            Some(if left { 1 } else { 0 }),
+            "{}",
+            f.display()
+        );
+        let ran = lvsh(&[
+            "--dry-run",
+            "-e",
+            "lvs.run = function() end",
+            script.to_str().unwrap(),
+        ]);
+        assert!(
+            ran.status.success(),
+            "{}: the script fails: {}\n{}",
+            f.display(),
+            text(&ran.stderr),
+            std::fs::read_to_string(&script).unwrap()
+        );
+        assert!(text(&ran.stdout).contains("ipvsadm -A"), "{}", text(&ran.stdout));
+    }
+}
+
+#[test]
+fn a_broken_file_is_named_with_its_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let f = dir.path().join("keepalived.conf");
+    std::fs::write(
+        &f,
+        "virtual_server 192.0.2.1 80 {\n  lb_algo rr\n  real_server 192.0.2.2 80 {\n",
+    )
+    .unwrap();
+    let out = lvsh(&["import", "keepalived", f.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = text(&out.stderr);
+    assert!(
+        err.contains(&format!("{}:3: this block is not closed", f.display())),
+        "{err}"
+    );
+    let out = lvsh(&["import", "ldirectord", f.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+}
+
+#[test]
+fn the_semantics_come_across() {
+    let dir = tempfile::tempdir().unwrap();
+    let f = dir.path().join("keepalived.conf");
+    std::fs::write(
+        &f,
+        "virtual_server_group web {\n  192.0.2.10-11 80\n  fwmark 7\n}\n\
+         virtual_server group web {\n  delay_loop 2\n  lb_algo wlc\n  lb_kind DR\n  protocol TCP\n  inhibit_on_failure\n  quorum 2\n\
+           real_server 198.51.100.1 80 {\n    weight 3\n    TCP_CHECK {\n      connect_timeout 1\n      retry 2\n      delay_before_retry 2\n    }\n  }\n}\n",
+    )
+    .unwrap();
+    let out = lvsh(&["import", "keepalived", f.to_str().unwrap()]);
+    let script = text(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{}\n{script}", text(&out.stderr));
+    for want in [
+        "{proto = \"tcp\", addr = \"192.0.2.10:80\", scheduler = \"wlc\", servers = {",
+        "{proto = \"tcp\", addr = \"192.0.2.11:80\"",
+        "{fwmark = 7, scheduler = \"wlc\"",
+        "{addr = \"198.51.100.1:80\", method = \"dr\", weight = 3}",
+        "interval = 2, rise = 1, fall = 3, action = \"inhibit\",",
+        "quorum = 2,",
+        "[\"198.51.100.1:80\"] = {check = {lvs.check.tcp{timeout = 1}}},",
+    ] {
+        assert!(script.contains(want), "{want}:\n{script}");
+    }
+}
