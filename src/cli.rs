@@ -23,8 +23,8 @@ Available options are:
              steer a running director: a REPL inside it, chunks, its log, its events
   lvsh attach --list  the running directors
   lvsh metrics [--openmetrics] [--node-compat]  the Prometheus exposition, once
-  lvsh import keepalived FILE [-o SCRIPT] [--partial]
-             keepalived.conf's virtual servers as an lvsh script
+  lvsh import keepalived|ldirectord FILE [-o SCRIPT] [--partial]
+             keepalived.conf's or ldirectord.cf's virtual servers as an lvsh script
 With no script and no -e, lvsh starts the interactive shell when stdin is a
 terminal, and runs stdin as a script otherwise.";
 

@@ -87,7 +87,7 @@ fn a_broken_file_is_named_with_its_line() {
         err.contains(&format!("{}:3: this block is not closed", f.display())),
         "{err}"
     );
-    let out = lvsh(&["import", "ldirectord", f.to_str().unwrap()]);
+    let out = lvsh(&["import", "haproxy", f.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
 }
 
@@ -116,4 +116,42 @@ fn the_semantics_come_across() {
     ] {
         assert!(script.contains(want), "{want}:\n{script}");
     }
+}
+
+#[test]
+fn an_ldirectord_cf_imports_and_runs() {
+    let dir = tempfile::tempdir().unwrap();
+    let f = dir.path().join("ldirectord.cf");
+    std::fs::write(
+        &f,
+        "checktimeout=2\ncheckinterval=1\nquiescent=yes\n\nvirtual=192.0.2.10:80\n\treal=198.51.100.1:80 gate\n\treal=198.51.100.2:80 gate 3\n\
+         \tfallback=127.0.0.1:80\n\tservice=http\n\trequest=\"alive.html\"\n\treceive=\"I am alive\"\n\tscheduler=wlc\n\tchecktype=negotiate\n",
+    )
+    .unwrap();
+    let script = dir.path().join("director.lua");
+    let out = lvsh(&[
+        "import",
+        "ldirectord",
+        f.to_str().unwrap(),
+        "-o",
+        script.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let s = std::fs::read_to_string(&script).unwrap();
+    assert!(
+        s.contains("check = lvs.check.http{timeout = 2, path = \"/alive.html\", body = \"I am alive\"}"),
+        "{s}"
+    );
+    let ran = lvsh(&[
+        "--dry-run",
+        "-e",
+        "lvs.run = function() end",
+        script.to_str().unwrap(),
+    ]);
+    assert!(ran.status.success(), "{}\n{s}", text(&ran.stderr));
+    assert!(
+        text(&ran.stdout).contains("ipvsadm -a -t 192.0.2.10:80 -r 198.51.100.2:80 -g -w 3"),
+        "{}",
+        text(&ran.stdout)
+    );
 }

@@ -1,10 +1,10 @@
-//! `lvsh import keepalived FILE [-o SCRIPT] [--partial]`: keepalived's virtual servers as a
-//! director script. What was translated and what was left goes to stderr; exit 1 when
+//! `lvsh import keepalived|ldirectord FILE [-o SCRIPT] [--partial]`: the other checker's
+//! virtual servers as a director script. What was translated and what was left goes to stderr; exit 1 when
 //! anything was left out (unless --partial) or the file does not parse.
 
 use std::path::PathBuf;
 
-const USAGE: &str = "usage: lvsh import keepalived FILE [-o SCRIPT.lua] [--partial]";
+const USAGE: &str = "usage: lvsh import keepalived|ldirectord FILE [-o SCRIPT.lua] [--partial]";
 
 pub fn main(argv: &[String]) -> i32 {
     let mut file = None;
@@ -29,15 +29,20 @@ pub fn main(argv: &[String]) -> i32 {
             s => return usage(&format!("one file at a time ('{s}')")),
         }
     }
-    match kind.as_deref() {
-        Some("keepalived") => {}
-        Some(k) => return usage(&format!("cannot import '{k}' (keepalived is what lvsh reads)")),
+    let read = match kind.as_deref() {
+        Some("keepalived") => crate::import::keepalived::import,
+        Some("ldirectord") => crate::import::ldirectord::import,
+        Some(k) => {
+            return usage(&format!(
+                "cannot import '{k}' (keepalived and ldirectord are what lvsh reads)"
+            ));
+        }
         None => return usage("import what?"),
-    }
+    };
     let Some(file) = file else {
         return usage("which file?");
     };
-    let imported = match crate::import::keepalived::import(&file) {
+    let imported = match read(&file) {
         Ok(i) => i,
         Err(e) => {
             eprintln!("lvsh import: {e}");

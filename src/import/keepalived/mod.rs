@@ -5,14 +5,8 @@
 use std::fmt::Write;
 use std::net::IpAddr;
 
+use super::Imported;
 use super::conf::{Aside, At, Node};
-
-/// The script, what was translated (one line per virtual server) and what was left out.
-pub struct Imported {
-    pub script: String,
-    pub translated: Vec<String>,
-    pub left: Vec<Aside>,
-}
 
 /// Blocks that are keepalived's VRRP side: left to keepalived, said in the script's header.
 const VRRP: &[&str] = &[
