@@ -593,7 +593,7 @@ function lvs.http.get(t) end
 
 ---@class MonitorSpec
 ---@field service ServiceSpec|Service the service whose real servers are checked
----@field check any lvs.check.http{...}, "tcp", "http", a function(server) returning ok, detail, or a list (all must pass)
+---@field check any lvs.check.http{...}, "tcp", "http", a function(server) returning ok, detail[, weight] (weight: the one to give it, as an exec check's 2+N), or a list (all must pass)
 ---@field interval? number seconds between checks of a server (default 5), spread over the interval
 ---@field timeout? number seconds a check may take (default 3) unless the check sets its own
 ---@field rise? integer successes that bring a down server back (default 2)

@@ -155,3 +155,31 @@ fn an_ldirectord_cf_imports_and_runs() {
         text(&ran.stdout)
     );
 }
+
+#[test]
+fn what_lvsh_decides_otherwise_is_listed_not_approximated() {
+    let dir = tempfile::tempdir().unwrap();
+    let f = dir.path().join("keepalived.conf");
+    std::fs::write(
+        &f,
+        "virtual_server 192.0.2.1 80 {\n  delay_loop 5\n  quorum 2\n  sorry_server 192.0.2.9 80\n  real_server 198.51.100.1 80 {\n    SMTP_CHECK {\n    }\n    TCP_CHECK {\n      retry 2\n      delay_before_retry 1\n    }\n  }\n}\n",
+    )
+    .unwrap();
+    let out = lvsh(&["import", "keepalived", f.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = text(&out.stderr);
+    let file = f.display();
+    for want in [
+        format!("left out: {file}:4: sorry_server with quorum 2:"),
+        format!("left out: {file}:6: SMTP_CHECK: lvsh has no such check"),
+        format!(
+            "left out: {file}:8: TCP_CHECK delay_before_retry 1: lvsh's monitor retries at its interval (5 s, delay_loop)"
+        ),
+    ] {
+        assert!(err.contains(&want), "{want}:\n{err}");
+    }
+    assert!(
+        text(&out.stdout).contains("--   "),
+        "the script's header lists them too"
+    );
+}

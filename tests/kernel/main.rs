@@ -16,6 +16,7 @@ mod drift;
 mod examples;
 mod failover;
 mod host;
+mod import;
 mod ipvs_api;
 mod ipvs_errors;
 mod ipvsadm_compat;

@@ -162,12 +162,6 @@ fn misc(c: &Node, interval: f64, out: &mut Out) -> Option<String> {
         out.leave(&path.at, "misc_path: empty");
         return None;
     }
-    if c.child("misc_dynamic").is_none() {
-        out.leave(
-            &c.at,
-            "MISC_CHECK without misc_dynamic: keepalived takes every non-zero exit as a failure, lvsh's exec check reads 2-255 as weights",
-        );
-    }
     if let Some(u) = c.child("user") {
         out.leave(&u.at, "MISC_CHECK user: lvsh runs exec checks as its own user");
     }
@@ -179,14 +173,17 @@ fn misc(c: &Node, interval: f64, out: &mut Out) -> Option<String> {
         "lvs.check.exec{{cmd = {{{}}}, timeout = {timeout}}}",
         argv.join(", ")
     );
-    let aimed = argv
-        .iter()
-        .any(|a| a.contains("{ip}") || a.contains("{port}") || a.contains("{addr}"));
-    if aimed {
-        Some(exec)
+    // keepalived names no server to the program: a check function runs it for each; with
+    // misc_dynamic an exit of 2+N gives weight N, without it any exit but 0 is a failure
+    // (lvs.check.exec gives ok, detail, latency and the weight asked for)
+    if c.child("misc_dynamic").is_some() {
+        Some(format!(
+            "function() local ok, d, _, w = {exec} return ok, d, w end"
+        ))
     } else {
-        // a command that names no server runs when called: a check function calls it
-        Some(format!("function() return {exec} end"))
+        Some(format!(
+            "function() local ok, d, _, w = {exec} if w then return false, d end return ok, d end"
+        ))
     }
 }
 

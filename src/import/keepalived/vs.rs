@@ -103,6 +103,16 @@ pub fn virtual_server(n: &Node, vs: &Vs, out: &mut Out) -> (String, String) {
             },
         }
     }
+    // keepalived swaps its sorry server in when the quorum (1 unless set) is lost, taking
+    // the real servers still up out; lvsh's monitor puts it in when no real server is up
+    if let (Some(sorry), Some(quorum)) = (n.child("sorry_server"), n.value("quorum"))
+        && quorum != "1"
+    {
+        out.leave(
+            &sorry.at,
+            format!("sorry_server with quorum {quorum}: keepalived puts it in (and the real servers still up out) when the quorum is lost; lvsh's monitor only when no real server is up"),
+        );
+    }
     if !flags.is_empty() {
         fields.push(format!("sched_flags = {{{}}}", flags.join(", ")));
     }

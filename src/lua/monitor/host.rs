@@ -183,8 +183,19 @@ fn verdict(vals: MultiValue, started: Instant) -> Outcome {
             detail.clone()
         }
     };
+    // a third value asks for a weight, as an exec check's 2+N does (keepalived's misc_dynamic)
+    let weight = match it.next() {
+        Some(Value::Integer(w)) => u32::try_from(w)
+            .ok()
+            .filter(|w| *w <= crate::model::spec::MAX_WEIGHT as u32),
+        _ => None,
+    };
     match first {
-        Value::Boolean(true) => Outcome::up(or("ok"), started),
+        Value::Boolean(true) => {
+            let mut o = Outcome::up(or("ok"), started);
+            o.weight = weight;
+            o
+        }
         Value::Boolean(false) => Outcome::down(or("failed"), started),
         other => Outcome::down(
             format!(
