@@ -481,7 +481,8 @@ function lvs.on_signal(name, fn) end
 ---Kinds: server_change, quorum, panic, apply, drain_started, drain_finished, override_set,
 ---override_lifted, override_expired, drift_found, drift_reverted, drift_adopted,
 ---drift_alert, drift_cleared, client_attached, client_detached, client_refused, anycast
----(dev, vips, announced, med, reason: an announcement starts or stops). A handler
+---(dev, vips, announced, med, reason: an announcement starts or stops), shadow_disagreement
+---and shadow_agreement (lvsh --shadow: service, server, kernel, lvsh). A handler
 ---that falls 4096 events behind is dropped (and logged) rather than slowing the director.
 ---Returns a task.
 ---Example: lvs.on_event(function(ev) if ev.kind == "server_change" then lvs.log.warn(ev.server, ev.to) end end)

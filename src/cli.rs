@@ -12,6 +12,8 @@ Available options are:
   --plan     run against a model of the kernel's table; print the changes, make none
   --dry-run  run against an in-memory IPVS (no root, no kernel); print the ipvsadm commands
   --state F  with --dry-run: start from the rules in F (ipvsadm -S format)
+  --shadow   beside another checker: read the kernel's table, write nothing, and log
+             where the script's monitors disagree with it (a summary at SIGUSR1 and exit)
   --syslog   send lvs.log lines (monitors, checks, hooks) to syslog as well
   --name N   name this director: its control socket is /run/lvsh/N.sock
              (default: the script's base name)
@@ -39,6 +41,9 @@ pub struct Invocation {
     pub show_help: bool,
     /// Run against a model of the current kernel table and print the changes, making none.
     pub plan: bool,
+    /// Read the kernel's table, write nothing, and report where the script's monitors
+    /// disagree with the checker that keeps it.
+    pub shadow: bool,
     /// Run against an in-memory IPVS (empty, or `state`) and print the ipvsadm commands.
     pub dry_run: bool,
     pub state: Option<String>,
@@ -74,6 +79,8 @@ pub enum UsageError {
         "'--dry-run' and '--plan' do not go together: one starts from an empty table, the other from the kernel's"
     )]
     DryRunAndPlan,
+    #[error("'--shadow' reads the kernel's table: it goes with neither '--dry-run' nor '--plan'")]
+    ShadowAndModel,
 }
 
 pub fn parse(argv: Vec<OsString>) -> Result<Invocation, UsageError> {
@@ -89,6 +96,7 @@ pub fn parse(argv: Vec<OsString>) -> Result<Invocation, UsageError> {
             "--version" | "-v" => inv.show_version = true,
             "--help" | "-h" => inv.show_help = true,
             "--plan" => inv.plan = true,
+            "--shadow" => inv.shadow = true,
             "--syslog" => inv.syslog = true,
             "--name" => {
                 let n = args.next().ok_or(UsageError::BadName)??;
@@ -123,6 +131,9 @@ pub fn parse(argv: Vec<OsString>) -> Result<Invocation, UsageError> {
     }
     if inv.dry_run && inv.plan {
         return Err(UsageError::DryRunAndPlan);
+    }
+    if inv.shadow && (inv.dry_run || inv.plan) {
+        return Err(UsageError::ShadowAndModel);
     }
     Ok(inv)
 }

@@ -12,6 +12,7 @@ pub mod monitor;
 pub mod net;
 pub mod overrides;
 pub mod reactor;
+pub mod shadow;
 pub mod spec;
 pub mod state;
 pub mod tcp;

@@ -18,6 +18,7 @@ mod mh;
 mod monitor;
 mod net;
 mod rules;
+mod shadow;
 mod tasks;
 mod watch;
 
@@ -100,6 +101,13 @@ impl State {
     }
 
     /// Makes the `lvs` functions talk to `backend` (a model, for dry runs) instead of the kernel.
+    /// Shadow mode: the script reads the kernel's table and writes nothing (`backend`), and
+    /// `lvs.run()` compares its monitors with the table.
+    pub fn use_shadow(&self, backend: Box<dyn crate::model::backend::Ipvs>) -> mlua::Result<()> {
+        shadow::enable(&self.lua);
+        self.use_backend(backend)
+    }
+
     pub fn use_backend(&self, backend: Box<dyn crate::model::backend::Ipvs>) -> mlua::Result<()> {
         ipvs::use_model(&self.lua, crate::director::Director::new(backend));
         Ok(())

@@ -143,7 +143,12 @@ async fn run(lua: Lua, (): ()) -> mlua::Result<Option<String>> {
         Some(sd) => Some(super::monitor::tell_systemd(&lua, sd.clone())?),
         None => None,
     };
+    let shadow = super::shadow::start(&lua);
     let why = control(&lua).wait().await;
+    if let Some(t) = shadow {
+        t.abort();
+        super::shadow::finish(&lua, why);
+    }
     if let (Some(sd), Some(task)) = (sd, told) {
         task.abort();
         sd.stopping(why);

@@ -7,6 +7,7 @@ pub mod input;
 pub mod mh;
 pub mod order;
 pub mod plan;
+pub mod shadow;
 pub mod source;
 pub mod spec;
 pub mod table;

@@ -15,6 +15,13 @@ use crate::model::table::Table;
 
 /// Puts a model in place of the kernel when the command line asks for one.
 pub fn prepare(state: &State, inv: &Invocation) -> Result<Option<SharedModel>, String> {
+    if inv.shadow {
+        let c = Client::new().map_err(|e| e.to_string())?;
+        state
+            .use_shadow(Box::new(crate::model::shadow::ReadOnly(c)))
+            .map_err(|e| e.to_string())?;
+        return Ok(None);
+    }
     let table = if inv.plan {
         let mut c = Client::new().map_err(|e| e.to_string())?;
         crate::model::txn::read_table(&mut c).map_err(|e| e.to_string())?
