@@ -5,9 +5,18 @@ local M = {}
 local Lab = {}
 Lab.__index = Lab
 
+-- This process's id: two labs started in the same second (tests run them side by side) must
+-- not draw the same names.
+local function pid()
+  local f = io.open("/proc/self/stat")
+  local n = f and tonumber(f:read("a"):match("^(%d+)"))
+  if f then f:close() end
+  return n or 0
+end
+
 function M.new()
-  math.randomseed(os.time() + math.floor(os.clock() * 1e6))
-  local self = setmetatable({tag = string.format("%04x", math.random(0, 0xffff)), names = {}, switches = {}}, Lab)
+  math.randomseed(os.time() + math.floor(os.clock() * 1e6) + pid())
+  local self = setmetatable({tag = string.format("%x%02x", pid(), math.random(0, 0xff)), names = {}, switches = {}}, Lab)
   self.dir = "/tmp/lvsh-lab-" .. self.tag
   return self
 end
