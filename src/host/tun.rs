@@ -168,6 +168,7 @@ fn hold(s: &Shared, dev: &str, hang: u64, mut fd: Option<OwnedFd>) {
                 Err(_) => {}
             }
         }
+        // this thread is the lifeline's own, never the event loop's: its sleep holds up nothing
         std::thread::sleep(LOOK);
     }
 }

@@ -4,6 +4,7 @@
 //! the first success; weight 0 while `quiescent`, else removed; `fallback` as the sorry
 //! server). What has no equivalent is listed with its line, never approximated.
 
+use super::q;
 use std::fmt::Write;
 use std::net::IpAddr;
 use std::rc::Rc;
@@ -153,10 +154,6 @@ fn literal_pattern(s: &str) -> Option<String> {
         return None;
     }
     Some(s.replace('%', "%%").replace('-', "%-"))
-}
-
-fn q(s: &str) -> String {
-    format!("{s:?}")
 }
 
 /// `real=` servers: "ip:port method [weight]", the address possibly a range "a->b".

@@ -12,3 +12,8 @@ pub struct Imported {
     pub translated: Vec<String>,
     pub left: Vec<conf::Aside>,
 }
+
+/// Lua text of a string.
+fn q(s: &str) -> String {
+    format!("{s:?}")
+}

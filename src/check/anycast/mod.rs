@@ -152,9 +152,8 @@ impl Group {
         if changed || fresh || look {
             st.reconcile();
         }
-        let meds_changed = changed;
         drop(st);
-        if meds_changed {
+        if changed {
             self.write_include();
         }
     }

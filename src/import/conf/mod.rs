@@ -77,37 +77,35 @@ const MAX_DEPTH: usize = 8;
 
 /// The configuration in `path` (and what it includes) as a tree, and the lines kept aside.
 pub fn parse_file(path: &Path) -> Result<(Vec<Node>, Vec<Aside>), ParseError> {
-    let mut r = Reader {
-        toks: Vec::new(),
-        vars: HashMap::new(),
-        aside: Vec::new(),
-        lines: 0,
-    };
     let top = At {
         file: Rc::from(path.display().to_string()),
         line: 0,
     };
-    r.read(path, &top, 0)?;
-    let mut pos = 0;
-    let nodes = block(&r.toks, &mut pos, None)?;
-    Ok((nodes, r.aside))
+    Reader::tree(|r| r.read(path, &top, 0))
 }
 
 /// The same from text (for tests), as if read from `name`.
 pub fn parse_str(name: &str, text: &str) -> Result<(Vec<Node>, Vec<Aside>), ParseError> {
-    let mut r = Reader {
-        toks: Vec::new(),
-        vars: HashMap::new(),
-        aside: Vec::new(),
-        lines: 0,
-    };
-    r.text(Path::new(name), text, 0)?;
-    let mut pos = 0;
-    let nodes = block(&r.toks, &mut pos, None)?;
-    Ok((nodes, r.aside))
+    Reader::tree(|r| r.text(Path::new(name), text, 0))
 }
 
 impl Reader {
+    /// What `fill` reads, as a tree, and the lines kept aside.
+    fn tree(
+        fill: impl FnOnce(&mut Reader) -> Result<(), ParseError>,
+    ) -> Result<(Vec<Node>, Vec<Aside>), ParseError> {
+        let mut r = Reader {
+            toks: Vec::new(),
+            vars: HashMap::new(),
+            aside: Vec::new(),
+            lines: 0,
+        };
+        fill(&mut r)?;
+        let mut pos = 0;
+        let nodes = block(&r.toks, &mut pos, None)?;
+        Ok((nodes, r.aside))
+    }
+
     fn read(&mut self, path: &Path, from: &At, depth: usize) -> Result<(), ParseError> {
         let text = std::fs::read_to_string(path).map_err(|e| ParseError {
             at: from.clone(),

@@ -3,11 +3,8 @@
 //! checks do not have, are listed as left out.
 
 use super::super::conf::Node;
+use super::super::q;
 use super::Out;
-
-fn q(s: &str) -> String {
-    format!("{s:?}")
-}
 
 /// Status codes as keepalived lists them ("200", "200-299", several on a line), as ranges.
 fn statuses(args: &[String]) -> Option<Vec<(u16, u16)>> {

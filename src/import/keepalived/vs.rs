@@ -3,6 +3,7 @@
 //! server goes (fall = retry + 1), back on the first success (rise = 1), removed on failure
 //! unless inhibit_on_failure (weight 0).
 
+use super::super::q;
 use std::fmt::Write;
 
 use super::super::conf::Node;
@@ -37,11 +38,6 @@ const SCHED_FLAGS: &[&str] = &[
     "flag-2",
     "flag-3",
 ];
-
-/// Lua text of a string.
-fn q(s: &str) -> String {
-    format!("{s:?}")
-}
 
 /// The service entries for `lvs.apply` and the monitor(s), as Lua text.
 pub fn virtual_server(n: &Node, vs: &Vs, out: &mut Out) -> (String, String) {
