@@ -11,7 +11,7 @@ local VIP = "198.51.100.10"
 local ROUTER, CLIENT = "192.0.2.1", "203.0.113.2"
 local DIRECTORS = {"192.0.2.11", "192.0.2.12", "192.0.2.13"}
 local SERVERS = {"192.0.2.21", "192.0.2.22", "192.0.2.23"}
-local HOLD = 120 -- long-lived connections per failure: about 40 on the director that fails
+local HOLD = 180 -- long-lived connections per failure: about 60 on the director that fails (never under 30)
 local here = debug.getinfo(1, "S").source:match("^@(.*)/[^/]*$") or "examples"
 local FLOWS = here .. "/anycast/flows.py"
 -- this lvsh, to run the directors with (io.popen's shell is its child)
