@@ -552,9 +552,11 @@ function lvs.check.tcp(t) end
 ---HTTP(S) GET: status must be in `status` (200 or a list), body match the Lua pattern
 ---`body` (read at most max_body bytes, 64 KiB). No redirects, no proxy; with tls=true the
 ---certificate is not verified (servers are checked by address). host sets the Host header
----(and the TLS server name).
+---(and the TLS server name). keepalived's body tests: `digest` (the MD5 of the body in hex,
+---as genhash prints it; the body must fit in max_body) and `regex` (a regular expression the
+---body must match, or with regex_no_match=true must not).
 ---Example: lvs.check.http{addr="192.0.2.101:80", path="/health", body="ok"}
----@param t {addr?: string, port?: integer, path?: string, host?: string, status?: integer|integer[], body?: string, timeout?: number, tls?: boolean, headers?: table<string,string>, max_body?: integer}
+---@param t {addr?: string, port?: integer, path?: string, host?: string, status?: integer|integer[], body?: string, digest?: string, regex?: string, regex_no_match?: boolean, timeout?: number, tls?: boolean, headers?: table<string,string>, max_body?: integer}
 function lvs.check.http(t) end
 
 ---UDP: sends `send`, waits for a reply (matching the Lua pattern `expect`, if given).
@@ -596,6 +598,7 @@ function lvs.http.get(t) end
 ---@field service ServiceSpec|Service the service whose real servers are checked
 ---@field check any lvs.check.http{...}, "tcp", "http", a function(server) returning ok, detail[, weight] (weight: the one to give it, as an exec check's 2+N), or a list (all must pass)
 ---@field interval? number seconds between checks of a server (default 5), spread over the interval
+---@field retry_interval? number seconds before a failing check of an up server runs again, until it passes or the server falls (keepalived's delay_before_retry; default: the interval)
 ---@field timeout? number seconds a check may take (default 3) unless the check sets its own
 ---@field rise? integer successes that bring a down server back (default 2)
 ---@field fall? integer failures that take an up server out (default 3)

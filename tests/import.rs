@@ -99,7 +99,7 @@ fn the_semantics_come_across() {
         &f,
         "virtual_server_group web {\n  192.0.2.10-11 80\n  fwmark 7\n}\n\
          virtual_server group web {\n  delay_loop 2\n  lb_algo wlc\n  lb_kind DR\n  protocol TCP\n  inhibit_on_failure\n  quorum 2\n\
-           real_server 198.51.100.1 80 {\n    weight 3\n    TCP_CHECK {\n      connect_timeout 1\n      retry 2\n      delay_before_retry 2\n    }\n  }\n}\n",
+           real_server 198.51.100.1 80 {\n    weight 3\n    TCP_CHECK {\n      connect_timeout 1\n      retry 2\n      delay_before_retry 0.5\n    }\n  }\n}\n",
     )
     .unwrap();
     let out = lvsh(&["import", "keepalived", f.to_str().unwrap()]);
@@ -112,6 +112,7 @@ fn the_semantics_come_across() {
         "{addr = \"198.51.100.1:80\", method = \"dr\", weight = 3}",
         "interval = 2, rise = 1, fall = 3, action = \"inhibit\",",
         "quorum = 2,",
+        "retry_interval = 0.5,",
         "[\"198.51.100.1:80\"] = {check = {lvs.check.tcp{timeout = 1}}},",
     ] {
         assert!(script.contains(want), "{want}:\n{script}");
@@ -162,7 +163,7 @@ fn what_lvsh_decides_otherwise_is_listed_not_approximated() {
     let f = dir.path().join("keepalived.conf");
     std::fs::write(
         &f,
-        "virtual_server 192.0.2.1 80 {\n  delay_loop 5\n  quorum 2\n  sorry_server 192.0.2.9 80\n  real_server 198.51.100.1 80 {\n    SMTP_CHECK {\n    }\n    TCP_CHECK {\n      retry 2\n      delay_before_retry 1\n    }\n  }\n}\n",
+        "virtual_server 192.0.2.1 80 {\n  delay_loop 5\n  quorum 2\n  sorry_server 192.0.2.9 80\n  real_server 198.51.100.1 80 {\n    FILE_CHECK {\n    }\n    TCP_CHECK {\n      retry 2\n      delay_before_retry 1\n    }\n    HTTP_GET {\n      url {\n        path /\n        regex_options caseless\n      }\n    }\n  }\n}\n",
     )
     .unwrap();
     let out = lvsh(&["import", "keepalived", f.to_str().unwrap()]);
@@ -171,9 +172,10 @@ fn what_lvsh_decides_otherwise_is_listed_not_approximated() {
     let file = f.display();
     for want in [
         format!("left out: {file}:4: sorry_server with quorum 2:"),
-        format!("left out: {file}:6: SMTP_CHECK: lvsh has no such check"),
+        format!("left out: {file}:6: FILE_CHECK: lvsh has no such check"),
+        format!("left out: {file}:15: url regex_options:"),
         format!(
-            "left out: {file}:8: TCP_CHECK delay_before_retry 1: lvsh's monitor retries at its interval (5 s, delay_loop)"
+            "left out: {file}:1: checkers retry 1-3 s apart: lvsh's monitor has one retry interval for the service; 1 taken"
         ),
     ] {
         assert!(err.contains(&want), "{want}:\n{err}");
@@ -182,4 +184,48 @@ fn what_lvsh_decides_otherwise_is_listed_not_approximated() {
         text(&out.stdout).contains("--   "),
         "the script's header lists them too"
     );
+}
+
+#[test]
+fn digests_regexes_smtp_and_ping_checks_come_across_and_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let f = dir.path().join("keepalived.conf");
+    std::fs::write(
+        &f,
+        "virtual_server 192.0.2.1 80 {\n  delay_loop 4\n  real_server 198.51.100.1 80 {\n    HTTP_GET {\n      url {\n        path /index.html\n        digest 9B3A0C85A887A256D6939DA88AABD8CD\n      }\n      url {\n        path /status\n        regex \"^up [0-9]+\"\n        regex_no_match\n      }\n      delay_before_retry 2\n    }\n  }\n}\n\
+         virtual_server 192.0.2.2 25 {\n  delay_loop 3\n  real_server 198.51.100.2 25 {\n    SMTP_CHECK {\n      helo_name lvsh.example\n      connect_timeout 2\n    }\n    PING_CHECK {\n    }\n  }\n}\n\
+         virtual_server 192.0.2.3 53 {\n  protocol UDP\n  delay_loop 2\n  real_server 198.51.100.3 53 {\n    DNS_CHECK {\n      name www.example.org\n      type A\n    }\n  }\n}\n",
+    )
+    .unwrap();
+    let script = dir.path().join("director.lua");
+    let out = lvsh(&[
+        "import",
+        "keepalived",
+        f.to_str().unwrap(),
+        "-o",
+        script.to_str().unwrap(),
+    ]);
+    let s = std::fs::read_to_string(&script).unwrap_or_default();
+    assert_eq!(out.status.code(), Some(0), "{}\n{s}", text(&out.stderr));
+    for want in [
+        "digest = \"9b3a0c85a887a256d6939da88aabd8cd\", max_body = 1048576",
+        "regex = \"^up [0-9]+\", regex_no_match = true",
+        // HTTP_GET: retry 1 (fall 2), 2 s apart
+        "interval = 4, rise = 1, fall = 2, action = \"remove\",\n  retry_interval = 2,",
+        "lvs.check.smtp{timeout = 2, helo = \"lvsh.example\"}",
+        "lvs.check.ping{timeout = 5}",
+        // SMTP and PING: keepalived's default retry 1 s apart
+        "interval = 3, rise = 1, fall = 2, action = \"remove\",\n  retry_interval = 1,",
+        // DNS_CHECK: 3 retries at the delay_loop (no retry_interval of its own)
+        "interval = 2, rise = 1, fall = 4, action = \"remove\",\n  check",
+    ] {
+        assert!(s.contains(want), "{want}:\n{s}");
+    }
+    let ran = lvsh(&[
+        "--dry-run",
+        "-e",
+        "lvs.run = function() end",
+        script.to_str().unwrap(),
+    ]);
+    assert!(ran.status.success(), "{}\n{s}", text(&ran.stderr));
 }

@@ -4,6 +4,7 @@ use std::net::SocketAddr;
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
+use super::body::BodyRule;
 use super::{Matcher, Outcome, within};
 
 /// Health endpoints answer in a few bytes; the cap keeps a huge or endless answer from
@@ -16,7 +17,8 @@ pub struct Http {
     pub path: String,
     pub host: Option<String>,
     pub status: Vec<u16>,
-    pub body: Option<String>,
+    /// What the body must be (nothing: the body is not read).
+    pub body: BodyRule,
     pub timeout: Duration,
     pub tls: bool,
     pub headers: Vec<(String, String)>,
@@ -30,7 +32,7 @@ impl Http {
             path: "/".into(),
             host: None,
             status: vec![200],
-            body: None,
+            body: BodyRule::default(),
             timeout: Duration::from_secs(3),
             tls: false,
             headers: Vec::new(),
@@ -74,7 +76,7 @@ impl Http {
         };
         let status = resp.status().as_u16();
         let mut body = Vec::new();
-        if self.body.is_some() {
+        if self.body.wanted() {
             while body.len() < self.max_body {
                 match resp.chunk().await {
                     Ok(Some(chunk)) => {
@@ -87,14 +89,7 @@ impl Http {
             }
         }
         drop(resp);
-        verdict(
-            status,
-            &self.status,
-            self.body.as_deref(),
-            &body,
-            matcher,
-            started,
-        )
+        verdict(status, &self.status, &self.body, &body, matcher, started)
     }
 
     fn client(&self) -> reqwest::Result<reqwest::Client> {
@@ -113,11 +108,11 @@ impl Http {
 }
 
 /// What an answer with `status` and `body` says: the status must be one of `want`, and the
-/// body match `pattern` when there is one (the reactor's plain HTTP check judges the same).
+/// body pass `rule` (the reactor's plain HTTP check judges the same).
 pub fn verdict(
     status: u16,
     want: &[u16],
-    pattern: Option<&str>,
+    rule: &BodyRule,
     body: &[u8],
     matcher: &dyn Matcher,
     started: Instant,
@@ -126,19 +121,10 @@ pub fn verdict(
         let want: Vec<String> = want.iter().map(u16::to_string).collect();
         return Outcome::down(format!("status {status}, want {}", want.join(" or ")), started);
     }
-    if let Some(pattern) = pattern {
-        match matcher.matches(pattern, body) {
-            Ok(true) => {}
-            Ok(false) => {
-                return Outcome::down(
-                    format!("status {status}, body does not match {pattern:?}"),
-                    started,
-                );
-            }
-            Err(e) => return Outcome::down(format!("body pattern {pattern:?}: {e}"), started),
-        }
+    match rule.judge(body, matcher) {
+        Ok(()) => Outcome::up(format!("status {status}"), started),
+        Err(why) => Outcome::down(format!("status {status}, {why}"), started),
     }
-    Outcome::up(format!("status {status}"), started)
 }
 
 /// A probe opens its own connection each time (a pooled one would hide a dead listener),

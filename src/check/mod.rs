@@ -3,6 +3,7 @@
 //! to probe, and running it gives an [`Outcome`].
 
 pub mod anycast;
+pub mod body;
 mod dns;
 pub mod drift;
 mod exec;
@@ -11,8 +12,10 @@ pub mod latency;
 pub mod monitor;
 pub mod net;
 pub mod overrides;
+mod ping;
 pub mod reactor;
 pub mod shadow;
+mod smtp;
 pub mod spec;
 pub mod state;
 pub mod tcp;
@@ -24,6 +27,8 @@ use std::time::{Duration, Instant};
 pub use dns::Dns;
 pub use exec::Exec;
 pub use http::Http;
+pub use ping::Ping;
+pub use smtp::Smtp;
 pub use tcp::Tcp;
 pub use udp::Udp;
 
@@ -98,6 +103,8 @@ pub enum Check {
     Udp(Box<Udp>),
     Dns(Box<Dns>),
     Exec(Exec),
+    Smtp(Box<Smtp>),
+    Ping(Ping),
 }
 
 impl Check {
@@ -108,6 +115,8 @@ impl Check {
             Check::Udp(_) => "udp",
             Check::Dns(_) => "dns",
             Check::Exec(_) => "exec",
+            Check::Smtp(_) => "smtp",
+            Check::Ping(_) => "ping",
         }
     }
 
@@ -118,6 +127,8 @@ impl Check {
             Check::Udp(c) => c.timeout = t,
             Check::Dns(c) => c.timeout = t,
             Check::Exec(c) => c.timeout = t,
+            Check::Smtp(c) => c.timeout = t,
+            Check::Ping(c) => c.timeout = t,
         }
     }
 
@@ -129,6 +140,8 @@ impl Check {
             Check::Http(x) => x.addr = to,
             Check::Udp(x) => x.addr = to,
             Check::Dns(x) => x.addr = to,
+            Check::Smtp(x) => x.addr = to,
+            Check::Ping(x) => x.addr = to,
             Check::Exec(x) => *x = Exec::for_server(&x.argv, to, x.timeout),
         }
         c
@@ -143,6 +156,8 @@ impl Check {
             Check::Udp(c) => c.run(matcher, started).await,
             Check::Dns(c) => c.run(started).await,
             Check::Exec(c) => c.run(started).await,
+            Check::Smtp(c) => c.run(started).await,
+            Check::Ping(c) => c.run(started).await,
         }
     }
 }

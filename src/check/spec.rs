@@ -9,7 +9,7 @@ mod tests;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::time::Duration;
 
-use super::{Check, Dns, Exec, Http, Tcp, Udp};
+use super::{Check, Dns, Exec, Http, Ping, Smtp, Tcp, Udp};
 use crate::model::SpecError;
 use crate::model::input::{self, Args, Value, to_int};
 use crate::model::spec::{bad, parse_endpoint};
@@ -30,10 +30,20 @@ pub enum Kind {
     Udp,
     Dns,
     Exec,
+    Smtp,
+    Ping,
 }
 
 impl Kind {
-    pub const ALL: [Kind; 5] = [Kind::Tcp, Kind::Http, Kind::Udp, Kind::Dns, Kind::Exec];
+    pub const ALL: [Kind; 7] = [
+        Kind::Tcp,
+        Kind::Http,
+        Kind::Udp,
+        Kind::Dns,
+        Kind::Exec,
+        Kind::Smtp,
+        Kind::Ping,
+    ];
 
     pub fn name(self) -> &'static str {
         match self {
@@ -42,6 +52,8 @@ impl Kind {
             Kind::Udp => "udp",
             Kind::Dns => "dns",
             Kind::Exec => "exec",
+            Kind::Smtp => "smtp",
+            Kind::Ping => "ping",
         }
     }
 
@@ -54,11 +66,25 @@ impl Kind {
         match self {
             Kind::Tcp => &["addr", "port", "timeout", "half_open"],
             Kind::Http => &[
-                "addr", "port", "timeout", "path", "host", "status", "body", "tls", "headers", "max_body",
+                "addr",
+                "port",
+                "timeout",
+                "path",
+                "host",
+                "status",
+                "body",
+                "digest",
+                "regex",
+                "regex_no_match",
+                "tls",
+                "headers",
+                "max_body",
             ],
             Kind::Udp => &["addr", "port", "timeout", "send", "expect"],
             Kind::Dns => &["addr", "port", "timeout", "name", "type"],
             Kind::Exec => &["addr", "port", "timeout", "cmd"],
+            Kind::Smtp => &["addr", "port", "timeout", "helo"],
+            Kind::Ping => &["addr", "timeout"],
         }
     }
 }
@@ -81,6 +107,9 @@ pub struct CheckSpec {
     pub host: Option<String>,
     pub status: Option<Vec<i64>>,
     pub body: Option<String>,
+    pub digest: Option<String>,
+    pub regex: Option<String>,
+    pub regex_no_match: Option<bool>,
     pub tls: Option<bool>,
     pub half_open: Option<bool>,
     pub headers: Vec<(String, String)>,
@@ -90,6 +119,7 @@ pub struct CheckSpec {
     pub name: Option<String>,
     pub rtype: Option<String>,
     pub cmd: Option<Cmd>,
+    pub helo: Option<String>,
 }
 
 impl CheckSpec {
@@ -128,6 +158,9 @@ impl CheckSpec {
         s.path = f.string("path")?;
         s.host = f.string("host")?;
         s.body = f.string("body")?;
+        s.digest = f.string("digest")?;
+        s.regex = f.string("regex")?;
+        s.regex_no_match = f.bool("regex_no_match")?;
         s.max_body = f.int("max_body")?;
         s.status = match f.raw("status") {
             Value::Nil => None,
@@ -144,6 +177,7 @@ impl CheckSpec {
         s.expect = f.string("expect")?;
         s.name = f.string("name")?;
         s.rtype = f.string("type")?;
+        s.helo = f.string("helo")?;
         s.cmd = match f.raw("cmd") {
             Value::Nil => None,
             v @ (Value::Str(_) | Value::Bytes(_)) => Some(Cmd::Shell(v.text().unwrap_or_default())),
@@ -206,6 +240,9 @@ pub fn build(s: &CheckSpec) -> Result<(Template, Option<SocketAddr>), SpecError>
     };
     let default_port = match s.kind {
         Kind::Dns => Some(53),
+        Kind::Smtp => Some(25),
+        // ICMP has no port; an address alone is the whole target
+        Kind::Ping => Some(0),
         Kind::Http if s.tls == Some(true) => Some(443),
         Kind::Http => Some(80),
         _ => None,
@@ -229,6 +266,19 @@ pub fn build(s: &CheckSpec) -> Result<(Template, Option<SocketAddr>), SpecError>
             half_open: s.half_open.unwrap_or(false),
         }),
         Kind::Http => Check::Http(Box::new(http(s, to)?)),
+        Kind::Smtp => Check::Smtp(Box::new(Smtp {
+            addr: PLACEHOLDER,
+            // keepalived's default HELO name
+            helo: s
+                .helo
+                .clone()
+                .unwrap_or_else(|| "smtpchecker.keepalived.org".into()),
+            timeout: to,
+        })),
+        Kind::Ping => Check::Ping(Ping {
+            addr: PLACEHOLDER,
+            timeout: to,
+        }),
         Kind::Udp => Check::Udp(Box::new(Udp {
             addr: PLACEHOLDER,
             send: s.send.clone().ok_or_else(|| bad("send", "nil", SEND_MUST))?,
@@ -288,7 +338,24 @@ fn http(s: &CheckSpec, timeout: Duration) -> Result<Http, SpecError> {
         h.path = p.clone();
     }
     h.host = s.host.clone();
-    h.body = s.body.clone();
+    h.body.pattern = s.body.clone();
+    if let Some(d) = &s.digest {
+        h.body.digest = Some(
+            crate::check::body::digest_text(d)
+                .ok_or_else(|| bad("digest", d, "must be an MD5 digest: 32 hex digits"))?,
+        );
+    }
+    if let Some(r) = &s.regex {
+        h.body.regex = Some(
+            crate::check::body::Regex::new(r)
+                .map_err(|e| bad("regex", r, format!("is not a regular expression: {e}")))?,
+        );
+    }
+    match (s.regex_no_match, &s.regex) {
+        (Some(true), None) => return Err(bad("regex_no_match", true, "needs a regex")),
+        (Some(n), _) => h.body.regex_no_match = n,
+        (None, _) => {}
+    }
     h.tls = s.tls.unwrap_or(false);
     if let Some(m) = s.max_body {
         h.max_body = usize::try_from(m).map_err(|_| bad("max_body", m, "must be 0 or more"))?;

@@ -280,6 +280,15 @@ impl<K: Ord + Hash + Clone + Debug> Board<K> {
         self.observe_at(key, index, outcome, std::time::Instant::now())
     }
 
+    /// Whether check `index` of `key` is failing on an up server: keepalived retries it
+    /// sooner than its interval (delay_before_retry) until it goes down or passes.
+    pub fn retrying(&self, key: &K, index: usize) -> bool {
+        self.servers
+            .get(key)
+            .and_then(|s| s.checks.get(index))
+            .is_some_and(|c| c.health == Health::Up && c.failures > 0)
+    }
+
     /// A result of check `index` of `key`, from a probe that started `at`.
     pub fn observe_at(
         &mut self,

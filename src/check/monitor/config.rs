@@ -17,6 +17,7 @@ pub const FIELDS: &[&str] = &[
     "service",
     "check",
     "interval",
+    "retry_interval",
     "timeout",
     "rise",
     "fall",
@@ -64,6 +65,7 @@ pub struct MonitorSpec {
     pub service: ServiceKey,
     pub checks: Option<Vec<Probe>>,
     pub interval: Option<Duration>,
+    pub retry_interval: Option<Duration>,
     pub timeout: Option<Duration>,
     pub warmup: Option<Duration>,
     pub rise: Option<i64>,
@@ -84,6 +86,7 @@ impl MonitorSpec {
             service,
             checks: None,
             interval: None,
+            retry_interval: None,
             timeout: None,
             warmup: None,
             rise: None,
@@ -112,6 +115,9 @@ pub struct Config {
     pub key: ServiceKey,
     pub probes: Vec<Probe>,
     pub interval: Duration,
+    /// How soon a failing check of an up server runs again (keepalived's
+    /// delay_before_retry); None: at the interval.
+    pub retry_interval: Option<Duration>,
     pub timeout: Duration,
     pub warmup: Duration,
     pub policy: Policy,
@@ -151,6 +157,11 @@ pub fn validate(spec: MonitorSpec) -> Result<Config, SpecError> {
     if interval < Duration::from_millis(10) {
         return Err(bad("interval", secs(interval), "must be at least 0.01 seconds"));
     }
+    if let Some(r) = spec.retry_interval
+        && r < Duration::from_millis(10)
+    {
+        return Err(bad("retry_interval", secs(r), "must be at least 0.01 seconds"));
+    }
     let timeout = spec.timeout.unwrap_or(Duration::from_secs(3));
     if timeout.is_zero() {
         return Err(bad("timeout", 0, "must be more than 0 seconds"));
@@ -187,6 +198,7 @@ pub fn validate(spec: MonitorSpec) -> Result<Config, SpecError> {
         key,
         probes,
         interval,
+        retry_interval: spec.retry_interval,
         timeout,
         warmup,
         policy,

@@ -205,11 +205,11 @@ impl Subscriber for Monitor {
         index: usize,
         outcome: crate::check::Outcome,
         at: std::time::Instant,
-    ) {
-        let fx = {
+    ) -> Option<std::time::Duration> {
+        let (fx, retry) = {
             let mut m = this.borrow_mut();
             if m.stopped {
-                return;
+                return None;
             }
             m.checks_run += 1;
             let kind = m.kind_of(&server, index);
@@ -223,8 +223,11 @@ impl Subscriber for Monitor {
                     m.latency.sort_by_key(|(k, _)| *k);
                 }
             }
-            m.board.observe_at(&server, index, outcome, at)
+            let fx = m.board.observe_at(&server, index, outcome, at);
+            let retry = m.retry_interval.filter(|_| m.board.retrying(&server, index));
+            (fx, retry)
         };
         apply(this, fx);
+        retry
     }
 }

@@ -141,6 +141,7 @@ impl Monitors {
             probes: config.probes,
             per_server: config.per_server,
             interval,
+            retry_interval: config.retry_interval,
             timeout: config.timeout,
             warmup: config.warmup,
             callbacks: config.callbacks,

@@ -23,10 +23,17 @@ use crate::check::reactor::{Done, Job, Reactor, Slot};
 use crate::check::{Matcher, Outcome};
 use crate::log;
 
-/// Who gets a probe's results: check `index` of `server` in a monitor.
+/// Who gets a probe's results: check `index` of `server` in a monitor. It may ask for the
+/// next run sooner (or later) than its interval: a retry of a failing check.
 pub trait Subscriber {
     fn id(&self) -> u64;
-    fn deliver(this: &Rc<RefCell<Self>>, server: SocketAddr, index: usize, outcome: Outcome, at: Instant);
+    fn deliver(
+        this: &Rc<RefCell<Self>>,
+        server: SocketAddr,
+        index: usize,
+        outcome: Outcome,
+        at: Instant,
+    ) -> Option<Duration>;
 }
 
 struct Sub<S> {
@@ -45,6 +52,10 @@ struct Entry<S> {
     flying: Cell<bool>,
     /// Its next run came while it was still running: it runs again as soon as it ends.
     overdue: Cell<bool>,
+    /// Rounds queued for it that a retry replaced: they are dropped as they come due. Every
+    /// launch queues one round, and only the latest launch's can still be wanted, so the
+    /// stale ones are the first to come.
+    stale: Cell<u32>,
 }
 
 pub struct Plan {
@@ -164,6 +175,7 @@ impl<S: Subscriber + 'static> Registry<S> {
             job,
             flying: Cell::new(false),
             overdue: Cell::new(false),
+            stale: Cell::new(0),
         });
         self.entries
             .borrow_mut()
@@ -257,8 +269,17 @@ impl<S: Subscriber + 'static> Registry<S> {
                     _ => None,
                 }
             };
-            let entry = entry.or_else(|| self.rounds.borrow_mut().pop_due(now));
-            let Some(entry) = entry else { return false };
+            let entry = match entry {
+                Some(e) => e,
+                None => match self.rounds.borrow_mut().pop_due(now) {
+                    Some(e) if e.stale.get() > 0 => {
+                        e.stale.set(e.stale.get() - 1);
+                        continue;
+                    }
+                    Some(e) => e,
+                    None => return false,
+                },
+            };
             if entry.subs.borrow().is_empty() {
                 if !entry.flying.get() {
                     self.forget(&entry);
@@ -371,10 +392,16 @@ impl<S: Subscriber + 'static> Registry<S> {
                 _ => None,
             }
         };
+        let mut retry: Option<Duration> = None;
+        let mut ask = |r: Option<Duration>| {
+            if let Some(r) = r {
+                retry = Some(retry.map_or(r, |x| x.min(r)));
+            }
+        };
         match one {
             Some((m, server, index)) => {
                 if let Some(m) = m.upgrade() {
-                    S::deliver(&m, server, index, outcome, started);
+                    ask(S::deliver(&m, server, index, outcome, started));
                 }
             }
             None => {
@@ -386,7 +413,7 @@ impl<S: Subscriber + 'static> Registry<S> {
                     .collect();
                 for (m, server, index) in subs {
                     if let Some(m) = m.upgrade() {
-                        S::deliver(&m, server, index, outcome.clone(), started);
+                        ask(S::deliver(&m, server, index, outcome.clone(), started));
                     }
                 }
             }
@@ -395,6 +422,12 @@ impl<S: Subscriber + 'static> Registry<S> {
         entry.flying.set(false);
         if entry.subs.borrow().is_empty() {
             self.forget(&entry);
+        } else if let Some(r) = retry {
+            // the round its launch queued is replaced by the retry (unless it came already)
+            if !entry.overdue.replace(false) {
+                entry.stale.set(entry.stale.get() + 1);
+            }
+            self.queue(Instant::now() + r, entry);
         } else if entry.overdue.replace(false) {
             self.queue(Instant::now(), entry);
         }

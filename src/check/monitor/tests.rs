@@ -209,6 +209,49 @@ fn a_failing_server_goes_to_weight_0_after_fall_failures_and_back_after_rise() {
     });
 }
 
+/// keepalived's delay_before_retry: a failing check of an up server runs again after the
+/// retry interval, not the interval, until the server is down; a down one at the interval.
+#[test]
+fn a_failing_up_server_is_retried_at_the_retry_interval() {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .build()
+        .unwrap();
+    tokio::task::LocalSet::new().block_on(&rt, async {
+        let host = Rc::new(Fake {
+            model: model(),
+            ..Fake::default()
+        });
+        let monitors = Monitors::new(host.clone());
+        let mut s = spec(3, 1);
+        s.interval = Some(Duration::from_secs(1));
+        s.retry_interval = Some(Duration::from_millis(50));
+        let _m = monitors.start(validate(s).unwrap()).unwrap();
+        until("a first run", || host.runs.get() >= 1).await;
+        let failed_at = Instant::now();
+        host.failing.set(Some(victim()));
+        let limit = Instant::now() + Duration::from_secs(5);
+        while weight(&host.model, victim()) != Some(0) {
+            assert!(Instant::now() < limit, "never went down");
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        // the next run comes within the interval, the two retries 50 ms apart; three runs
+        // at the interval would take two seconds more than that
+        let took = failed_at.elapsed();
+        assert!(took < Duration::from_millis(1600), "down after {took:?}");
+        let runs = host.runs.get();
+        tokio::time::sleep(Duration::from_millis(2100)).await;
+        let more = host.runs.get() - runs;
+        assert!((1..=3).contains(&more), "{more} runs in 2.1 s once down");
+        // back on its first success (rise 1), and then at the interval again
+        host.failing.set(None);
+        until("back", || weight(&host.model, victim()) == Some(5)).await;
+        let runs = host.runs.get();
+        tokio::time::sleep(Duration::from_millis(1500)).await;
+        assert!(host.runs.get() - runs <= 2, "retries go on once it passes");
+    });
+}
+
 #[test]
 fn a_monitor_of_a_missing_service_is_refused() {
     let rt = tokio::runtime::Builder::new_current_thread()

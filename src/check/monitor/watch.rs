@@ -26,6 +26,7 @@ pub struct Monitor {
     pub probes: Vec<Probe>,
     pub per_server: FxHashMap<SocketAddr, PerServer>,
     pub interval: Duration,
+    pub retry_interval: Option<Duration>,
     pub timeout: Duration,
     pub warmup: Duration,
     pub callbacks: Callbacks,

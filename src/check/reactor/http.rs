@@ -24,7 +24,7 @@ pub struct Prepared {
     request: Vec<u8>,
     url: String,
     status: Vec<u16>,
-    body: Option<String>,
+    body: crate::check::body::BodyRule,
     max_body: usize,
 }
 
@@ -46,7 +46,7 @@ impl Prepared {
 
     /// The most read in all: the head, and the body when a pattern looks at it.
     fn cap(&self) -> usize {
-        MAX_HEAD + if self.body.is_some() { self.max_body } else { 0 }
+        MAX_HEAD + if self.body.wanted() { self.max_body } else { 0 }
     }
 }
 
@@ -183,7 +183,7 @@ impl Exchange {
     fn complete(&self) -> bool {
         match self.head() {
             None => false,
-            Some(_) if self.p.body.is_none() => true,
+            Some(_) if !self.p.body.wanted() => true,
             Some((len, _, Some(n))) => self.answer.len() >= len + n.min(self.p.max_body),
             Some(_) => false,
         }
@@ -205,7 +205,7 @@ impl Exchange {
         };
         let end = self.answer.len().min(len + self.p.max_body);
         let body = &self.answer[len..end];
-        crate::check::http::verdict(status, &self.p.status, self.p.body.as_deref(), body, m, started)
+        crate::check::http::verdict(status, &self.p.status, &self.p.body, body, m, started)
     }
 }
 
@@ -272,7 +272,7 @@ mod tests {
         assert_eq!(x.finish(&Prefix, t).detail, "status 503, want 200");
         h.status = vec![200, 503];
         assert!(exchange(&h, b"HTTP/1.0 503 Busy\r\n\r\n").finish(&Prefix, t).ok);
-        h.body = Some("ok".into());
+        h.body.pattern = Some("ok".into());
         let x = exchange(&h, b"HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\no");
         assert!(!x.complete(), "two bytes of the body are still to come");
         assert!(exchange(&h, ok).finish(&Prefix, t).ok);

@@ -145,7 +145,7 @@ fn serve_http(rt: &tokio::runtime::Runtime, local: &tokio::task::LocalSet) -> So
 fn http(addr: SocketAddr, path: &str, body: Option<&str>) -> Job {
     let mut h = Http::new(addr);
     h.path = path.into();
-    h.body = body.map(String::from);
+    h.body.pattern = body.map(String::from);
     Job::of(&Check::Http(Box::new(h))).unwrap().0
 }
 

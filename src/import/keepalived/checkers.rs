@@ -1,6 +1,6 @@
 //! keepalived's checkers as lvs.check calls: TCP_CHECK, HTTP_GET and SSL_GET (one check per
-//! url, all of which must pass), MISC_CHECK, DNS_CHECK. The rest, and the settings lvsh's
-//! checks do not have, are listed as left out.
+//! url, all of which must pass; digest and regex), MISC_CHECK, DNS_CHECK, SMTP_CHECK,
+//! PING_CHECK. The rest, and the settings lvsh's checks do not have, are listed as left out.
 
 use super::super::conf::Node;
 use super::super::q;
@@ -60,24 +60,7 @@ fn target(c: &Node, t: &Timing, out: &mut Out) -> Vec<String> {
     f
 }
 
-/// The retry spacing: lvsh's monitor retries at its interval.
-fn spacing(c: &Node, t: &Timing, interval: f64, out: &mut Out) {
-    if let Some(d) = t.delay_before_retry
-        && t.retry > 0
-        && (d - interval).abs() > f64::EPSILON
-    {
-        out.leave(
-            &c.at,
-            format!(
-                "{} delay_before_retry {d}: lvsh's monitor retries at its interval ({interval} s, delay_loop), not {d} s apart",
-                c.key
-            ),
-        );
-    }
-}
-
 pub fn checker(c: &Node, t: &Timing, host: Option<&str>, interval: f64, out: &mut Out) -> Option<String> {
-    spacing(c, t, interval, out);
     match c.key.as_str() {
         "TCP_CHECK" => Some(format!("lvs.check.tcp{{{}}}", target(c, t, out).join(", "))),
         "HTTP_GET" | "SSL_GET" => http(c, t, host, out),
@@ -87,6 +70,21 @@ pub fn checker(c: &Node, t: &Timing, host: Option<&str>, interval: f64, out: &mu
             f.push(format!("name = {}", q(c.value("name").unwrap_or("."))));
             f.push(format!("type = {}", q(c.value("type").unwrap_or("SOA"))));
             Some(format!("lvs.check.dns{{{}}}", f.join(", ")))
+        }
+        "SMTP_CHECK" => {
+            let mut f = target(c, t, out);
+            if let Some(h) = c.value("helo_name") {
+                f.push(format!("helo = {}", q(h)));
+            }
+            if let Some(h) = c.child("host") {
+                out.leave(&h.at, "SMTP_CHECK host: give each host its own SMTP_CHECK");
+            }
+            Some(format!("lvs.check.smtp{{{}}}", f.join(", ")))
+        }
+        "PING_CHECK" => {
+            let mut f = target(c, t, out);
+            f.retain(|x| !x.starts_with("port ="));
+            Some(format!("lvs.check.ping{{{}}}", f.join(", ")))
         }
         k => {
             out.leave(&c.at, format!("{k}: lvsh has no such check"));
@@ -127,11 +125,36 @@ fn http(c: &Node, t: &Timing, host: Option<&str>, out: &mut Out) -> Option<Strin
             // keepalived's default: any 2xx
             None => f.push(status_field(&[(200, 299)])),
         }
-        for k in ["digest", "regex", "regex_no_match", "regex_options"] {
+        if let Some(d) = url.child("digest") {
+            match d.args.first() {
+                Some(h) if h.len() == 32 && h.bytes().all(|b| b.is_ascii_hexdigit()) => {
+                    f.push(format!("digest = {}", q(&h.to_ascii_lowercase())));
+                    // keepalived hashes the whole body; lvsh's read is capped
+                    f.push("max_body = 1048576".into());
+                }
+                _ => out.leave(
+                    &d.at,
+                    format!("digest {}: not an MD5 digest (32 hex digits)", d.args.join(" ")),
+                ),
+            }
+        }
+        if let Some(r) = url.child("regex") {
+            let re = r.args.join(" ");
+            f.push(format!("regex = {}", q(&re)));
+            if url.child("regex_no_match").is_some() {
+                f.push("regex_no_match = true".into());
+            }
+        }
+        for k in [
+            "regex_options",
+            "regex_min_offset",
+            "regex_max_offset",
+            "regex_stack",
+        ] {
             if let Some(n) = url.child(k) {
                 out.leave(
                     &n.at,
-                    format!("url {k}: lvsh's http check matches the body with a Lua pattern, not this"),
+                    format!("url {k}: lvsh matches the regex anywhere in the body, with Rust's regex syntax"),
                 );
             }
         }
@@ -184,19 +207,20 @@ fn misc(c: &Node, interval: f64, out: &mut Out) -> Option<String> {
     }
 }
 
-/// A checker's timing, from the virtual server's defaults and its own lines.
+/// A checker's timing, from the virtual server's defaults and its own lines; what is not
+/// given takes the checker kind's default.
 #[derive(Clone, Debug)]
 pub struct Timing {
-    pub retry: u32,
+    pub retry: Option<u32>,
     pub delay_before_retry: Option<f64>,
     pub connect_timeout: f64,
 }
 
 impl Default for Timing {
     fn default() -> Timing {
-        // keepalived's defaults: one retry (checkers), 5 s to connect
+        // keepalived's default: 5 s to connect
         Timing {
-            retry: 1,
+            retry: None,
             delay_before_retry: None,
             connect_timeout: 5.0,
         }
@@ -204,11 +228,31 @@ impl Default for Timing {
 }
 
 impl Timing {
+    /// Retries before a failing checker of an up server goes down: keepalived's default is
+    /// 1, 3 for DNS_CHECK, 0 for MISC_CHECK.
+    pub fn retry_of(&self, kind: &str) -> u32 {
+        self.retry.unwrap_or(match kind {
+            "DNS_CHECK" => 3,
+            "MISC_CHECK" => 0,
+            _ => 1,
+        })
+    }
+
+    /// Seconds between those retries: keepalived's default is 1, 3 for HTTP_GET and
+    /// SSL_GET, the delay_loop for DNS_CHECK.
+    pub fn retry_interval(&self, kind: &str, interval: f64) -> f64 {
+        self.delay_before_retry.unwrap_or(match kind {
+            "HTTP_GET" | "SSL_GET" => 3.0,
+            "DNS_CHECK" => interval,
+            _ => 1.0,
+        })
+    }
+
     pub fn read(&mut self, c: &Node, out: &mut Out) {
         let v = c.args.first().map(String::as_str).unwrap_or("");
         let num = v.parse::<f64>().ok().filter(|x| *x >= 0.0);
         match (c.key.as_str(), num) {
-            ("retry" | "nb_get_retry", Some(x)) => self.retry = x as u32,
+            ("retry" | "nb_get_retry", Some(x)) => self.retry = Some(x as u32),
             ("delay_before_retry", Some(x)) => self.delay_before_retry = Some(x),
             ("connect_timeout", Some(x)) => self.connect_timeout = x,
             (k, _) => out.leave(&c.at, format!("{k} {v}: not a number")),

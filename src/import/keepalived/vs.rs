@@ -1,7 +1,8 @@
 //! One virtual_server block: its services' settings, its real servers, and its checkers as a
-//! monitor with keepalived's timing: a failing checker retried `retry` times before the
-//! server goes (fall = retry + 1), back on the first success (rise = 1), removed on failure
-//! unless inhibit_on_failure (weight 0).
+//! monitor with keepalived's timing: a failing checker of an up server retried `retry` times
+//! `delay_before_retry` apart before the server goes (fall = retry + 1, retry_interval),
+//! back on the first success (rise = 1), removed on failure unless inhibit_on_failure
+//! (weight 0).
 
 use super::super::q;
 use std::fmt::Write;
@@ -116,6 +117,7 @@ pub fn virtual_server(n: &Node, vs: &Vs, out: &mut Out) -> (String, String) {
     let mut servers = String::new();
     let mut checks = String::new();
     let mut falls = Vec::new();
+    let mut retries: Vec<f64> = Vec::new();
     for rs in n.children.iter().filter(|c| c.key == "real_server") {
         let Some(ip) = rs.args.first() else {
             out.leave(&rs.at, "real_server without an address");
@@ -142,7 +144,10 @@ pub fn virtual_server(n: &Node, vs: &Vs, out: &mut Out) -> (String, String) {
                 ("inhibit_on_failure", _) => action = "inhibit",
                 (k, _) if k.ends_with("_CHECK") || k == "HTTP_GET" || k == "SSL_GET" => {
                     let t = defaults.clone().over(c, out);
-                    falls.push(t.retry + 1);
+                    falls.push(t.retry_of(k) + 1);
+                    if t.retry_of(k) > 0 {
+                        retries.push(t.retry_interval(k, interval));
+                    }
                     if let Some(lua) = super::checkers::checker(c, &t, host.as_deref(), interval, out) {
                         list.push(lua);
                     }
@@ -167,7 +172,7 @@ pub fn virtual_server(n: &Node, vs: &Vs, out: &mut Out) -> (String, String) {
     falls.sort_unstable();
     falls.dedup();
     let fall = match falls.as_slice() {
-        [] => 1 + defaults.retry,
+        [] => 1 + defaults.retry_of("TCP_CHECK"),
         [one] => *one,
         [first, .., last] => {
             out.leave(
@@ -181,6 +186,25 @@ pub fn virtual_server(n: &Node, vs: &Vs, out: &mut Out) -> (String, String) {
             *last
         }
     };
+    retries.sort_by(f64::total_cmp);
+    retries.dedup();
+    let retry_interval = match retries.as_slice() {
+        [] => None,
+        [one] => Some(*one),
+        [first, .., last] => {
+            out.leave(
+                &n.at,
+                format!(
+                    "checkers retry {first}-{last} s apart: lvsh's monitor has one retry interval for the service; {first} taken"
+                ),
+            );
+            Some(*first)
+        }
+    }
+    .filter(|r| (r - interval).abs() > f64::EPSILON);
+    if let Some(r) = retry_interval {
+        monitor_extra.insert(0, format!("retry_interval = {r}"));
+    }
     let mut svc = String::new();
     let mut mon = String::new();
     for key in &vs.services {

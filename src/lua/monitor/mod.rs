@@ -98,6 +98,7 @@ fn read(t: Table, held: &mut Vec<Function>) -> mlua::Result<MonitorSpec> {
     let mut s = MonitorSpec::new(service_key(f.raw("service")?)?);
     s.checks = checks(f.raw("check")?, held)?;
     s.interval = f.seconds("interval")?;
+    s.retry_interval = f.seconds("retry_interval")?;
     s.timeout = f.seconds("timeout")?;
     s.warmup = f.seconds("warmup")?;
     s.rise = f.int("rise")?;
