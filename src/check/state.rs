@@ -59,6 +59,9 @@ pub struct Policy {
     pub hysteresis: u64,
     pub max_down: Option<MaxDown>,
     pub sorry: bool,
+    /// The sorry server replaces the real servers still up when the quorum is lost
+    /// (keepalived's semantics), not only when none is up.
+    pub sorry_quorum: bool,
 }
 
 impl Default for Policy {
@@ -72,6 +75,7 @@ impl Default for Policy {
             hysteresis: 0,
             max_down: None,
             sorry: false,
+            sorry_quorum: false,
         }
     }
 }
@@ -178,6 +182,9 @@ pub struct Board<K: Ord + Hash + Clone + Debug> {
     pub sorry_in: bool,
     pub quorum_met: bool,
     pub panicking: bool,
+    /// The real servers are out for the sorry server (quorum lost, `sorry_quorum`): their
+    /// verdicts are kept and carried out when the quorum is back.
+    pub swapped: bool,
 }
 
 impl<K: Ord + Hash + Clone + Debug> Board<K> {
@@ -188,6 +195,7 @@ impl<K: Ord + Hash + Clone + Debug> Board<K> {
             sorry_in: false,
             quorum_met: true,
             panicking: false,
+            swapped: false,
         }
     }
 
@@ -238,7 +246,8 @@ impl<K: Ord + Hash + Clone + Debug> Board<K> {
             });
             self.take_out(&key, &mut fx);
         }
-        self.settle(&mut fx);
+        // the quorum is weighed by `settled` once all the servers there are are added
+        self.settle_servers(&mut fx);
         fx
     }
 
@@ -336,7 +345,7 @@ impl<K: Ord + Hash + Clone + Debug> Board<K> {
         if let Some(w) = dynamic.filter(|&w| w != s.weight) {
             changed = true;
             s.weight = w;
-            if now == Health::Up && !s.out && s.held.is_none() {
+            if now == Health::Up && !s.out && s.held.is_none() && !self.swapped {
                 fx.push(Effect::SetWeight(key.clone(), w));
             }
         }
@@ -404,7 +413,7 @@ impl<K: Ord + Hash + Clone + Debug> Board<K> {
         }
         s.kept = false;
         s.out = true;
-        if s.held.is_none() {
+        if s.held.is_none() && !self.swapped {
             fx.push(match action {
                 Action::Inhibit => Effect::SetWeight(key.clone(), 0),
                 Action::Remove => Effect::Remove(key.clone()),
@@ -422,7 +431,7 @@ impl<K: Ord + Hash + Clone + Debug> Board<K> {
             return;
         }
         s.out = false;
-        if s.held.is_none() {
+        if s.held.is_none() && !self.swapped {
             fx.push(match action {
                 Action::Inhibit => Effect::SetWeight(key.clone(), s.weight),
                 Action::Remove => Effect::Restore(key.clone(), s.weight),
@@ -474,6 +483,13 @@ impl<K: Ord + Hash + Clone + Debug> Board<K> {
     /// Service-wide consequences of the servers' states: servers kept in by max_down go out
     /// when there is room, the sorry server, quorum.
     fn settle(&mut self, fx: &mut Vec<Effect<K>>) {
+        self.settle_servers(fx);
+        self.settle_quorum(fx);
+    }
+
+    /// Everything of `settle` but the quorum (which a monitor weighs once the kernel's
+    /// servers are all added, not after each).
+    fn settle_servers(&mut self, fx: &mut Vec<Effect<K>>) {
         let kept: Vec<K> = self
             .servers
             .iter()
@@ -491,7 +507,8 @@ impl<K: Ord + Hash + Clone + Debug> Board<K> {
         if self.panicking && !self.servers.values().any(|s| s.kept) {
             self.panicking = false;
         }
-        if self.policy.sorry {
+        let swaps = self.policy.sorry_quorum && self.policy.quorum.is_some();
+        if self.policy.sorry && !swaps {
             let serving = self.servers.values().any(|s| match s.held {
                 Some(w) => w > 0,
                 None => !s.out,
@@ -504,16 +521,59 @@ impl<K: Ord + Hash + Clone + Debug> Board<K> {
                 fx.push(Effect::SorryOut);
             }
         }
-        if let Some(q) = self.policy.quorum {
-            let sum = self.live_weight();
-            let h = self.policy.hysteresis;
-            if self.quorum_met && sum < q.saturating_sub(h) {
-                self.quorum_met = false;
-                fx.push(Effect::Quorum { up: false, sum });
-            } else if !self.quorum_met && sum >= q.saturating_add(h) {
-                self.quorum_met = true;
-                fx.push(Effect::Quorum { up: true, sum });
+    }
+
+    /// The service-wide consequences once servers were added: the quorum is weighed.
+    pub fn settled(&mut self) -> Vec<Effect<K>> {
+        let mut fx = Vec::new();
+        self.settle(&mut fx);
+        fx
+    }
+
+    /// The quorum: lost below quorum − hysteresis (or with nothing live), met again at
+    /// quorum + hysteresis. With `sorry_quorum` and a sorry server, losing it takes the
+    /// real servers still in out for the sorry server, and meeting it puts them back.
+    fn settle_quorum(&mut self, fx: &mut Vec<Effect<K>>) {
+        let Some(q) = self.policy.quorum else {
+            return;
+        };
+        let sum = self.live_weight();
+        let h = self.policy.hysteresis;
+        let swap = self.policy.sorry_quorum && self.policy.sorry;
+        if self.quorum_met && (sum < q.saturating_sub(h) || sum == 0) {
+            self.quorum_met = false;
+            if swap && !self.swapped {
+                let action = self.policy.action;
+                for (k, s) in self.servers.iter() {
+                    if !s.out && s.held.is_none() {
+                        fx.push(match action {
+                            Action::Inhibit => Effect::SetWeight(k.clone(), 0),
+                            Action::Remove => Effect::Remove(k.clone()),
+                        });
+                    }
+                }
+                self.swapped = true;
+                self.sorry_in = true;
+                fx.push(Effect::SorryIn);
             }
+            fx.push(Effect::Quorum { up: false, sum });
+        } else if !self.quorum_met && sum >= q.saturating_add(h) && sum > 0 {
+            self.quorum_met = true;
+            if self.swapped {
+                self.swapped = false;
+                self.sorry_in = false;
+                fx.push(Effect::SorryOut);
+                let action = self.policy.action;
+                for (k, s) in self.servers.iter() {
+                    if !s.out && s.held.is_none() {
+                        fx.push(match action {
+                            Action::Inhibit => Effect::SetWeight(k.clone(), s.weight),
+                            Action::Remove => Effect::Restore(k.clone(), s.weight),
+                        });
+                    }
+                }
+            }
+            fx.push(Effect::Quorum { up: true, sum });
         }
     }
 

@@ -54,7 +54,7 @@ fn lines(name: &str, text: &str) -> Result<Vec<Line>, ParseError> {
 #[derive(Clone)]
 struct Settings {
     interval: String,
-    timeout: String,
+    timeout: Option<String>,
     connect_timeout: Option<String>,
     negotiate_timeout: Option<String>,
     failures: String,
@@ -76,11 +76,12 @@ impl Default for Settings {
         // ldirectord's defaults
         Settings {
             interval: "10".into(),
-            timeout: "5".into(),
+            timeout: None,
             connect_timeout: None,
             negotiate_timeout: None,
             failures: "1".into(),
-            quiescent: true,
+            // the code's default (4.12's manual says yes, its set_defaults says no)
+            quiescent: false,
             checktype: "negotiate".into(),
             service: None,
             request: None,
@@ -112,7 +113,7 @@ impl Settings {
         let v = l.value.clone();
         match l.key.as_str() {
             "checkinterval" => self.interval = v,
-            "checktimeout" => self.timeout = v,
+            "checktimeout" => self.timeout = Some(v),
             "connecttimeout" => self.connect_timeout = Some(v),
             "negotiatetimeout" => self.negotiate_timeout = Some(v),
             "failurecount" => self.failures = v,
@@ -146,14 +147,16 @@ fn method(word: &str) -> Option<&'static str> {
     }
 }
 
-/// A Lua pattern matching `s` literally, if `s` has no regex syntax ldirectord would read.
-fn literal_pattern(s: &str) -> Option<String> {
-    if s.contains([
-        '.', '*', '+', '?', '[', ']', '(', ')', '|', '^', '$', '\\', '{', '}',
-    ]) {
-        return None;
+/// The service ldirectord checks when none is given: the one the virtual's port is known
+/// for (ld_port_to_service, for the services lvsh checks); a fwmark's is none.
+fn service_of_port(port: &str) -> &'static str {
+    match port {
+        "80" | "3128" => "http",
+        "443" => "https",
+        "53" => "dns",
+        "25" | "587" => "smtp",
+        _ => "none",
     }
-    Some(s.replace('%', "%%").replace('-', "%-"))
 }
 
 /// `real=` servers: "ip:port method [weight]", the address possibly a range "a->b".
@@ -212,11 +215,23 @@ fn real(l: &Line, svc_port: &str, left: &mut Vec<Aside>) -> Vec<(String, &'stati
     hosts.iter().map(|h| (with_port(h), m, weight.clone())).collect()
 }
 
-/// The check for a virtual's settings, as Lua text.
-fn check(s: &Settings, at: &At, left: &mut Vec<Aside>) -> String {
-    let connect = s.connect_timeout.as_ref().unwrap_or(&s.timeout);
-    let negotiate = s.negotiate_timeout.as_ref().unwrap_or(&s.timeout);
-    match (s.checktype.as_str(), s.service.as_deref()) {
+/// The check for a virtual's settings (on `port`, empty for a fwmark), as Lua text.
+fn check(s: &Settings, port: &str, at: &At, left: &mut Vec<Aside>) -> String {
+    // ldirectord: connect checks wait checktimeout, else negotiatetimeout, else 5 s;
+    // negotiate checks negotiatetimeout, else checktimeout, else 30 s
+    let connect = s
+        .connect_timeout
+        .clone()
+        .or_else(|| s.timeout.clone())
+        .or_else(|| s.negotiate_timeout.clone())
+        .unwrap_or_else(|| "5".into());
+    let negotiate = s
+        .negotiate_timeout
+        .clone()
+        .or_else(|| s.timeout.clone())
+        .unwrap_or_else(|| "30".into());
+    let service = s.service.as_deref().unwrap_or_else(|| service_of_port(port));
+    match (s.checktype.as_str(), Some(service)) {
         ("connect", _) => format!("lvs.check.tcp{{timeout = {connect}}}"),
         ("negotiate", Some(svc @ ("http" | "https"))) => {
             let mut f = vec![format!("timeout = {negotiate}")];
@@ -233,19 +248,15 @@ fn check(s: &Settings, at: &At, left: &mut Vec<Aside>) -> String {
             if let Some(h) = &s.virtualhost {
                 f.push(format!("host = {}", q(h)));
             }
-            if let Some(r) = &s.receive {
-                match literal_pattern(r) {
-                    Some(p) => f.push(format!("body = {}", q(&p))),
-                    None => left.push(Aside {
-                        at: at.clone(),
-                        why: format!(
-                            "receive={r}: a regular expression; lvsh's http check matches a Lua pattern"
-                        ),
-                    }),
-                }
+            // a Perl regular expression, matched anywhere in the body
+            if let Some(r) = s.receive.as_deref().filter(|r| !r.is_empty()) {
+                f.push(format!("regex = {}", q(r)));
             }
             format!("lvs.check.http{{{}}}", f.join(", "))
         }
+        ("negotiate", Some("smtp")) => format!("lvs.check.smtp{{timeout = {negotiate}}}"),
+        // ldirectord's check_none: always up
+        ("negotiate", Some("none")) => "function() return true, \"service none\" end".into(),
         ("negotiate", Some("dns")) => match &s.request {
             Some(name) => format!("lvs.check.dns{{name = {}, timeout = {negotiate}}}", q(name)),
             None => {
@@ -256,7 +267,9 @@ fn check(s: &Settings, at: &At, left: &mut Vec<Aside>) -> String {
                 format!("lvs.check.tcp{{timeout = {connect}}}")
             }
         },
-        ("off" | "on", _) => "function() return true, \"checktype on/off\" end".into(),
+        ("on", _) => "function() return true, \"checktype on\" end".into(),
+        // ldirectord checks nothing and leaves the real servers out (the fallback in)
+        ("off", _) => "function() return false, \"checktype off\" end".into(),
         (t, svc) => {
             left.push(Aside {
                 at: at.clone(),
@@ -363,16 +376,26 @@ pub fn translate(name: &str, text: &str) -> Result<Imported, ParseError> {
             q(if s.quiescent { "inhibit" } else { "remove" })
         );
         if let Some(f) = &s.fallback {
+            // ldirectord adds it with weight 1, gatewaying unless told, on the virtual's port
             let parts: Vec<&str> = f.split_whitespace().collect();
-            let m = parts.get(1).and_then(|w| method(w)).unwrap_or("nat");
+            let m = parts.get(1).and_then(|w| method(w)).unwrap_or("dr");
+            let addr = parts.first().unwrap_or(&"");
+            let has_port = addr
+                .rsplit_once(':')
+                .is_some_and(|(h, _)| !h.contains(':') || h.ends_with(']'));
+            let addr = if has_port || port.is_empty() {
+                addr.to_string()
+            } else {
+                format!("{addr}:{port}")
+            };
             let _ = writeln!(
                 monitors,
-                "  sorry = {{addr = {}, method = {}}},",
-                q(parts.first().unwrap_or(&"")),
+                "  sorry = {{addr = {}, method = {}, weight = 1}},",
+                q(&addr),
                 q(m)
             );
         }
-        let _ = write!(monitors, "  check = {},\n}}\n", check(s, &v.at, &mut left));
+        let _ = write!(monitors, "  check = {},\n}}\n", check(s, &port, &v.at, &mut left));
         translated.push(format!(
             "{}: virtual={} ({} real server line(s))",
             v.at,
@@ -421,8 +444,8 @@ mod tests {
             "{addr = \"198.51.100.2:80\", method = \"dr\", weight = 2},",
             "{addr = \"198.51.100.9:8080\", method = \"nat\", weight = 1},",
             "interval = 1, rise = 1, fall = 3, action = \"remove\",",
-            "sorry = {addr = \"127.0.0.1:80\", method = \"dr\"},",
-            "check = lvs.check.http{timeout = 3, path = \"/health\", body = \"OK%-1\"},",
+            "sorry = {addr = \"127.0.0.1:80\", method = \"dr\", weight = 1},",
+            "check = lvs.check.http{timeout = 3, path = \"/health\", regex = \"OK-1\"},",
             "{fwmark = 7, scheduler = \"wrr\", servers = {",
             "{addr = \"198.51.100.3\", method = \"dr\", weight = 1},",
             "action = \"inhibit\",",

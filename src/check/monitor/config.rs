@@ -25,6 +25,7 @@ pub const FIELDS: &[&str] = &[
     "alpha",
     "warmup",
     "sorry",
+    "sorry_quorum",
     "quorum",
     "hysteresis",
     "max_down",
@@ -76,6 +77,7 @@ pub struct MonitorSpec {
     pub hysteresis: Option<i64>,
     pub max_down: Option<MaxDownSpec>,
     pub sorry: Option<ServerSpec>,
+    pub sorry_quorum: Option<bool>,
     pub servers: Vec<ServerOverride>,
     pub callbacks: Callbacks,
 }
@@ -97,6 +99,7 @@ impl MonitorSpec {
             hysteresis: None,
             max_down: None,
             sorry: None,
+            sorry_quorum: None,
             servers: Vec::new(),
             callbacks: Callbacks::default(),
         }
@@ -237,5 +240,9 @@ fn policy(s: &MonitorSpec) -> Result<Policy, SpecError> {
         Some(MaxDownSpec::Count(n)) => count("max_down", Some(*n), 0)?.map(|n| MaxDown::Count(n as usize)),
     };
     p.sorry = s.sorry.is_some();
+    p.sorry_quorum = s.sorry_quorum.unwrap_or(false);
+    if p.sorry_quorum && !(p.sorry && p.quorum.is_some()) {
+        return Err(bad("sorry_quorum", true, "needs a sorry server and a quorum"));
+    }
     Ok(p)
 }

@@ -153,10 +153,16 @@ pub fn unix_now() -> f64 {
 }
 
 fn sorry(this: &Shared, put_in: bool) {
-    let (name, key, spec, fwd) = {
+    let (name, key, spec, fwd, why) = {
         let m = this.borrow();
         let fwd = m.dests.values().next().map(|d| d.fwd);
-        (m.name.clone(), m.key.clone(), m.sorry.clone(), fwd)
+        let why = match (put_in, m.board.policy.sorry_quorum) {
+            (true, true) => "the quorum is lost",
+            (true, false) => "no real server is up",
+            (false, true) => "the quorum is met again",
+            (false, false) => "a real server is up again",
+        };
+        (m.name.clone(), m.key.clone(), m.sorry.clone(), fwd, why)
     };
     let Some(mut spec) = spec else { return };
     if put_in {
@@ -175,7 +181,7 @@ fn sorry(this: &Shared, put_in: bool) {
         match execute(this, Op::AddDest(key, dest.clone())) {
             Ok(()) => {
                 log::warn(&format!(
-                    "{name}: no real server is up: sorry server {}:{} in",
+                    "{name}: {why}: sorry server {}:{} in",
                     dest.addr, dest.port
                 ));
                 this.borrow_mut().sorry_dest = Some(dest);
@@ -186,7 +192,7 @@ fn sorry(this: &Shared, put_in: bool) {
         let dest = this.borrow_mut().sorry_dest.take();
         if let Some(d) = dest {
             match execute(this, Op::DelDest(key, d.addr, d.port)) {
-                Ok(()) => log::info(&format!("{name}: a real server is up again: sorry server out")),
+                Ok(()) => log::info(&format!("{name}: {why}: sorry server out")),
                 Err(e) => log::error(&format!("{name}: removing the sorry server: {e}")),
             }
         }

@@ -105,12 +105,17 @@ pub(super) fn follow(this: &Shared, dests: Vec<Dest>) {
                 added.push(*addr);
             }
         }
+        if !added.is_empty() {
+            fx.extend(m.board.settled());
+        }
         let action = m.board.policy.action;
+        // servers this monitor deleted (failed, or out for the sorry server) are still its
+        let swapped = m.board.swapped;
         let gone: Vec<SocketAddr> = m
             .board
             .servers
             .iter()
-            .filter(|(a, s)| !(has(a) || (s.out && action == Action::Remove)))
+            .filter(|(a, s)| !(has(a) || ((s.out || swapped) && action == Action::Remove)))
             .map(|(a, _)| *a)
             .collect();
         for a in gone {

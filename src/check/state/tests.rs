@@ -175,6 +175,82 @@ fn quorum_fires_once_per_crossing_with_hysteresis() {
     );
 }
 
+/// keepalived's sorry server with a quorum: below it, the servers still up go out and the
+/// sorry server comes in; verdicts meanwhile change nothing in the table; at the quorum again
+/// the sorry server goes and the servers up come back. Adding servers weighs nothing until
+/// all are added.
+#[test]
+fn losing_the_quorum_swaps_the_servers_still_up_for_the_sorry_server() {
+    let p = Policy {
+        fall: 1,
+        rise: 1,
+        quorum: Some(4),
+        sorry: true,
+        sorry_quorum: true,
+        action: Action::Remove,
+        ..Policy::default()
+    };
+    let mut b = Board::new(p);
+    for k in ["a", "b", "c"] {
+        assert!(
+            weights(&b.add(k, 2, None, 1)).is_empty(),
+            "{k}: weighed before all are in"
+        );
+    }
+    assert!(weights(&b.settled()).is_empty(), "6 >= 4");
+    assert_eq!(weights(&b.observe(&"a", 0, fail())), [Effect::Remove("a")]);
+    assert_eq!(
+        weights(&b.observe(&"b", 0, fail())),
+        [
+            Effect::Remove("b"),
+            Effect::Remove("c"),
+            Effect::SorryIn,
+            Effect::Quorum { up: false, sum: 2 }
+        ]
+    );
+    assert!(b.swapped);
+    assert!(
+        weights(&b.observe(&"c", 0, fail())).is_empty(),
+        "swapped out already"
+    );
+    assert!(weights(&b.observe(&"c", 0, ok())).is_empty(), "2 < 4: still out");
+    assert_eq!(
+        weights(&b.observe(&"a", 0, ok())),
+        [
+            Effect::SorryOut,
+            Effect::Restore("a", 2),
+            Effect::Restore("c", 2),
+            Effect::Quorum { up: true, sum: 4 }
+        ]
+    );
+    assert!(!b.swapped && !b.sorry_in);
+    // inhibit: weight 0 instead, and the weights come back
+    let p = Policy {
+        action: Action::Inhibit,
+        ..b.policy
+    };
+    let mut b = board(p, &[("a", 3), ("b", 3)]);
+    b.settled();
+    assert_eq!(
+        weights(&b.observe(&"a", 0, fail())),
+        [
+            Effect::SetWeight("a", 0),
+            Effect::SetWeight("b", 0),
+            Effect::SorryIn,
+            Effect::Quorum { up: false, sum: 3 }
+        ]
+    );
+    assert_eq!(
+        weights(&b.observe(&"a", 0, ok())),
+        [
+            Effect::SorryOut,
+            Effect::SetWeight("a", 3),
+            Effect::SetWeight("b", 3),
+            Effect::Quorum { up: true, sum: 6 }
+        ]
+    );
+}
+
 #[test]
 fn max_down_keeps_servers_in_and_panics_once() {
     let p = Policy {

@@ -101,14 +101,10 @@ pub fn virtual_server(n: &Node, vs: &Vs, out: &mut Out) -> (String, String) {
         }
     }
     // keepalived swaps its sorry server in when the quorum (1 unless set) is lost, taking
-    // the real servers still up out; lvsh's monitor puts it in when no real server is up
-    if let (Some(sorry), Some(quorum)) = (n.child("sorry_server"), n.value("quorum"))
-        && quorum != "1"
-    {
-        out.leave(
-            &sorry.at,
-            format!("sorry_server with quorum {quorum}: keepalived puts it in (and the real servers still up out) when the quorum is lost; lvsh's monitor only when no real server is up"),
-        );
+    // the real servers still up out; with the default quorum that is when none is up, which
+    // is what lvsh's sorry server does without sorry_quorum
+    if n.child("sorry_server").is_some() && n.value("quorum").is_some_and(|q| q != "1") {
+        monitor_extra.push("sorry_quorum = true".into());
     }
     if !flags.is_empty() {
         fields.push(format!("sched_flags = {{{}}}", flags.join(", ")));

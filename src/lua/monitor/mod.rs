@@ -116,6 +116,7 @@ fn read(t: Table, held: &mut Vec<Function>) -> mlua::Result<MonitorSpec> {
         Value::Nil => None,
         v => Some(server_spec(v)?),
     };
+    s.sorry_quorum = f.bool("sorry_quorum")?;
     if let Value::Table(list) = f.raw("servers")? {
         for pair in list.pairs::<String, Table>() {
             let (addr, opts) = pair?;

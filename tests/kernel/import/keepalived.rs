@@ -1,0 +1,448 @@
+//! keepalived (Debian's, checker only) against the script `lvsh import keepalived` makes of
+//! the same configuration.
+
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use super::*;
+use crate::support::*;
+
+/// Quick checks for the tests that are not about timing.
+const QUICK: Timing = Timing {
+    delay_loop: 1.0,
+    connect: 1.0,
+    retry: 1,
+    dbr: 1.0,
+};
+
+fn vs_timing(t: &Timing) -> String {
+    format!("delay_loop {}", t.delay_loop)
+}
+
+fn real_servers(body: &str, weights: &[u32]) -> String {
+    SERVERS
+        .iter()
+        .zip(weights)
+        .map(|(s, w)| format!("  real_server {s} 80 {{\n    weight {w}\n    {body}\n  }}\n"))
+        .collect()
+}
+
+/// TCP_CHECK with keepalived's retry timing where it shows: a delay_loop of 6 s, 4 retries
+/// half a second apart (bound 18 s). Retried at the delay_loop instead, lvsh would take 24 s
+/// or more.
+#[test]
+fn keepalived_nat_tcp_check_wrr_persistence() {
+    let mut p = Pair::new("nat");
+    let t = Timing {
+        delay_loop: 6.0,
+        connect: 1.0,
+        retry: 4,
+        dbr: 0.5,
+    };
+    let check = format!("TCP_CHECK {{\n      {}\n    }}", t.check_lines());
+    p.start(&format!(
+        "virtual_server 192.0.2.10 80 {{\n  {}\n  lb_algo wrr\n  lb_kind NAT\n  persistence_timeout 50\n  protocol TCP\n{}}}\n",
+        vs_timing(&t),
+        real_servers(&check, &[1, 2, 3])
+    ));
+    p.same("at the start", &["-r 198.51.100.2:80 -m -w 2"]);
+    p.serve(1, false);
+    // keepalived removes it (no inhibit_on_failure)
+    p.change(
+        "198.51.100.2 down",
+        &["-r 198.51.100.3:80"],
+        &["198.51.100.2"],
+        t.down(),
+    );
+    p.serve(1, true);
+    p.change("198.51.100.2 back", &["-r 198.51.100.2:80 -m -w 2"], &[], t.up(1));
+}
+
+#[test]
+fn keepalived_dr_http_get_two_urls_and_a_digest_inhibit_on_failure() {
+    let mut p = Pair::new("dr");
+    // the MD5 of index.html ("ok\n"), as genhash prints it
+    let check = format!(
+        "inhibit_on_failure\n    HTTP_GET {{\n      url {{\n        path /index.html\n        digest eff5bc1ef8ec9d03e640fc4370f5eacd\n      }}\n      url {{\n        path /health\n        status_code 200\n      }}\n      {}\n    }}",
+        QUICK.check_lines()
+    );
+    p.start(&format!(
+        "virtual_server 192.0.2.11 80 {{\n  {}\n  lb_algo rr\n  lb_kind DR\n  protocol TCP\n{}}}\n",
+        vs_timing(&QUICK),
+        real_servers(&check, &[1, 1, 1])
+    ));
+    p.same("at the start", &["-r 198.51.100.1:80 -g -w 1"]);
+    // the second url fails: inhibited, weight 0
+    std::fs::remove_file(p.dir.path().join("health")).unwrap();
+    let all_zero = ["-r 198.51.100.1:80 -g -w 0", "-r 198.51.100.2:80 -g -w 0"];
+    p.change("/health gone", &all_zero, &[], QUICK.down());
+    std::fs::write(p.dir.path().join("health"), "healthy\n").unwrap();
+    // keepalived checks every url again, one per delay_loop, before it is up
+    p.change("/health back", &["-r 198.51.100.1:80 -g -w 1"], &[], QUICK.up(3));
+    // the body changes: its digest no longer matches
+    std::fs::write(p.dir.path().join("index.html"), "changed\n").unwrap();
+    p.change("index.html changed", &all_zero, &[], QUICK.down());
+    std::fs::write(p.dir.path().join("index.html"), "ok\n").unwrap();
+    p.change(
+        "index.html back",
+        &["-r 198.51.100.3:80 -g -w 1"],
+        &[],
+        QUICK.up(3),
+    );
+}
+
+#[test]
+fn keepalived_tun_fwmark_connect_port() {
+    let mut p = Pair::new("tun");
+    let check = format!(
+        "TCP_CHECK {{\n      connect_port 80\n      {}\n    }}",
+        QUICK.check_lines()
+    );
+    let servers: String = SERVERS
+        .iter()
+        .map(|s| format!("  real_server {s} {{\n    weight 1\n    {check}\n  }}\n"))
+        .collect();
+    p.start(&format!(
+        "virtual_server fwmark 5 {{\n  {}\n  lb_algo sh\n  lb_kind TUN\n  protocol TCP\n{servers}}}\n",
+        vs_timing(&QUICK)
+    ));
+    p.same("at the start", &["-A -f 5 -s sh", "-r 198.51.100.3:0 -i -w 1"]);
+    p.serve(2, false);
+    p.change(
+        "198.51.100.3 down",
+        &["-r 198.51.100.1:0 -i"],
+        &["198.51.100.3"],
+        QUICK.down(),
+    );
+    p.serve(2, true);
+    p.change(
+        "198.51.100.3 back",
+        &["-r 198.51.100.3:0 -i -w 1"],
+        &[],
+        QUICK.up(1),
+    );
+}
+
+#[test]
+fn keepalived_virtual_server_group_with_a_range_and_a_fwmark() {
+    let mut p = Pair::new("grp");
+    let check = format!(
+        "HTTP_GET {{\n      url {{\n        path /\n      }}\n      {}\n    }}",
+        QUICK.check_lines()
+    );
+    p.start(&format!(
+        "virtual_server_group web {{\n  192.0.2.20-21 80\n  fwmark 9\n}}\nvirtual_server group web {{\n  {}\n  lb_algo wlc\n  lb_kind NAT\n  protocol TCP\n{}}}\n",
+        vs_timing(&QUICK),
+        real_servers(&check, &[1, 1, 1])
+    ));
+    p.same("at the start", &["-A -t 192.0.2.21:80 -s wlc", "-A -f 9 -s wlc"]);
+    p.serve(0, false);
+    p.change(
+        "198.51.100.1 down",
+        &["-r 198.51.100.2:80"],
+        &["198.51.100.1"],
+        QUICK.down(),
+    );
+    p.serve(0, true);
+    p.change(
+        "198.51.100.1 back",
+        &["-a -t 192.0.2.20:80 -r 198.51.100.1:80"],
+        &[],
+        QUICK.up(2),
+    );
+}
+
+#[test]
+fn keepalived_sorry_server_when_every_real_server_is_down() {
+    let mut p = Pair::new("sorry");
+    let check = format!("TCP_CHECK {{\n      {}\n    }}", QUICK.check_lines());
+    p.start(&format!(
+        "virtual_server 192.0.2.12 80 {{\n  {}\n  lb_algo rr\n  lb_kind NAT\n  protocol TCP\n  sorry_server 203.0.113.9 80\n{}}}\n",
+        vs_timing(&QUICK),
+        real_servers(&check, &[1, 1, 1])
+    ));
+    p.same("at the start", &["-r 198.51.100.1:80 -m -w 1"]);
+    for s in 0..3 {
+        p.serve(s, false);
+    }
+    p.change(
+        "all down: the sorry server",
+        &["-r 203.0.113.9:80"],
+        &["198.51.100."],
+        QUICK.down(),
+    );
+    p.serve(1, true);
+    p.change(
+        "one back: the sorry server out",
+        &["-r 198.51.100.2:80 -m -w 1"],
+        &["203.0.113.9"],
+        QUICK.up(1),
+    );
+}
+
+/// keepalived's quorum with a sorry server: below the quorum the real servers still up go
+/// out and the sorry server comes in; at the quorum again, the other way round.
+#[test]
+fn keepalived_sorry_server_with_a_quorum() {
+    let mut p = Pair::new("quorum");
+    let check = format!("TCP_CHECK {{\n      {}\n    }}", QUICK.check_lines());
+    p.start(&format!(
+        "virtual_server 192.0.2.17 80 {{\n  {}\n  lb_algo wrr\n  lb_kind NAT\n  protocol TCP\n  quorum 4\n  hysteresis 0\n  sorry_server 203.0.113.9 80\n{}}}\n",
+        vs_timing(&QUICK),
+        real_servers(&check, &[2, 2, 2])
+    ));
+    p.same(
+        "at the start (weight 6, quorum 4)",
+        &["-r 198.51.100.1:80 -m -w 2"],
+    );
+    p.serve(0, false);
+    p.change(
+        "one down (weight 4)",
+        &["-r 198.51.100.2:80 -m -w 2"],
+        &["198.51.100.1", "203.0.113.9"],
+        QUICK.down(),
+    );
+    p.serve(1, false);
+    // weight 2 < 4: the sorry server in, 198.51.100.3 (up) out
+    p.change(
+        "quorum lost",
+        &["-r 203.0.113.9:80"],
+        &["198.51.100.3", "198.51.100.2"],
+        QUICK.down(),
+    );
+    p.serve(0, true);
+    p.change(
+        "quorum back",
+        &["-r 198.51.100.1:80 -m -w 2", "-r 198.51.100.3:80 -m -w 2"],
+        &["203.0.113.9"],
+        QUICK.up(1),
+    );
+}
+
+#[test]
+fn keepalived_misc_check_with_misc_dynamic_weights() {
+    let mut p = Pair::new("misc");
+    let servers: String = SERVERS
+        .iter()
+        .map(|s| {
+            format!(
+                "  real_server {s} 80 {{\n    weight 1\n    MISC_CHECK {{\n      misc_path \"/bin/sh DIR/check.sh {s}\"\n      misc_timeout 2\n      misc_dynamic\n      retry 1\n      delay_before_retry 1\n    }}\n  }}\n"
+            )
+        })
+        .collect();
+    p.start(&format!(
+        "virtual_server 192.0.2.13 80 {{\n  {}\n  lb_algo wrr\n  lb_kind NAT\n  protocol TCP\n{servers}}}\n",
+        vs_timing(&QUICK)
+    ));
+    let t = Timing {
+        connect: 2.0,
+        ..QUICK
+    };
+    p.same("at the start", &["-r 198.51.100.1:80 -m -w 1"]);
+    // exit 2+N: weight N
+    p.answer(0, 7);
+    p.change(
+        "198.51.100.1 asks for weight 5",
+        &["-r 198.51.100.1:80 -m -w 5"],
+        &[],
+        t.up(1),
+    );
+    p.answer(1, 1);
+    p.change(
+        "198.51.100.2 fails",
+        &["-r 198.51.100.1:80 -m -w 5"],
+        &["198.51.100.2"],
+        t.down(),
+    );
+    p.answer(1, 0);
+    p.change("198.51.100.2 back", &["-r 198.51.100.2:80 -m -w 1"], &[], t.up(1));
+}
+
+/// SMTP_CHECK against aiosmtpd on each real server.
+#[test]
+fn keepalived_smtp_check() {
+    let mut p = Pair::new("smtp");
+    p.with(Daemon::Smtp);
+    let servers: String = SERVERS
+        .iter()
+        .map(|s| {
+            format!(
+                "  real_server {s} 25 {{\n    weight 1\n    SMTP_CHECK {{\n      helo_name lvsh.test\n      {}\n    }}\n  }}\n",
+                QUICK.check_lines()
+            )
+        })
+        .collect();
+    p.start(&format!(
+        "virtual_server 192.0.2.16 25 {{\n  {}\n  lb_algo rr\n  lb_kind NAT\n  protocol TCP\n{servers}}}\n",
+        vs_timing(&QUICK)
+    ));
+    p.same("at the start", &["-r 198.51.100.3:25 -m -w 1"]);
+    p.serve(2, false);
+    p.change(
+        "198.51.100.3 down",
+        &["-r 198.51.100.1:25"],
+        &["198.51.100.3"],
+        QUICK.down(),
+    );
+    p.serve(2, true);
+    p.change(
+        "198.51.100.3 back",
+        &["-r 198.51.100.3:25 -m -w 1"],
+        &[],
+        QUICK.up(1) + Duration::from_secs(2),
+    );
+}
+
+/// DNS_CHECK against dnsmasq on each real server (UDP, keepalived's 3 retries by default).
+#[test]
+fn keepalived_dns_check() {
+    let mut p = Pair::new("dns");
+    p.with(Daemon::Dns);
+    let servers: String = SERVERS
+        .iter()
+        .map(|s| {
+            format!(
+                "  real_server {s} 53 {{\n    weight 1\n    DNS_CHECK {{\n      name www.example.org\n      type A\n      connect_timeout 1\n    }}\n  }}\n"
+            )
+        })
+        .collect();
+    p.start(&format!(
+        "virtual_server 192.0.2.15 53 {{\n  {}\n  lb_algo rr\n  lb_kind NAT\n  protocol UDP\n{servers}}}\n",
+        vs_timing(&QUICK)
+    ));
+    // DNS_CHECK's defaults: 3 retries, at the delay_loop
+    let t = Timing {
+        retry: 3,
+        dbr: QUICK.delay_loop,
+        ..QUICK
+    };
+    p.same(
+        "at the start",
+        &["-A -u 192.0.2.15:53 -s rr", "-r 198.51.100.2:53 -m -w 1"],
+    );
+    p.serve(1, false);
+    p.change(
+        "198.51.100.2 down",
+        &["-r 198.51.100.1:53"],
+        &["198.51.100.2"],
+        t.down(),
+    );
+    p.serve(1, true);
+    p.change(
+        "198.51.100.2 back",
+        &["-r 198.51.100.2:53 -m -w 1"],
+        &[],
+        t.up(1) + Duration::from_secs(2),
+    );
+}
+
+/// lvsh --shadow beside keepalived in one namespace: quiet while they agree, and one
+/// disagreement (the server and both views) when one of lvsh's checks asks for another page.
+#[test]
+fn shadow_mode_beside_keepalived_reports_only_real_disagreements() {
+    let mut p = Pair::new("shadow");
+    let check = format!(
+        "HTTP_GET {{\n      url {{\n        path /\n      }}\n      {}\n    }}",
+        QUICK.check_lines()
+    );
+    let conf = format!(
+        "virtual_server 192.0.2.14 80 {{\n  {}\n  lb_algo rr\n  lb_kind NAT\n  protocol TCP\n{}}}\n",
+        vs_timing(&QUICK),
+        real_servers(&check, &[1, 1, 1])
+    );
+    p.start(&conf);
+    p.same(
+        "keepalived and a second lvsh agree",
+        &["-r 198.51.100.3:80 -m -w 1"],
+    );
+    let d = p.dir.path().to_path_buf();
+    let script = d.join("imported.lua");
+    let shadow = |log: &std::path::Path, script: &std::path::Path| {
+        Command::new("ip")
+            .args([
+                "netns",
+                "exec",
+                &p.ns[0],
+                env!("CARGO_BIN_EXE_lvsh"),
+                "--shadow",
+                "--name",
+                "shadow",
+            ])
+            .arg(script)
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(log).unwrap())
+            .spawn()
+            .unwrap()
+    };
+    let before = p.table(0);
+    let log = d.join("shadow.log");
+    let mut s = shadow(&log, &script);
+    std::thread::sleep(Duration::from_secs(32));
+    let text = std::fs::read_to_string(&log).unwrap();
+    assert!(
+        text.contains("shadow: the table is the other checker's"),
+        "{text}"
+    );
+    assert!(
+        !text.contains("the kernel has"),
+        "disagreements in steady state:\n{text}"
+    );
+    assert_eq!(p.table(0), before, "shadow mode wrote to the table");
+    sh(&format!("kill -TERM {}", s.id()));
+    let _ = s.wait();
+    // one server's check asks for a page that is not there
+    let imported = std::fs::read_to_string(&script).unwrap();
+    let edited: String = imported
+        .lines()
+        .map(|l| {
+            if l.contains("[\"198.51.100.2:80\"]") {
+                l.replace("path = \"/\"", "path = \"/nope\"")
+            } else {
+                l.to_string()
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("\n");
+    assert_ne!(edited, imported);
+    let other = d.join("edited.lua");
+    std::fs::write(&other, edited).unwrap();
+    let log = d.join("shadow2.log");
+    let mut s = shadow(&log, &other);
+    let start = Instant::now();
+    let found = loop {
+        let text = std::fs::read_to_string(&log).unwrap_or_default();
+        if text.contains("the kernel has") {
+            break text;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(20),
+            "no disagreement reported:\n{text}"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    std::thread::sleep(Duration::from_secs(3));
+    sh(&format!("kill -USR1 {}", s.id()));
+    std::thread::sleep(Duration::from_secs(1));
+    sh(&format!("kill -TERM {}", s.id()));
+    let _ = s.wait();
+    let text = std::fs::read_to_string(&log).unwrap();
+    eprintln!("{text}");
+    let lines: Vec<&str> = text
+        .lines()
+        .filter(|l| {
+            l.contains("shadow: TCP 192.0.2.14:80 ") && l.contains("the kernel has") && !l.contains(" for ")
+        })
+        .collect();
+    assert_eq!(lines.len(), 1, "{found}");
+    assert!(
+        lines[0].contains("198.51.100.2:80: the kernel has weight 1, lvsh's checks say down, weight 0"),
+        "{}",
+        lines[0]
+    );
+    assert!(
+        text.contains("shadow (SIGUSR1): 1 disagreement(s) now, 1 since the start"),
+        "{text}"
+    );
+    assert!(text.contains("shadow (SIGTERM): 1 disagreement(s) now"), "{text}");
+    assert_eq!(p.table(0), before, "shadow mode wrote to the table");
+}
