@@ -171,7 +171,7 @@ fn what_lvsh_decides_otherwise_is_listed_not_approximated() {
     let err = text(&out.stderr);
     let file = f.display();
     for want in [
-        format!("left out: {file}:6: FILE_CHECK: lvsh has no such check"),
+        format!("left out: {file}:6: FILE_CHECK without a track_file"),
         format!("left out: {file}:15: url regex_options:"),
         format!(
             "left out: {file}:1: checkers retry 1-3 s apart: lvsh's monitor has one retry interval for the service; 1 taken"
@@ -221,6 +221,48 @@ fn digests_regexes_smtp_and_ping_checks_come_across_and_run() {
         "interval = 3, rise = 1, fall = 2, action = \"remove\",\n  retry_interval = 1,",
         // DNS_CHECK: 3 retries at the delay_loop (no retry_interval of its own)
         "interval = 2, rise = 1, fall = 4, action = \"remove\",\n  check",
+    ] {
+        assert!(s.contains(want), "{want}:\n{s}");
+    }
+    let ran = lvsh(&[
+        "--dry-run",
+        "-e",
+        "lvs.run = function() end",
+        script.to_str().unwrap(),
+    ]);
+    assert!(ran.status.success(), "{}\n{s}", text(&ran.stderr));
+}
+
+#[test]
+fn udp_and_file_checks_come_across_and_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let f = dir.path().join("keepalived.conf");
+    std::fs::write(
+        &f,
+        "track_file load {\n  file /run/lvsh-test-load\n  weight 2 reverse\n}\n\
+         virtual_server 192.0.2.1 53 {\n  protocol UDP\n  delay_loop 2\n  real_server 198.51.100.1 53 {\n    weight 4\n    UDP_CHECK {\n      payload 1234 0100 abc\n      require_reply 12x4\n      max_reply_length 512\n    }\n  }\n  real_server 198.51.100.2 53 {\n    UDP_CHECK {\n    }\n  }\n}\n\
+         virtual_server 192.0.2.2 80 {\n  real_server 198.51.100.2 80 {\n    FILE_CHECK {\n      track_file load\n      weight 0 noreverse\n    }\n  }\n}\n",
+    )
+    .unwrap();
+    let script = dir.path().join("director.lua");
+    let out = lvsh(&[
+        "import",
+        "keepalived",
+        f.to_str().unwrap(),
+        "-o",
+        script.to_str().unwrap(),
+    ]);
+    let s = std::fs::read_to_string(&script).unwrap_or_default();
+    assert_eq!(out.status.code(), Some(0), "{}\n{s}", text(&out.stderr));
+    for want in [
+        // keepalived's hex: a word's lone last digit is a byte of its own
+        "send = \"\\x12\\x34\\x01\\x00\\xab\\x0c\", expect_hex = \"12x4\", min_reply = 0, max_reply = 512}",
+        // no require_reply: silence is up, the default payload
+        "send = \"\\x6b\\x65\\x65",
+        "silence_ok = true}",
+        "lvs.check.file{path = \"/run/lvsh-test-load\", weight = 0, reverse = false, base = 1}",
+        // FILE_CHECK alone: acted on at once
+        "interval = 60, rise = 1, fall = 1,",
     ] {
         assert!(s.contains(want), "{want}:\n{s}");
     }

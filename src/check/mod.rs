@@ -7,6 +7,7 @@ pub mod body;
 mod dns;
 pub mod drift;
 mod exec;
+mod file;
 pub mod http;
 pub mod latency;
 pub mod monitor;
@@ -19,13 +20,14 @@ mod smtp;
 pub mod spec;
 pub mod state;
 pub mod tcp;
-mod udp;
+pub mod udp;
 
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 pub use dns::Dns;
 pub use exec::Exec;
+pub use file::File;
 pub use http::Http;
 pub use ping::Ping;
 pub use smtp::Smtp;
@@ -105,6 +107,7 @@ pub enum Check {
     Exec(Exec),
     Smtp(Box<Smtp>),
     Ping(Ping),
+    File(Box<File>),
 }
 
 impl Check {
@@ -117,6 +120,7 @@ impl Check {
             Check::Exec(_) => "exec",
             Check::Smtp(_) => "smtp",
             Check::Ping(_) => "ping",
+            Check::File(_) => "file",
         }
     }
 
@@ -129,6 +133,7 @@ impl Check {
             Check::Exec(c) => c.timeout = t,
             Check::Smtp(c) => c.timeout = t,
             Check::Ping(c) => c.timeout = t,
+            Check::File(c) => c.timeout = t,
         }
     }
 
@@ -142,6 +147,8 @@ impl Check {
             Check::Dns(x) => x.addr = to,
             Check::Smtp(x) => x.addr = to,
             Check::Ping(x) => x.addr = to,
+            // a file names no server
+            Check::File(_) => {}
             Check::Exec(x) => *x = Exec::for_server(&x.argv, to, x.timeout),
         }
         c
@@ -158,6 +165,7 @@ impl Check {
             Check::Exec(c) => c.run(started).await,
             Check::Smtp(c) => c.run(started).await,
             Check::Ping(c) => c.run(started).await,
+            Check::File(c) => c.run(started),
         }
     }
 }

@@ -9,7 +9,8 @@ mod tests;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::time::Duration;
 
-use super::{Check, Dns, Exec, Http, Ping, Smtp, Tcp, Udp};
+use super::udp::Reply;
+use super::{Check, Dns, Exec, File, Http, Ping, Smtp, Tcp, Udp};
 use crate::model::SpecError;
 use crate::model::input::{self, Args, Value, to_int};
 use crate::model::spec::{bad, parse_endpoint};
@@ -32,10 +33,11 @@ pub enum Kind {
     Exec,
     Smtp,
     Ping,
+    File,
 }
 
 impl Kind {
-    pub const ALL: [Kind; 7] = [
+    pub const ALL: [Kind; 8] = [
         Kind::Tcp,
         Kind::Http,
         Kind::Udp,
@@ -43,6 +45,7 @@ impl Kind {
         Kind::Exec,
         Kind::Smtp,
         Kind::Ping,
+        Kind::File,
     ];
 
     pub fn name(self) -> &'static str {
@@ -54,6 +57,7 @@ impl Kind {
             Kind::Exec => "exec",
             Kind::Smtp => "smtp",
             Kind::Ping => "ping",
+            Kind::File => "file",
         }
     }
 
@@ -80,11 +84,22 @@ impl Kind {
                 "headers",
                 "max_body",
             ],
-            Kind::Udp => &["addr", "port", "timeout", "send", "expect"],
+            Kind::Udp => &[
+                "addr",
+                "port",
+                "timeout",
+                "send",
+                "expect",
+                "expect_hex",
+                "min_reply",
+                "max_reply",
+                "silence_ok",
+            ],
             Kind::Dns => &["addr", "port", "timeout", "name", "type"],
             Kind::Exec => &["addr", "port", "timeout", "cmd"],
             Kind::Smtp => &["addr", "port", "timeout", "helo"],
             Kind::Ping => &["addr", "timeout"],
+            Kind::File => &["path", "weight", "reverse", "base", "timeout"],
         }
     }
 }
@@ -116,10 +131,17 @@ pub struct CheckSpec {
     pub max_body: Option<i64>,
     pub send: Option<Vec<u8>>,
     pub expect: Option<String>,
+    pub expect_hex: Option<String>,
+    pub min_reply: Option<i64>,
+    pub max_reply: Option<i64>,
+    pub silence_ok: Option<bool>,
     pub name: Option<String>,
     pub rtype: Option<String>,
     pub cmd: Option<Cmd>,
     pub helo: Option<String>,
+    pub weight: Option<i64>,
+    pub reverse: Option<bool>,
+    pub base: Option<i64>,
 }
 
 impl CheckSpec {
@@ -175,9 +197,16 @@ impl CheckSpec {
             other => return Err(input::bad("send", other, SEND_MUST)),
         };
         s.expect = f.string("expect")?;
+        s.expect_hex = f.string("expect_hex")?;
+        s.min_reply = f.int("min_reply")?;
+        s.max_reply = f.int("max_reply")?;
+        s.silence_ok = f.bool("silence_ok")?;
         s.name = f.string("name")?;
         s.rtype = f.string("type")?;
         s.helo = f.string("helo")?;
+        s.weight = f.int("weight")?;
+        s.reverse = f.bool("reverse")?;
+        s.base = f.int("base")?;
         s.cmd = match f.raw("cmd") {
             Value::Nil => None,
             v @ (Value::Str(_) | Value::Bytes(_)) => Some(Cmd::Shell(v.text().unwrap_or_default())),
@@ -202,9 +231,10 @@ impl Template {
         self.check.kind()
     }
 
-    /// The target when the caller names none: an exec check may run without a server.
+    /// The target when the caller names none: an exec or file check may run without a
+    /// server.
     pub fn unaimed(&self) -> Option<SocketAddr> {
-        matches!(self.check, Check::Exec(_)).then_some(PLACEHOLDER)
+        matches!(self.check, Check::Exec(_) | Check::File(_)).then_some(PLACEHOLDER)
     }
 
     /// The server named `text` ("ip:port", or "ip" when the check names its port).
@@ -275,6 +305,28 @@ pub fn build(s: &CheckSpec) -> Result<(Template, Option<SocketAddr>), SpecError>
                 .unwrap_or_else(|| "smtpchecker.keepalived.org".into()),
             timeout: to,
         })),
+        Kind::File => {
+            // a file names no server: it is read now
+            target = target.or(Some(PLACEHOLDER));
+            Check::File(Box::new(File {
+                path: s
+                    .path
+                    .clone()
+                    .ok_or_else(|| bad("path", "nil", "the file to read"))?,
+                weight: match s.weight {
+                    Some(w) if w.unsigned_abs() <= i32::MAX as u64 => w,
+                    Some(w) => return Err(bad("weight", w, "must be from -2147483647 to 2147483647")),
+                    None => 1,
+                },
+                reverse: s.reverse.unwrap_or(false),
+                base: match s.base {
+                    Some(b) if (0..=i64::from(i32::MAX)).contains(&b) => b as u32,
+                    Some(b) => return Err(bad("base", b, "must be from 0 to 2147483647")),
+                    None => 0,
+                },
+                timeout: to,
+            }))
+        }
         Kind::Ping => Check::Ping(Ping {
             addr: PLACEHOLDER,
             timeout: to,
@@ -282,7 +334,8 @@ pub fn build(s: &CheckSpec) -> Result<(Template, Option<SocketAddr>), SpecError>
         Kind::Udp => Check::Udp(Box::new(Udp {
             addr: PLACEHOLDER,
             send: s.send.clone().ok_or_else(|| bad("send", "nil", SEND_MUST))?,
-            expect: s.expect.clone(),
+            reply: reply(s)?,
+            silence_ok: s.silence_ok.unwrap_or(false),
             timeout: to,
         })),
         Kind::Dns => {
@@ -367,6 +420,27 @@ fn http(s: &CheckSpec, timeout: Duration) -> Result<Http, SpecError> {
     h.headers = s.headers.clone();
     h.headers.sort();
     Ok(h)
+}
+
+/// How a UDP check judges its reply.
+fn reply(s: &CheckSpec) -> Result<Reply, SpecError> {
+    let len = |name: &str, v: Option<i64>| -> Result<Option<usize>, SpecError> {
+        match v {
+            None => Ok(None),
+            Some(n) if (0..=65535).contains(&n) => Ok(Some(n as usize)),
+            Some(n) => Err(bad(name, n, "must be a length from 0 to 65535")),
+        }
+    };
+    let prefix = match &s.expect_hex {
+        None => None,
+        Some(h) => Some(crate::check::udp::hex_prefix(h).map_err(|e| bad("expect_hex", h, e))?),
+    };
+    Ok(Reply {
+        expect: s.expect.clone(),
+        prefix,
+        min_len: len("min_reply", s.min_reply)?,
+        max_len: len("max_reply", s.max_reply)?,
+    })
 }
 
 fn status_code(n: i64) -> Result<u16, SpecError> {

@@ -1,6 +1,7 @@
 //! keepalived's checkers as lvs.check calls: TCP_CHECK, HTTP_GET and SSL_GET (one check per
 //! url, all of which must pass; digest and regex), MISC_CHECK, DNS_CHECK, SMTP_CHECK,
-//! PING_CHECK. The rest, and the settings lvsh's checks do not have, are listed as left out.
+//! PING_CHECK, UDP_CHECK. The rest, and the settings lvsh's checks do not have, are listed
+//! as left out.
 
 use super::super::conf::Node;
 use super::super::q;
@@ -60,7 +61,16 @@ fn target(c: &Node, t: &Timing, out: &mut Out) -> Vec<String> {
     f
 }
 
-pub fn checker(c: &Node, t: &Timing, host: Option<&str>, interval: f64, out: &mut Out) -> Option<String> {
+/// What a checker is for: the virtual server's Host name and delay_loop, the real
+/// server's weight.
+pub struct On<'a> {
+    pub host: Option<&'a str>,
+    pub interval: f64,
+    pub weight: &'a str,
+}
+
+pub fn checker(c: &Node, t: &Timing, on: &On, out: &mut Out) -> Option<String> {
+    let (host, interval) = (on.host, on.interval);
     match c.key.as_str() {
         "TCP_CHECK" => Some(format!("lvs.check.tcp{{{}}}", target(c, t, out).join(", "))),
         "HTTP_GET" | "SSL_GET" => http(c, t, host, out),
@@ -81,6 +91,8 @@ pub fn checker(c: &Node, t: &Timing, host: Option<&str>, interval: f64, out: &mu
             }
             Some(format!("lvs.check.smtp{{{}}}", f.join(", ")))
         }
+        "UDP_CHECK" => udp(c, t, out),
+        "FILE_CHECK" => file(c, on.weight, out),
         "PING_CHECK" => {
             let mut f = target(c, t, out);
             f.retain(|x| !x.starts_with("port ="));
@@ -91,6 +103,99 @@ pub fn checker(c: &Node, t: &Timing, host: Option<&str>, interval: f64, out: &mu
             None
         }
     }
+}
+
+/// keepalived's hex strings: the words joined, each read in pairs of digits, a word's lone
+/// last digit a byte of its own; `x` (a digit that may be anything) only where `wild`. As
+/// pairs, for lvs.check.udp's expect_hex.
+pub fn hex_pairs(words: &[String], wild: bool) -> Option<String> {
+    let mut out = String::new();
+    for w in words {
+        let ok = w
+            .chars()
+            .all(|c| c.is_ascii_hexdigit() || (wild && matches!(c, 'x' | 'X')));
+        if !ok || w.is_empty() {
+            return None;
+        }
+        let mut w = w.to_ascii_lowercase();
+        if w.len() % 2 == 1 {
+            w.insert(w.len() - 1, '0');
+        }
+        out.push_str(&w);
+    }
+    Some(out)
+}
+
+/// FILE_CHECK: its track_file's number gives the weight, on top of the real server's (the
+/// check function's third value); the weight and reverse are the track_file's unless given.
+fn file(c: &Node, rs_weight: &str, out: &mut Out) -> Option<String> {
+    let Some(name) = c.value("track_file") else {
+        out.leave(&c.at, "FILE_CHECK without a track_file");
+        return None;
+    };
+    let Some((_, path, tw, trev)) = out.tracks.iter().find(|t| t.0 == name).cloned() else {
+        out.leave(&c.at, format!("FILE_CHECK track_file {name}: no such track_file"));
+        return None;
+    };
+    let w = c.child("weight");
+    let weight = match w.and_then(|w| w.args.first()) {
+        None => tw,
+        Some(x) => match x.parse::<i64>() {
+            Ok(x) => x,
+            Err(_) => {
+                out.leave(&c.at, format!("FILE_CHECK weight {x}: not a number"));
+                return None;
+            }
+        },
+    };
+    let reverse = match w.and_then(|w| w.args.get(1)).map(String::as_str) {
+        Some("reverse") => true,
+        Some("noreverse") => false,
+        _ => trev,
+    };
+    Some(format!(
+        "function() local ok, d, _, w = lvs.check.file{{path = {}, weight = {weight}, reverse = {reverse}, base = {rs_weight}}} return ok, d, w end",
+        q(&path)
+    ))
+}
+
+/// Bytes as a Lua string literal.
+fn lua_bytes(b: &[u8]) -> String {
+    let body: String = b.iter().map(|x| format!("\\x{x:02x}")).collect();
+    format!("\"{body}\"")
+}
+
+fn udp(c: &Node, t: &Timing, out: &mut Out) -> Option<String> {
+    let mut f = target(c, t, out);
+    let payload = match c.child("payload") {
+        None => b"keepalived check - keepalived ch".to_vec(),
+        Some(p) => match hex_pairs(&p.args, false).and_then(|h| crate::check::udp::hex_prefix(&h).ok()) {
+            Some((bytes, _)) => bytes,
+            None => {
+                out.leave(&p.at, format!("payload {}: not hex", p.args.join(" ")));
+                return None;
+            }
+        },
+    };
+    f.push(format!("send = {}", lua_bytes(&payload)));
+    match c.child("require_reply") {
+        // keepalived: no answer in time is up; only an ICMP error is down
+        None => f.push("silence_ok = true".into()),
+        Some(r) if r.args.is_empty() => {}
+        Some(r) => match hex_pairs(&r.args, true) {
+            Some(h) => {
+                f.push(format!("expect_hex = {}", q(&h)));
+                let len = |k: &str, d: &str| c.value(k).unwrap_or(d).to_string();
+                f.push(format!("min_reply = {}", len("min_reply_length", "0")));
+                f.push(format!("max_reply = {}", len("max_reply_length", "255")));
+            }
+            None => {
+                out.leave(&r.at, format!("require_reply {}: not hex", r.args.join(" ")));
+                return None;
+            }
+        },
+    }
+    Some(format!("lvs.check.udp{{{}}}", f.join(", ")))
 }
 
 fn http(c: &Node, t: &Timing, host: Option<&str>, out: &mut Out) -> Option<String> {
@@ -233,7 +338,8 @@ impl Timing {
     pub fn retry_of(&self, kind: &str) -> u32 {
         self.retry.unwrap_or(match kind {
             "DNS_CHECK" => 3,
-            "MISC_CHECK" => 0,
+            // FILE_CHECK has no retries: the file's number counts at once
+            "MISC_CHECK" | "FILE_CHECK" => 0,
             _ => 1,
         })
     }

@@ -37,6 +37,8 @@ struct Vs {
 
 struct Out<'a> {
     left: &'a mut Vec<Aside>,
+    /// The track_file blocks: name, file, weight, reverse.
+    tracks: Vec<(String, String, i64, bool)>,
 }
 
 impl Out<'_> {
@@ -48,6 +50,29 @@ impl Out<'_> {
     }
 }
 
+/// A track_file block: the file FILE_CHECKs read, with its weight (1 unless set).
+fn track_file(n: &Node, out: &mut Out) {
+    let (Some(name), Some(file)) = (n.args.first(), n.value("file")) else {
+        return out.leave(&n.at, format!("{} without a name or a file", n.key));
+    };
+    let w = n.child("weight");
+    let weight = match w.and_then(|w| w.args.first()) {
+        None => 1,
+        Some(x) => match x.parse::<i64>() {
+            Ok(x) => x,
+            Err(_) => return out.leave(&n.at, format!("track_file weight {x}: not a number")),
+        },
+    };
+    let reverse = w.is_some_and(|w| w.args.get(1).map(String::as_str) == Some("reverse"));
+    if let Some(i) = n.child("init_file") {
+        out.leave(
+            &i.at,
+            "track_file init_file: lvsh does not write the file; a missing one is 0",
+        );
+    }
+    out.tracks.push((name.clone(), file.to_string(), weight, reverse));
+}
+
 /// Reads `path` (and what it includes) and translates it.
 pub fn import(path: &std::path::Path) -> Result<Imported, super::conf::ParseError> {
     let (nodes, aside) = super::conf::parse_file(path)?;
@@ -56,7 +81,10 @@ pub fn import(path: &std::path::Path) -> Result<Imported, super::conf::ParseErro
 
 pub fn translate(nodes: &[Node], aside: Vec<Aside>, origin: &str) -> Imported {
     let mut left = aside;
-    let mut out = Out { left: &mut left };
+    let mut out = Out {
+        left: &mut left,
+        tracks: Vec::new(),
+    };
     let mut groups: Vec<(String, Vec<String>)> = Vec::new();
     let mut vrrp = Vec::new();
     let mut apply = String::new();
@@ -76,6 +104,7 @@ pub fn translate(nodes: &[Node], aside: Vec<Aside>, origin: &str) -> Imported {
                     }
                 }
             }
+            "track_file" | "vrrp_track_file" => track_file(n, &mut out),
             "virtual_server" | "real_server" => {}
             k => out.leave(&n.at, format!("{k}: not part of keepalived's checker")),
         }

@@ -114,6 +114,8 @@ pub fn virtual_server(n: &Node, vs: &Vs, out: &mut Out) -> (String, String) {
     let mut checks = String::new();
     let mut falls = Vec::new();
     let mut retries: Vec<f64> = Vec::new();
+    // FILE_CHECKs: keepalived acts on the file at once (no retries)
+    let mut files = Vec::new();
     for rs in n.children.iter().filter(|c| c.key == "real_server") {
         let Some(ip) = rs.args.first() else {
             out.leave(&rs.at, "real_server without an address");
@@ -140,11 +142,20 @@ pub fn virtual_server(n: &Node, vs: &Vs, out: &mut Out) -> (String, String) {
                 ("inhibit_on_failure", _) => action = "inhibit",
                 (k, _) if k.ends_with("_CHECK") || k == "HTTP_GET" || k == "SSL_GET" => {
                     let t = defaults.clone().over(c, out);
-                    falls.push(t.retry_of(k) + 1);
+                    if k == "FILE_CHECK" {
+                        files.push(c.at.clone());
+                    } else {
+                        falls.push(t.retry_of(k) + 1);
+                    }
                     if t.retry_of(k) > 0 {
                         retries.push(t.retry_interval(k, interval));
                     }
-                    if let Some(lua) = super::checkers::checker(c, &t, host.as_deref(), interval, out) {
+                    let on = super::checkers::On {
+                        host: host.as_deref(),
+                        interval,
+                        weight: rs.value("weight").unwrap_or("1"),
+                    };
+                    if let Some(lua) = super::checkers::checker(c, &t, &on, out) {
                         list.push(lua);
                     }
                 }
@@ -168,6 +179,7 @@ pub fn virtual_server(n: &Node, vs: &Vs, out: &mut Out) -> (String, String) {
     falls.sort_unstable();
     falls.dedup();
     let fall = match falls.as_slice() {
+        [] if !files.is_empty() => 1,
         [] => 1 + defaults.retry_of("TCP_CHECK"),
         [one] => *one,
         [first, .., last] => {
@@ -182,6 +194,14 @@ pub fn virtual_server(n: &Node, vs: &Vs, out: &mut Out) -> (String, String) {
             *last
         }
     };
+    if fall > 1 {
+        for at in &files {
+            out.leave(
+                at,
+                format!("FILE_CHECK beside checkers that retry: lvsh's monitor's fall ({fall}) applies to the file too; keepalived acts on it at once"),
+            );
+        }
+    }
     retries.sort_by(f64::total_cmp);
     retries.dedup();
     let retry_interval = match retries.as_slice() {

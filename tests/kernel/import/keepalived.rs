@@ -336,6 +336,79 @@ fn keepalived_dns_check() {
     );
 }
 
+/// UDP_CHECK against dnsmasq: the payload a DNS query, the reply's first two bytes (its id)
+/// required.
+#[test]
+fn keepalived_udp_check_with_a_payload_and_a_required_reply() {
+    let mut p = Pair::new("udp");
+    p.with(Daemon::Dns);
+    // id 0x1234, recursion desired, www.example.org A IN
+    let query = "1234 0100 0001 0000 0000 0000 03777777 076578616d706c65 036f7267 00 0001 0001";
+    let servers: String = SERVERS
+        .iter()
+        .map(|s| {
+            format!(
+                "  real_server {s} 53 {{\n    weight 1\n    UDP_CHECK {{\n      payload {query}\n      require_reply 12 34\n      {}\n    }}\n  }}\n",
+                QUICK.check_lines()
+            )
+        })
+        .collect();
+    p.start(&format!(
+        "virtual_server 192.0.2.18 53 {{\n  {}\n  lb_algo rr\n  lb_kind NAT\n  protocol UDP\n{servers}}}\n",
+        vs_timing(&QUICK)
+    ));
+    p.same(
+        "at the start",
+        &["-A -u 192.0.2.18:53 -s rr", "-r 198.51.100.1:53 -m -w 1"],
+    );
+    p.serve(0, false);
+    p.change(
+        "198.51.100.1 down",
+        &["-r 198.51.100.2:53"],
+        &["198.51.100.1"],
+        QUICK.down(),
+    );
+    p.serve(0, true);
+    p.change(
+        "198.51.100.1 back",
+        &["-r 198.51.100.1:53 -m -w 1"],
+        &[],
+        QUICK.up(1),
+    );
+}
+
+/// FILE_CHECK: a track_file's number moves the real servers' weights.
+#[test]
+fn keepalived_file_check_weights_from_a_track_file() {
+    let mut p = Pair::new("file");
+    std::fs::write(p.dir.path().join("load"), "0\n").unwrap();
+    let servers: String = SERVERS
+        .iter()
+        .map(|s| format!("  real_server {s} 80 {{\n    weight 2\n    FILE_CHECK {{\n      track_file load\n    }}\n  }}\n"))
+        .collect();
+    p.start(&format!(
+        "track_file load {{\n  file DIR/load\n  weight 1\n}}\nvirtual_server 192.0.2.19 80 {{\n  {}\n  lb_algo wrr\n  lb_kind NAT\n  protocol TCP\n{servers}}}\n",
+        vs_timing(&QUICK)
+    ));
+    p.same("at the start", &["-r 198.51.100.1:80 -m -w 2"]);
+    // keepalived reads it when it is written; lvsh at its next check (delay_loop)
+    let t = Timing { retry: 0, ..QUICK };
+    std::fs::write(p.dir.path().join("load"), "3\n").unwrap();
+    p.change(
+        "the file says 3",
+        &["-r 198.51.100.2:80 -m -w 5"],
+        &[" -w 2"],
+        t.up(1),
+    );
+    std::fs::write(p.dir.path().join("load"), "0\n").unwrap();
+    p.change(
+        "the file says 0",
+        &["-r 198.51.100.2:80 -m -w 2"],
+        &[" -w 5"],
+        t.up(1),
+    );
+}
+
 /// lvsh --shadow beside keepalived in one namespace: quiet while they agree, and one
 /// disagreement (the server and both views) when one of lvsh's checks asks for another page.
 #[test]
