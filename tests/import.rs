@@ -274,3 +274,43 @@ fn udp_and_file_checks_come_across_and_run() {
     ]);
     assert!(ran.status.success(), "{}\n{s}", text(&ran.stderr));
 }
+
+#[test]
+fn notify_and_quorum_scripts_and_omega_come_across_and_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let f = dir.path().join("keepalived.conf");
+    std::fs::write(
+        &f,
+        "virtual_server 192.0.2.1 80 {\n  quorum 2\n  omega\n  quorum_up \"/bin/echo up\"\n  quorum_down /bin/q-down\n  real_server 198.51.100.1 80 {\n    weight 2\n    notify_up \"/bin/echo rs up\"\n    notify_down \"/bin/echo rs down\"\n    TCP_CHECK {\n    }\n  }\n}\n",
+    )
+    .unwrap();
+    let script = dir.path().join("director.lua");
+    let out = lvsh(&[
+        "import",
+        "keepalived",
+        f.to_str().unwrap(),
+        "-o",
+        script.to_str().unwrap(),
+    ]);
+    let s = std::fs::read_to_string(&script).unwrap_or_default();
+    assert_eq!(out.status.code(), Some(0), "{}\n{s}", text(&out.stderr));
+    for want in [
+        "local function notify(by_server)",
+        "local omega1 = lvs.monitor{",
+        "  on_change = notify{\n    [\"198.51.100.1:80\"] = {up = {\"/bin/echo\", \"rs\", \"up\"}, down = {\"/bin/echo\", \"rs\", \"down\"}},\n  },",
+        "  on_quorum = function(up) run(up and {\"/bin/echo\", \"up\"} or {\"/bin/q-down\"}) end,",
+        // weight 2 >= quorum 2: keepalived runs quorum_up at its start
+        "run({\"/bin/echo\", \"up\"})",
+        "for _, row in ipairs(omega1:status().servers) do",
+        "lvs.check.exec{cmd = {\"/bin/q-down\"}, timeout = 60}",
+    ] {
+        assert!(s.contains(want), "{want}:\n{s}");
+    }
+    let ran = lvsh(&[
+        "--dry-run",
+        "-e",
+        "lvs.run = function() end",
+        script.to_str().unwrap(),
+    ]);
+    assert!(ran.status.success(), "{}\n{s}", text(&ran.stderr));
+}

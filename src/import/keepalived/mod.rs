@@ -37,6 +37,8 @@ struct Vs {
 
 struct Out<'a> {
     left: &'a mut Vec<Aside>,
+    /// Names the script's variables.
+    seq: usize,
     /// The track_file blocks: name, file, weight, reverse.
     tracks: Vec<(String, String, i64, bool)>,
 }
@@ -83,12 +85,14 @@ pub fn translate(nodes: &[Node], aside: Vec<Aside>, origin: &str) -> Imported {
     let mut left = aside;
     let mut out = Out {
         left: &mut left,
+        seq: 0,
         tracks: Vec::new(),
     };
     let mut groups: Vec<(String, Vec<String>)> = Vec::new();
     let mut vrrp = Vec::new();
     let mut apply = String::new();
     let mut monitors = String::new();
+    let mut stops = String::new();
     let mut translated = Vec::new();
     for n in nodes {
         match n.key.as_str() {
@@ -113,9 +117,10 @@ pub fn translate(nodes: &[Node], aside: Vec<Aside>, origin: &str) -> Imported {
         let Some(vs) = virtual_server_key(n, &groups, &mut out) else {
             continue;
         };
-        let (svc, mon) = virtual_server(n, &vs, &mut out);
+        let (svc, mon, stop) = virtual_server(n, &vs, &mut out);
         apply += &svc;
         monitors += &mon;
+        stops += &stop;
         translated.push(format!(
             "{}: virtual_server {} ({} service(s))",
             n.at,
@@ -146,11 +151,18 @@ pub fn translate(nodes: &[Node], aside: Vec<Aside>, origin: &str) -> Imported {
         s += "\n-- keepalived's status_code ranges as lists of codes\n";
         s += "local function codes(...)\n  local t = {}\n  for _, r in ipairs{...} do\n    for c = r[1], r[2] do t[#t + 1] = c end\n  end\n  return t\nend\n";
     }
+    if monitors.contains("notify{") || monitors.contains("run(") {
+        s += scripts::HELPERS;
+    }
     s += "\nlvs.apply({\n";
     s += &apply;
     s += "})\n";
     s += &monitors;
     s += "\nlvs.run()\n";
+    if !stops.is_empty() {
+        s += "\n";
+        s += &stops;
+    }
     Imported {
         script: s,
         translated,
@@ -284,5 +296,6 @@ fn virtual_server_key(n: &Node, groups: &[(String, Vec<String>)], out: &mut Out)
 }
 
 mod checkers;
+mod scripts;
 mod vs;
 use vs::virtual_server;

@@ -9,19 +9,11 @@ use std::fmt::Write;
 
 use super::super::conf::Node;
 use super::checkers::Timing;
+use super::scripts::Scripts;
 use super::{Out, Vs};
 
 /// Virtual-server settings with nothing to translate to: said, not approximated.
 const UNSUPPORTED_VS: &[(&str, &str)] = &[
-    (
-        "quorum_up",
-        "run it from the monitor's on_quorum callback (lvs.check.exec or lvs.spawn)",
-    ),
-    (
-        "quorum_down",
-        "run it from the monitor's on_quorum callback (lvs.check.exec or lvs.spawn)",
-    ),
-    ("omega", "lvsh runs no quorum_down script when the service goes"),
     (
         "sorry_server_inhibit",
         "lvsh deletes the sorry server when a real server is up again",
@@ -40,8 +32,10 @@ const SCHED_FLAGS: &[&str] = &[
     "flag-3",
 ];
 
-/// The service entries for `lvs.apply` and the monitor(s), as Lua text.
-pub fn virtual_server(n: &Node, vs: &Vs, out: &mut Out) -> (String, String) {
+/// The service entries for `lvs.apply`, the monitor(s), and what runs when the checker
+/// stops (omega), as Lua text.
+pub fn virtual_server(n: &Node, vs: &Vs, out: &mut Out) -> (String, String, String) {
+    let mut scripts = Scripts::default();
     let mut fields = Vec::new();
     let mut method = "nat".to_string();
     let mut interval = 60.0;
@@ -94,6 +88,7 @@ pub fn virtual_server(n: &Node, vs: &Vs, out: &mut Out) -> (String, String) {
                 defaults.read(c, out)
             }
             ("real_server", _) => {}
+            _ if scripts.virtual_server(c, out) => {}
             (k, _) => match UNSUPPORTED_VS.iter().find(|(u, _)| *u == k) {
                 Some((_, why)) => out.leave(&c.at, format!("{k}: {why}")),
                 None => out.leave(&c.at, format!("{k}: not translated")),
@@ -140,6 +135,7 @@ pub fn virtual_server(n: &Node, vs: &Vs, out: &mut Out) -> (String, String) {
                     None => out.leave(&c.at, format!("{} {x}: expected NAT, DR or TUN", c.key)),
                 },
                 ("inhibit_on_failure", _) => action = "inhibit",
+                _ if scripts.real_server(&addr, c, out) => {}
                 (k, _) if k.ends_with("_CHECK") || k == "HTTP_GET" || k == "SSL_GET" => {
                     let t = defaults.clone().over(c, out);
                     if k == "FILE_CHECK" {
@@ -221,9 +217,19 @@ pub fn virtual_server(n: &Node, vs: &Vs, out: &mut Out) -> (String, String) {
     if let Some(r) = retry_interval {
         monitor_extra.insert(0, format!("retry_interval = {r}"));
     }
+    // keepalived's quorum at its start: every real server up (unless alpha)
+    let total: u64 = n
+        .children
+        .iter()
+        .filter(|c| c.key == "real_server")
+        .map(|rs| rs.value("weight").and_then(|w| w.parse().ok()).unwrap_or(1))
+        .sum();
+    let number = |k: &str, d: u64| n.value(k).and_then(|x| x.parse::<u64>().ok()).unwrap_or(d);
+    let met = n.child("alpha").is_none() && total >= number("quorum", 1) + number("hysteresis", 0);
     let mut svc = String::new();
     let mut mon = String::new();
-    for key in &vs.services {
+    let mut stop = String::new();
+    for (i, key) in vs.services.iter().enumerate() {
         let service = match key.split_once(' ') {
             Some(("fwmark", m)) => format!("fwmark = {m}"),
             Some((_, a)) => format!("proto = {}, addr = {}", q(&proto), q(a)),
@@ -233,20 +239,38 @@ pub fn virtual_server(n: &Node, vs: &Vs, out: &mut Out) -> (String, String) {
         f.extend(fields.iter().cloned());
         let _ = writeln!(svc, "  {{{}, servers = {{\n{servers}  }}}},", f.join(", "));
         let _ = writeln!(mon, "\n-- {}: virtual_server {}", n.at, vs.name);
+        // a group's scripts run once, from its first service's monitor
+        let first = i == 0;
+        let var = if first && scripts.omega() {
+            out.seq += 1;
+            let v = format!("omega{}", out.seq);
+            stop += &scripts.at_stop(&v);
+            format!("local {v} = ")
+        } else {
+            String::new()
+        };
         let _ = write!(
             mon,
-            "lvs.monitor{{\n  service = {{{service}}},\n  interval = {interval}, rise = 1, fall = {fall}, action = {},\n",
+            "{var}lvs.monitor{{\n  service = {{{service}}},\n  interval = {interval}, rise = 1, fall = {fall}, action = {},\n",
             q(action)
         );
         for e in &monitor_extra {
             let _ = writeln!(mon, "  {e},");
         }
+        if first {
+            for e in scripts.callbacks() {
+                let _ = writeln!(mon, "  {e},");
+            }
+        }
         let _ = write!(
             mon,
             "  check = lvs.check.tcp{{}},\n  servers = {{\n{checks}  }},\n}}\n"
         );
+        if first {
+            mon += &scripts.at_start(met);
+        }
     }
-    (svc, mon)
+    (svc, mon, stop)
 }
 
 fn method_of(x: &str) -> Option<&'static str> {

@@ -409,6 +409,99 @@ fn keepalived_file_check_weights_from_a_track_file() {
     );
 }
 
+/// notify_up/notify_down, quorum_up/quorum_down and omega: the same scripts run, with the same
+/// arguments, in both namespaces (the script notes each run in a file named for its
+/// namespace).
+#[test]
+fn keepalived_notify_and_quorum_scripts_and_omega() {
+    let mut p = Pair::new("notify");
+    let note = p.dir.path().join("note.sh");
+    std::fs::write(
+        &note,
+        "#!/bin/sh\necho \"$*\" >> \"$0.$(ip netns identify $$)\"\n",
+    )
+    .unwrap();
+    let check = format!("TCP_CHECK {{\n      {}\n    }}", QUICK.check_lines());
+    let servers: String = SERVERS
+        .iter()
+        .map(|s| {
+            format!(
+                "  real_server {s} 80 {{\n    weight 1\n    notify_up \"/bin/sh DIR/note.sh up {s}\"\n    notify_down \"/bin/sh DIR/note.sh down {s}\"\n    {check}\n  }}\n"
+            )
+        })
+        .collect();
+    p.start(&format!(
+        "virtual_server 192.0.2.21 80 {{\n  {}\n  lb_algo rr\n  lb_kind NAT\n  protocol TCP\n  quorum 2\n  omega\n  quorum_up \"/bin/sh DIR/note.sh quorum up\"\n  quorum_down \"/bin/sh DIR/note.sh quorum down\"\n{servers}}}\n",
+        vs_timing(&QUICK)
+    ));
+    let ns = p.ns.clone();
+    let notes = |i: usize| {
+        let f = format!("{}.{}", note.display(), ns[i]);
+        let mut lines: Vec<String> = std::fs::read_to_string(f)
+            .unwrap_or_default()
+            .lines()
+            .map(String::from)
+            .collect();
+        lines.sort();
+        lines
+    };
+    let agree = |what: &str, want: &[&str]| {
+        let start = Instant::now();
+        let mut want: Vec<String> = want.iter().map(|s| s.to_string()).collect();
+        want.sort();
+        while notes(0) != want || notes(1) != want {
+            assert!(
+                start.elapsed() < Duration::from_secs(30),
+                "{what}: keepalived ran {:?}, lvsh {:?}, want {want:?}",
+                notes(0),
+                notes(1)
+            );
+            std::thread::sleep(Duration::from_millis(250));
+        }
+        eprintln!("{what}: both ran {want:?}");
+    };
+    p.same("at the start", &["-r 198.51.100.1:80 -m -w 1"]);
+    agree("at the start", &["quorum up"]);
+    p.serve(0, false);
+    p.change(
+        "198.51.100.1 down",
+        &["-r 198.51.100.2:80"],
+        &["198.51.100.1"],
+        QUICK.down(),
+    );
+    p.serve(1, false);
+    p.change(
+        "198.51.100.2 down",
+        &["-r 198.51.100.3:80"],
+        &["198.51.100.2"],
+        QUICK.down(),
+    );
+    let down = [
+        "quorum up",
+        "down 198.51.100.1",
+        "down 198.51.100.2",
+        "quorum down",
+    ];
+    agree("two down, the quorum lost", &down);
+    p.serve(0, true);
+    p.change(
+        "198.51.100.1 back",
+        &["-r 198.51.100.1:80 -m -w 1"],
+        &[],
+        QUICK.up(1),
+    );
+    let back = [&down[..], &["up 198.51.100.1", "quorum up"]].concat();
+    agree("one back, the quorum met", &back);
+    // omega: at the stop, notify_down of the servers up and quorum_down
+    p.stop_both();
+    let stopped = [
+        &back[..],
+        &["down 198.51.100.1", "down 198.51.100.3", "quorum down"],
+    ]
+    .concat();
+    agree("stopped", &stopped);
+}
+
 /// lvsh --shadow beside keepalived in one namespace: quiet while they agree, and one
 /// disagreement (the server and both views) when one of lvsh's checks asks for another page.
 #[test]

@@ -308,6 +308,23 @@ impl Pair {
         self.daemons.push(lv);
     }
 
+    /// SIGTERM to the peer and to lvsh, and waits for both to end.
+    pub fn stop_both(&mut self) {
+        for c in &self.daemons {
+            sh(&format!("kill -TERM {}", c.id()));
+        }
+        let start = Instant::now();
+        for c in &mut self.daemons {
+            while c.try_wait().unwrap().is_none() {
+                assert!(
+                    start.elapsed() < Duration::from_secs(30),
+                    "a checker did not stop"
+                );
+                std::thread::sleep(Duration::from_millis(100));
+            }
+        }
+    }
+
     pub fn table(&self, i: usize) -> String {
         sh(&format!("ip netns exec {} ipvsadm -S -n", self.ns[i]))
     }
