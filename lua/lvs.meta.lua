@@ -606,6 +606,7 @@ function lvs.http.get(t) end
 ---@field alpha? boolean servers start down until they pass
 ---@field warmup? number seconds before the first checks
 ---@field sorry? string|ServerSpec put in when no real server is up
+---@field sorry_inhibit? boolean the sorry server stays in the table at weight 0 while it is not wanted (keepalived's sorry_server_inhibit)
 ---@field sorry_quorum? boolean the sorry server replaces the real servers still up when the quorum is lost, and they come back with it (keepalived's sorry_server with a quorum)
 ---@field quorum? integer on_quorum(false) when the live weight drops below quorum - hysteresis
 ---@field hysteresis? integer on_quorum(true) again at quorum + hysteresis

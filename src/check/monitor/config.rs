@@ -26,6 +26,7 @@ pub const FIELDS: &[&str] = &[
     "warmup",
     "sorry",
     "sorry_quorum",
+    "sorry_inhibit",
     "quorum",
     "hysteresis",
     "max_down",
@@ -78,6 +79,7 @@ pub struct MonitorSpec {
     pub max_down: Option<MaxDownSpec>,
     pub sorry: Option<ServerSpec>,
     pub sorry_quorum: Option<bool>,
+    pub sorry_inhibit: Option<bool>,
     pub servers: Vec<ServerOverride>,
     pub callbacks: Callbacks,
 }
@@ -100,6 +102,7 @@ impl MonitorSpec {
             max_down: None,
             sorry: None,
             sorry_quorum: None,
+            sorry_inhibit: None,
             servers: Vec::new(),
             callbacks: Callbacks::default(),
         }
@@ -125,6 +128,8 @@ pub struct Config {
     pub warmup: Duration,
     pub policy: Policy,
     pub sorry: Option<ServerSpec>,
+    /// The sorry server stays in the table, at weight 0 while it is not wanted.
+    pub sorry_inhibit: bool,
     pub per_server: rustc_hash::FxHashMap<SocketAddr, PerServer>,
     pub callbacks: Callbacks,
 }
@@ -181,6 +186,9 @@ pub fn validate(spec: MonitorSpec) -> Result<Config, SpecError> {
             Some(s.clone())
         }
     };
+    if spec.sorry_inhibit == Some(true) && sorry.is_none() {
+        return Err(bad("sorry_inhibit", true, "needs a sorry server"));
+    }
     let mut per_server = rustc_hash::FxHashMap::default();
     for o in spec.servers {
         let (ip, port) = server_endpoint(&key, &o.addr)?;
@@ -206,6 +214,7 @@ pub fn validate(spec: MonitorSpec) -> Result<Config, SpecError> {
         warmup,
         policy,
         sorry,
+        sorry_inhibit: spec.sorry_inhibit.unwrap_or(false),
         per_server,
         callbacks: spec.callbacks,
     })

@@ -152,32 +152,64 @@ pub fn unix_now() -> f64 {
         .unwrap_or(0.0)
 }
 
-fn sorry(this: &Shared, put_in: bool) {
-    let (name, key, spec, fwd, why) = {
+/// The sorry server as it goes in: its spec's settings, weight 1 unless given, and without a
+/// method that of the service's servers (NAT when it has none).
+fn sorry_dest(this: &Shared) -> Option<Result<crate::ipvs::Dest, String>> {
+    let (key, spec, fwd) = {
         let m = this.borrow();
         let fwd = m.dests.values().next().map(|d| d.fwd);
+        (m.key.clone(), m.sorry.clone()?, fwd)
+    };
+    let mut spec = spec;
+    let inherit = spec.method.is_none();
+    spec.weight = spec.weight.or(Some(1));
+    if inherit {
+        spec.method = Some("nat".into());
+    }
+    Some(spec.to_dest(&key, None).map_err(|e| e.to_string()).map(|mut d| {
+        if inherit {
+            d.fwd = fwd.unwrap_or(Forward::Masq);
+        }
+        d
+    }))
+}
+
+/// sorry_inhibit: the sorry server goes in at the start, at weight 0.
+pub(super) fn sorry_standby(this: &Shared) {
+    let name = this.borrow().name.clone();
+    let key = this.borrow().key.clone();
+    let mut dest = match sorry_dest(this) {
+        Some(Ok(d)) => d,
+        Some(Err(e)) => return log::error(&format!("{name}: sorry server: {e}")),
+        None => return,
+    };
+    dest.weight = 0;
+    match execute(this, Op::AddDest(key, dest.clone())) {
+        Ok(()) => this.borrow_mut().sorry_dest = Some(dest),
+        Err(e) => log::error(&format!("{name}: adding the sorry server at weight 0: {e}")),
+    }
+}
+
+fn sorry(this: &Shared, put_in: bool) {
+    if this.borrow().sorry_inhibit {
+        return sorry_weight(this, put_in);
+    }
+    let (name, key, why) = {
+        let m = this.borrow();
         let why = match (put_in, m.board.policy.sorry_quorum) {
             (true, true) => "the quorum is lost",
             (true, false) => "no real server is up",
             (false, true) => "the quorum is met again",
             (false, false) => "a real server is up again",
         };
-        (m.name.clone(), m.key.clone(), m.sorry.clone(), fwd, why)
+        (m.name.clone(), m.key.clone(), why)
     };
-    let Some(mut spec) = spec else { return };
     if put_in {
-        let inherit = spec.method.is_none();
-        spec.weight = spec.weight.or(Some(1));
-        if inherit {
-            spec.method = Some("nat".into());
-        }
-        let mut dest = match spec.to_dest(&key, None) {
-            Ok(d) => d,
-            Err(e) => return log::error(&format!("{name}: sorry server: {e}")),
+        let dest = match sorry_dest(this) {
+            Some(Ok(d)) => d,
+            Some(Err(e)) => return log::error(&format!("{name}: sorry server: {e}")),
+            None => return,
         };
-        if inherit {
-            dest.fwd = fwd.unwrap_or(Forward::Masq);
-        }
         match execute(this, Op::AddDest(key, dest.clone())) {
             Ok(()) => {
                 log::warn(&format!(
@@ -196,6 +228,37 @@ fn sorry(this: &Shared, put_in: bool) {
                 Err(e) => log::error(&format!("{name}: removing the sorry server: {e}")),
             }
         }
+    }
+}
+
+/// sorry_inhibit: the sorry server's weight goes up or to 0 (it is added if it is not there).
+fn sorry_weight(this: &Shared, put_in: bool) {
+    let (name, key, present) = {
+        let m = this.borrow();
+        (m.name.clone(), m.key.clone(), m.sorry_dest.is_some())
+    };
+    let mut dest = match sorry_dest(this) {
+        Some(Ok(d)) => d,
+        Some(Err(e)) => return log::error(&format!("{name}: sorry server: {e}")),
+        None => return,
+    };
+    if !put_in {
+        dest.weight = 0;
+    }
+    let op = if present {
+        Op::EditDest(key, dest.clone())
+    } else {
+        Op::AddDest(key, dest.clone())
+    };
+    match execute(this, op) {
+        Ok(()) => {
+            log::info(&format!(
+                "{name}: sorry server {}:{} at weight {}",
+                dest.addr, dest.port, dest.weight
+            ));
+            this.borrow_mut().sorry_dest = Some(dest);
+        }
+        Err(e) => log::error(&format!("{name}: the sorry server's weight: {e}")),
     }
 }
 

@@ -137,6 +137,7 @@ impl Monitors {
             board: Board::new(config.policy),
             dests: Default::default(),
             sorry: config.sorry,
+            sorry_inhibit: config.sorry_inhibit,
             sorry_dest: None,
             probes: config.probes,
             per_server: config.per_server,
@@ -157,6 +158,9 @@ impl Monitors {
             host: self.host.clone(),
             registry: self.registry.clone(),
         }));
+        if m.borrow().sorry_inhibit {
+            effects::sorry_standby(&m);
+        }
         table::follow(&m, dests);
         let weak = Rc::downgrade(&m);
         // Monitors started together (a script's loop) would read the table together, every

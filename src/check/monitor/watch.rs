@@ -22,7 +22,9 @@ pub struct Monitor {
     /// The table's view of each watched server, to edit it or put it back as it was.
     pub dests: FxHashMap<SocketAddr, Dest>,
     pub sorry: Option<ServerSpec>,
+    /// The sorry server in the table (at weight 0 while not wanted, with sorry_inhibit).
     pub sorry_dest: Option<Dest>,
+    pub sorry_inhibit: bool,
     pub probes: Vec<Probe>,
     pub per_server: FxHashMap<SocketAddr, PerServer>,
     pub interval: Duration,

@@ -53,10 +53,19 @@ fn target(c: &Node, t: &Timing, out: &mut Out) -> Vec<String> {
         f.retain(|x| !x.starts_with("port ="));
         f.push(format!("addr = {}", q(&addr)));
     }
-    for k in ["bindto", "bind_port", "bind_if", "fwmark", "warmup"] {
+    for k in ["bindto", "bind_port", "bind_if", "fwmark"] {
         if let Some(n) = c.child(k) {
             out.leave(&n.at, format!("{} {k}: lvsh's checks do not have it", c.key));
         }
+    }
+    if let Some(n) = c.child("warmup") {
+        out.leave(
+            &n.at,
+            format!(
+                "{} warmup: lvsh spreads the first checks over the delay_loop (keepalived's default warmup)",
+                c.key
+            ),
+        );
     }
     f
 }

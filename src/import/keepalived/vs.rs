@@ -14,10 +14,6 @@ use super::{Out, Vs};
 
 /// Virtual-server settings with nothing to translate to: said, not approximated.
 const UNSUPPORTED_VS: &[(&str, &str)] = &[
-    (
-        "sorry_server_inhibit",
-        "lvsh deletes the sorry server when a real server is up again",
-    ),
     ("ha_suspend", "the checks do not follow a VRRP address in lvsh"),
     ("smtp_alert", "lvsh sends no mail; use on_change"),
 ];
@@ -79,6 +75,7 @@ pub fn virtual_server(n: &Node, vs: &Vs, out: &mut Out) -> (String, String, Stri
                 ));
             }
             ("sorry_server_lvs_method", _) => {}
+            ("sorry_server_inhibit", _) => monitor_extra.push("sorry_inhibit = true".into()),
             ("quorum", Some(x)) => monitor_extra.push(format!("quorum = {x}")),
             ("hysteresis", Some(x)) => monitor_extra.push(format!("hysteresis = {x}")),
             ("alpha", _) => monitor_extra.push("alpha = true".into()),

@@ -117,6 +117,7 @@ fn read(t: Table, held: &mut Vec<Function>) -> mlua::Result<MonitorSpec> {
         v => Some(server_spec(v)?),
     };
     s.sorry_quorum = f.bool("sorry_quorum")?;
+    s.sorry_inhibit = f.bool("sorry_inhibit")?;
     if let Value::Table(list) = f.raw("servers")? {
         for pair in list.pairs::<String, Table>() {
             let (addr, opts) = pair?;

@@ -180,6 +180,42 @@ fn keepalived_sorry_server_when_every_real_server_is_down() {
     );
 }
 
+/// sorry_server_inhibit with inhibit_on_failure: the sorry server is in from the start at
+/// weight 0, and its weight goes up and down instead of it going in and out.
+#[test]
+fn keepalived_sorry_server_inhibit() {
+    let mut p = Pair::new("sinh");
+    let check = format!(
+        "inhibit_on_failure\n    TCP_CHECK {{\n      {}\n    }}",
+        QUICK.check_lines()
+    );
+    p.start(&format!(
+        "virtual_server 192.0.2.22 80 {{\n  {}\n  lb_algo rr\n  lb_kind NAT\n  protocol TCP\n  sorry_server 203.0.113.9 80\n  sorry_server_inhibit\n{}}}\n",
+        vs_timing(&QUICK),
+        real_servers(&check, &[1, 1, 1])
+    ));
+    p.same(
+        "at the start",
+        &["-r 198.51.100.1:80 -m -w 1", "-r 203.0.113.9:80 -m -w 0"],
+    );
+    for s in 0..3 {
+        p.serve(s, false);
+    }
+    p.change(
+        "all down: the sorry server's weight up",
+        &["-r 203.0.113.9:80 -m -w 1", "-r 198.51.100.3:80 -m -w 0"],
+        &[],
+        QUICK.down(),
+    );
+    p.serve(0, true);
+    p.change(
+        "one back: the sorry server at 0",
+        &["-r 198.51.100.1:80 -m -w 1", "-r 203.0.113.9:80 -m -w 0"],
+        &[],
+        QUICK.up(1),
+    );
+}
+
 /// keepalived's quorum with a sorry server: below the quorum the real servers still up go
 /// out and the sorry server comes in; at the quorum again, the other way round.
 #[test]
