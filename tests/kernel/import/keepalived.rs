@@ -13,6 +13,7 @@ const QUICK: Timing = Timing {
     connect: 1.0,
     retry: 1,
     dbr: 1.0,
+    slack: SLACK,
 };
 
 fn vs_timing(t: &Timing) -> String {
@@ -38,6 +39,7 @@ fn keepalived_nat_tcp_check_wrr_persistence() {
         connect: 1.0,
         retry: 4,
         dbr: 0.5,
+        slack: SLACK,
     };
     let check = format!("TCP_CHECK {{\n      {}\n    }}", t.check_lines());
     p.start(&format!(
