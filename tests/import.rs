@@ -314,3 +314,23 @@ fn notify_and_quorum_scripts_and_omega_come_across_and_run() {
     ]);
     assert!(ran.status.success(), "{}\n{s}", text(&ran.stderr));
 }
+
+#[test]
+fn tunnel_types_come_across() {
+    let dir = tempfile::tempdir().unwrap();
+    let f = dir.path().join("keepalived.conf");
+    std::fs::write(
+        &f,
+        "virtual_server 192.0.2.1 80 {\n  lvs_method TUN type gue port 6080 csum\n  real_server 198.51.100.1 80 {\n  }\n  real_server 198.51.100.2 80 {\n    lvs_method TUN type gre nocsum\n  }\n}\n",
+    )
+    .unwrap();
+    let out = lvsh(&["import", "keepalived", f.to_str().unwrap()]);
+    let s = text(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{}\n{s}", text(&out.stderr));
+    for want in [
+        "{addr = \"198.51.100.1:80\", method = \"tun\", weight = 1, tun_type = \"gue\", tun_port = 6080, tun_csum = \"csum\"}",
+        "{addr = \"198.51.100.2:80\", method = \"tun\", weight = 1, tun_type = \"gre\", tun_csum = \"nocsum\"}",
+    ] {
+        assert!(s.contains(want), "{want}:\n{s}");
+    }
+}

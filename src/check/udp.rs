@@ -100,7 +100,7 @@ impl Reply {
 /// spaces between bytes ignored. The bytes and their masks.
 pub fn hex_prefix(s: &str) -> Result<(Vec<u8>, Vec<u8>), String> {
     let digits: Vec<char> = s.chars().filter(|c| !c.is_whitespace()).collect();
-    if digits.len() % 2 != 0 {
+    if !digits.len().is_multiple_of(2) {
         return Err("an odd number of hex digits".into());
     }
     let nibble = |c: char| -> Result<(u8, u8), String> {

@@ -127,7 +127,7 @@ pub fn hex_pairs(words: &[String], wild: bool) -> Option<String> {
             return None;
         }
         let mut w = w.to_ascii_lowercase();
-        if w.len() % 2 == 1 {
+        if !w.len().is_multiple_of(2) {
             w.insert(w.len() - 1, '0');
         }
         out.push_str(&w);
@@ -168,6 +168,14 @@ fn file(c: &Node, rs_weight: &str, out: &mut Out) -> Option<String> {
     ))
 }
 
+/// Pairs of hex digits as bytes.
+fn decode_hex(h: &str) -> Option<Vec<u8>> {
+    (0..h.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(h.get(i..i + 2)?, 16).ok())
+        .collect()
+}
+
 /// Bytes as a Lua string literal.
 fn lua_bytes(b: &[u8]) -> String {
     let body: String = b.iter().map(|x| format!("\\x{x:02x}")).collect();
@@ -178,8 +186,8 @@ fn udp(c: &Node, t: &Timing, out: &mut Out) -> Option<String> {
     let mut f = target(c, t, out);
     let payload = match c.child("payload") {
         None => b"keepalived check - keepalived ch".to_vec(),
-        Some(p) => match hex_pairs(&p.args, false).and_then(|h| crate::check::udp::hex_prefix(&h).ok()) {
-            Some((bytes, _)) => bytes,
+        Some(p) => match hex_pairs(&p.args, false).and_then(|h| decode_hex(&h)) {
+            Some(bytes) => bytes,
             None => {
                 out.leave(&p.at, format!("payload {}: not hex", p.args.join(" ")));
                 return None;

@@ -41,6 +41,7 @@ pub fn virtual_server(n: &Node, vs: &Vs, out: &mut Out) -> (String, String, Stri
     let mut proto = "tcp".to_string();
     let mut action = "remove";
     let mut defaults = Timing::default();
+    let mut tun = String::new();
     for c in &n.children {
         let v = c.args.first().map(String::as_str);
         match (c.key.as_str(), v) {
@@ -50,7 +51,10 @@ pub fn virtual_server(n: &Node, vs: &Vs, out: &mut Out) -> (String, String, Stri
             },
             ("lb_algo" | "lvs_sched", Some(x)) => fields.push(format!("scheduler = {}", q(x))),
             ("lb_kind" | "lvs_method", Some(x)) => match method_of(x) {
-                Some(m) => method = m.into(),
+                Some(m) => {
+                    method = m.into();
+                    tun = tunnel(c, out);
+                }
                 None => out.leave(&c.at, format!("{} {x}: expected NAT, DR or TUN", c.key)),
             },
             ("persistence_timeout", Some(x)) => fields.push(format!("persistent = {x}")),
@@ -120,6 +124,7 @@ pub fn virtual_server(n: &Node, vs: &Vs, out: &mut Out) -> (String, String, Stri
         let mut weight = "1".to_string();
         let mut extra = String::new();
         let mut rs_method = method.clone();
+        let mut rs_tun = tun.clone();
         let mut list = Vec::new();
         for c in &rs.children {
             let v = c.args.first().map(String::as_str);
@@ -128,7 +133,10 @@ pub fn virtual_server(n: &Node, vs: &Vs, out: &mut Out) -> (String, String, Stri
                 ("uthreshold", Some(x)) => extra += &format!(", upper = {x}"),
                 ("lthreshold", Some(x)) => extra += &format!(", lower = {x}"),
                 ("lb_kind" | "lvs_method", Some(x)) => match method_of(x) {
-                    Some(m) => rs_method = m.into(),
+                    Some(m) => {
+                        rs_method = m.into();
+                        rs_tun = tunnel(c, out);
+                    }
                     None => out.leave(&c.at, format!("{} {x}: expected NAT, DR or TUN", c.key)),
                 },
                 ("inhibit_on_failure", _) => action = "inhibit",
@@ -157,9 +165,10 @@ pub fn virtual_server(n: &Node, vs: &Vs, out: &mut Out) -> (String, String, Stri
         }
         let _ = writeln!(
             servers,
-            "    {{addr = {}, method = {}, weight = {weight}{extra}}},",
+            "    {{addr = {}, method = {}, weight = {weight}{extra}{}}},",
             q(&addr),
-            q(&rs_method)
+            q(&rs_method),
+            if rs_method == "tun" { rs_tun.as_str() } else { "" }
         );
         let check = if list.is_empty() {
             // keepalived keeps a real server without checkers up
@@ -268,6 +277,30 @@ pub fn virtual_server(n: &Node, vs: &Vs, out: &mut Out) -> (String, String, Stri
         }
     }
     (svc, mon, stop)
+}
+
+/// `lvs_method TUN [type ipip|gue port N|gre] [nocsum|csum|remcsum]` as server fields.
+fn tunnel(c: &Node, out: &mut Out) -> String {
+    let mut f = String::new();
+    let mut words = c.args.iter().skip(1).map(String::as_str);
+    while let Some(w) = words.next() {
+        match (w, words.clone().next()) {
+            ("type", Some(t @ ("ipip" | "gue" | "gre"))) => {
+                f += &format!(", tun_type = {}", q(t));
+                words.next();
+            }
+            ("port", Some(p)) if p.parse::<u16>().is_ok() => {
+                f += &format!(", tun_port = {p}");
+                words.next();
+            }
+            (c @ ("nocsum" | "csum" | "remcsum"), _) => f += &format!(", tun_csum = {}", q(c)),
+            _ => out.leave(
+                &c.at,
+                format!("{} {}: {w}: not a tunnel setting", c.key, c.args.join(" ")),
+            ),
+        }
+    }
+    f
 }
 
 fn method_of(x: &str) -> Option<&'static str> {

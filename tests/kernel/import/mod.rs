@@ -7,6 +7,7 @@
 
 mod keepalived;
 mod ldirectord;
+mod shadow;
 
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
