@@ -17,6 +17,34 @@ fn text(b: &[u8]) -> String {
     String::from_utf8_lossy(b).into_owned()
 }
 
+/// Imports `conf` (keepalived's), wanting everything translated, checks the script has each
+/// of `want`, and runs it under --dry-run (lvs.run returning at once).
+fn imports_fully_and_runs(conf: &str, want: &[&str]) {
+    let dir = tempfile::tempdir().unwrap();
+    let f = dir.path().join("keepalived.conf");
+    std::fs::write(&f, conf).unwrap();
+    let script = dir.path().join("director.lua");
+    let out = lvsh(&[
+        "import",
+        "keepalived",
+        f.to_str().unwrap(),
+        "-o",
+        script.to_str().unwrap(),
+    ]);
+    let s = std::fs::read_to_string(&script).unwrap_or_default();
+    assert_eq!(out.status.code(), Some(0), "{}\n{s}", text(&out.stderr));
+    for w in want {
+        assert!(s.contains(w), "{w}:\n{s}");
+    }
+    let ran = lvsh(&[
+        "--dry-run",
+        "-e",
+        "lvs.run = function() end",
+        script.to_str().unwrap(),
+    ]);
+    assert!(ran.status.success(), "{}\n{s}", text(&ran.stderr));
+}
+
 #[test]
 fn every_keepalived_sample_with_a_virtual_server_imports_and_runs() {
     let mut files: Vec<_> = std::fs::read_dir(SAMPLES)
@@ -191,128 +219,59 @@ fn what_lvsh_decides_otherwise_is_listed_not_approximated() {
 
 #[test]
 fn digests_regexes_smtp_and_ping_checks_come_across_and_run() {
-    let dir = tempfile::tempdir().unwrap();
-    let f = dir.path().join("keepalived.conf");
-    std::fs::write(
-        &f,
+    imports_fully_and_runs(
         "virtual_server 192.0.2.1 80 {\n  delay_loop 4\n  real_server 198.51.100.1 80 {\n    HTTP_GET {\n      url {\n        path /index.html\n        digest 9B3A0C85A887A256D6939DA88AABD8CD\n      }\n      url {\n        path /status\n        regex \"^up [0-9]+\"\n        regex_no_match\n      }\n      delay_before_retry 2\n    }\n  }\n}\n\
          virtual_server 192.0.2.2 25 {\n  delay_loop 3\n  real_server 198.51.100.2 25 {\n    SMTP_CHECK {\n      helo_name lvsh.example\n      connect_timeout 2\n    }\n    PING_CHECK {\n    }\n  }\n}\n\
          virtual_server 192.0.2.3 53 {\n  protocol UDP\n  delay_loop 2\n  real_server 198.51.100.3 53 {\n    DNS_CHECK {\n      name www.example.org\n      type A\n    }\n  }\n}\n",
-    )
-    .unwrap();
-    let script = dir.path().join("director.lua");
-    let out = lvsh(&[
-        "import",
-        "keepalived",
-        f.to_str().unwrap(),
-        "-o",
-        script.to_str().unwrap(),
-    ]);
-    let s = std::fs::read_to_string(&script).unwrap_or_default();
-    assert_eq!(out.status.code(), Some(0), "{}\n{s}", text(&out.stderr));
-    for want in [
-        "digest = \"9b3a0c85a887a256d6939da88aabd8cd\", max_body = 1048576",
-        "regex = \"^up [0-9]+\", regex_no_match = true",
-        // HTTP_GET: retry 1 (fall 2), 2 s apart
-        "interval = 4, rise = 1, fall = 2, action = \"remove\",\n  retry_interval = 2,",
-        "lvs.check.smtp{timeout = 2, helo = \"lvsh.example\"}",
-        "lvs.check.ping{timeout = 5}",
-        // SMTP and PING: keepalived's default retry 1 s apart
-        "interval = 3, rise = 1, fall = 2, action = \"remove\",\n  retry_interval = 1,",
-        // DNS_CHECK: 3 retries at the delay_loop (no retry_interval of its own)
-        "interval = 2, rise = 1, fall = 4, action = \"remove\",\n  check",
-    ] {
-        assert!(s.contains(want), "{want}:\n{s}");
-    }
-    let ran = lvsh(&[
-        "--dry-run",
-        "-e",
-        "lvs.run = function() end",
-        script.to_str().unwrap(),
-    ]);
-    assert!(ran.status.success(), "{}\n{s}", text(&ran.stderr));
+        &[
+            "digest = \"9b3a0c85a887a256d6939da88aabd8cd\", max_body = 1048576",
+            "regex = \"^up [0-9]+\", regex_no_match = true",
+            // HTTP_GET: retry 1 (fall 2), 2 s apart
+            "interval = 4, rise = 1, fall = 2, action = \"remove\",\n  retry_interval = 2,",
+            "lvs.check.smtp{timeout = 2, helo = \"lvsh.example\"}",
+            "lvs.check.ping{timeout = 5}",
+            // SMTP and PING: keepalived's default retry 1 s apart
+            "interval = 3, rise = 1, fall = 2, action = \"remove\",\n  retry_interval = 1,",
+            // DNS_CHECK: 3 retries at the delay_loop (no retry_interval of its own)
+            "interval = 2, rise = 1, fall = 4, action = \"remove\",\n  check",
+        ],
+    );
 }
 
 #[test]
 fn udp_and_file_checks_come_across_and_run() {
-    let dir = tempfile::tempdir().unwrap();
-    let f = dir.path().join("keepalived.conf");
-    std::fs::write(
-        &f,
+    imports_fully_and_runs(
         "track_file load {\n  file /run/lvsh-test-load\n  weight 2 reverse\n}\n\
          virtual_server 192.0.2.1 53 {\n  protocol UDP\n  delay_loop 2\n  real_server 198.51.100.1 53 {\n    weight 4\n    UDP_CHECK {\n      payload 1234 0100 abc\n      require_reply 12x4\n      max_reply_length 512\n    }\n  }\n  real_server 198.51.100.2 53 {\n    UDP_CHECK {\n    }\n  }\n}\n\
          virtual_server 192.0.2.2 80 {\n  real_server 198.51.100.2 80 {\n    FILE_CHECK {\n      track_file load\n      weight 0 noreverse\n    }\n  }\n}\n",
-    )
-    .unwrap();
-    let script = dir.path().join("director.lua");
-    let out = lvsh(&[
-        "import",
-        "keepalived",
-        f.to_str().unwrap(),
-        "-o",
-        script.to_str().unwrap(),
-    ]);
-    let s = std::fs::read_to_string(&script).unwrap_or_default();
-    assert_eq!(out.status.code(), Some(0), "{}\n{s}", text(&out.stderr));
-    for want in [
-        // keepalived's hex: a word's lone last digit is a byte of its own
-        "send = \"\\x12\\x34\\x01\\x00\\xab\\x0c\", expect_hex = \"12x4\", min_reply = 0, max_reply = 512}",
-        // no require_reply: silence is up, the default payload
-        "send = \"\\x6b\\x65\\x65",
-        "silence_ok = true}",
-        "lvs.check.file{path = \"/run/lvsh-test-load\", weight = 0, reverse = false, base = 1}",
-        // FILE_CHECK alone: acted on at once
-        "interval = 60, rise = 1, fall = 1,",
-    ] {
-        assert!(s.contains(want), "{want}:\n{s}");
-    }
-    let ran = lvsh(&[
-        "--dry-run",
-        "-e",
-        "lvs.run = function() end",
-        script.to_str().unwrap(),
-    ]);
-    assert!(ran.status.success(), "{}\n{s}", text(&ran.stderr));
+        &[
+            // keepalived's hex: a word's lone last digit is a byte of its own
+            "send = \"\\x12\\x34\\x01\\x00\\xab\\x0c\", expect_hex = \"12x4\", min_reply = 0, max_reply = 512}",
+            // no require_reply: silence is up, the default payload
+            "send = \"\\x6b\\x65\\x65",
+            "silence_ok = true}",
+            "lvs.check.file{path = \"/run/lvsh-test-load\", weight = 0, reverse = false, base = 1}",
+            // FILE_CHECK alone: acted on at once
+            "interval = 60, rise = 1, fall = 1,",
+        ],
+    );
 }
 
 #[test]
 fn notify_and_quorum_scripts_and_omega_come_across_and_run() {
-    let dir = tempfile::tempdir().unwrap();
-    let f = dir.path().join("keepalived.conf");
-    std::fs::write(
-        &f,
+    imports_fully_and_runs(
         "virtual_server 192.0.2.1 80 {\n  quorum 2\n  omega\n  quorum_up \"/bin/echo up\"\n  quorum_down /bin/q-down\n  real_server 198.51.100.1 80 {\n    weight 2\n    notify_up \"/bin/echo rs up\"\n    notify_down \"/bin/echo rs down\"\n    TCP_CHECK {\n    }\n  }\n}\n",
-    )
-    .unwrap();
-    let script = dir.path().join("director.lua");
-    let out = lvsh(&[
-        "import",
-        "keepalived",
-        f.to_str().unwrap(),
-        "-o",
-        script.to_str().unwrap(),
-    ]);
-    let s = std::fs::read_to_string(&script).unwrap_or_default();
-    assert_eq!(out.status.code(), Some(0), "{}\n{s}", text(&out.stderr));
-    for want in [
-        "local function notify(by_server)",
-        "local omega1 = lvs.monitor{",
-        "  on_change = notify{\n    [\"198.51.100.1:80\"] = {up = {\"/bin/echo\", \"rs\", \"up\"}, down = {\"/bin/echo\", \"rs\", \"down\"}},\n  },",
-        "  on_quorum = function(up) run(up and {\"/bin/echo\", \"up\"} or {\"/bin/q-down\"}) end,",
-        // weight 2 >= quorum 2: keepalived runs quorum_up at its start
-        "run({\"/bin/echo\", \"up\"})",
-        "for _, row in ipairs(omega1:status().servers) do",
-        "lvs.check.exec{cmd = {\"/bin/q-down\"}, timeout = 60}",
-    ] {
-        assert!(s.contains(want), "{want}:\n{s}");
-    }
-    let ran = lvsh(&[
-        "--dry-run",
-        "-e",
-        "lvs.run = function() end",
-        script.to_str().unwrap(),
-    ]);
-    assert!(ran.status.success(), "{}\n{s}", text(&ran.stderr));
+        &[
+            "local function notify(by_server)",
+            "local omega1 = lvs.monitor{",
+            "  on_change = notify{\n    [\"198.51.100.1:80\"] = {up = {\"/bin/echo\", \"rs\", \"up\"}, down = {\"/bin/echo\", \"rs\", \"down\"}},\n  },",
+            "  on_quorum = function(up) run(up and {\"/bin/echo\", \"up\"} or {\"/bin/q-down\"}) end,",
+            // weight 2 >= quorum 2: keepalived runs quorum_up at its start
+            "run({\"/bin/echo\", \"up\"})",
+            "for _, row in ipairs(omega1:status().servers) do",
+            "lvs.check.exec{cmd = {\"/bin/q-down\"}, timeout = 60}",
+        ],
+    );
 }
 
 #[test]

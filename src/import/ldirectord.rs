@@ -69,6 +69,7 @@ struct Settings {
     persistent: Option<String>,
     netmask: Option<String>,
     fallback: Option<String>,
+    checkcommand: Option<String>,
 }
 
 impl Default for Settings {
@@ -92,6 +93,7 @@ impl Default for Settings {
             persistent: None,
             netmask: None,
             fallback: None,
+            checkcommand: None,
         }
     }
 }
@@ -128,6 +130,7 @@ impl Settings {
             "persistent" => self.persistent = Some(v),
             "netmask" => self.netmask = Some(v),
             "fallback" => self.fallback = Some(v),
+            "checkcommand" => self.checkcommand = Some(v),
             k if IGNORED.contains(&k) => left.push(Aside {
                 at: l.at.clone(),
                 why: format!("{k}: ldirectord's own running, not the checks (lvsh logs with lvs.log)"),
@@ -215,8 +218,9 @@ fn real(l: &Line, svc_port: &str, left: &mut Vec<Aside>) -> Vec<(String, &'stati
     hosts.iter().map(|h| (with_port(h), m, weight.clone())).collect()
 }
 
-/// The check for a virtual's settings (on `port`, empty for a fwmark), as Lua text.
-fn check(s: &Settings, port: &str, at: &At, left: &mut Vec<Aside>) -> String {
+/// The check for a virtual's settings (`vip`: its address or fwmark, on `port`, empty for a
+/// fwmark), as Lua text.
+fn check(s: &Settings, vip: &str, port: &str, at: &At, left: &mut Vec<Aside>) -> String {
     // ldirectord: connect checks wait checktimeout, else negotiatetimeout, else 5 s;
     // negotiate checks negotiatetimeout, else checktimeout, else 30 s
     let connect = s
@@ -232,7 +236,18 @@ fn check(s: &Settings, port: &str, at: &At, left: &mut Vec<Aside>) -> String {
         .unwrap_or_else(|| "30".into());
     let service = s.service.as_deref().unwrap_or_else(|| service_of_port(port));
     match (s.checktype.as_str(), Some(service)) {
+        // ldirectord pings instead of connecting on a UDP virtual
+        ("connect", _) if s.protocol == "udp" => format!("lvs.check.ping{{timeout = {connect}}}"),
         ("connect", _) => format!("lvs.check.tcp{{timeout = {connect}}}"),
+        ("ping", _) => format!("lvs.check.ping{{timeout = {connect}}}"),
+        // the command with the virtual's address and port and the real server's; any exit
+        // but 0 is down
+        ("external", _) if s.checkcommand.is_some() => format!(
+            "function() local ok, d, _, w = lvs.check.exec{{cmd = {{{}, {}, {}, \"{{ip}}\", \"{{port}}\"}}, timeout = {connect}}} if w then return false, d end return ok, d end",
+            q(s.checkcommand.as_deref().unwrap_or_default()),
+            q(vip),
+            q(port)
+        ),
         ("negotiate", Some(svc @ ("http" | "https"))) => {
             let mut f = vec![format!("timeout = {negotiate}")];
             if svc == "https" {
@@ -395,7 +410,17 @@ pub fn translate(name: &str, text: &str) -> Result<Imported, ParseError> {
                 q(m)
             );
         }
-        let _ = write!(monitors, "  check = {},\n}}\n", check(s, &port, &v.at, &mut left));
+        let _ = write!(
+            monitors,
+            "  check = {},\n}}\n",
+            check(
+                s,
+                v.value.rsplit_once(':').map_or(v.value.as_str(), |(h, _)| h),
+                &port,
+                &v.at,
+                &mut left
+            )
+        );
         translated.push(format!(
             "{}: virtual={} ({} real server line(s))",
             v.at,
@@ -461,6 +486,29 @@ mod tests {
             "{left:?}"
         );
         assert_eq!(i.translated.len(), 2);
+    }
+
+    #[test]
+    fn external_ping_and_unchecked_services_come_across() {
+        let cf = "virtual=192.0.2.20:8080\n\treal=198.51.100.1:8080 masq\n\tchecktype=external\n\tcheckcommand=\"/usr/local/bin/probe\"\n\tchecktimeout=4\n\
+            virtual=192.0.2.21:53\n\treal=198.51.100.2:53 gate\n\tprotocol=udp\n\tchecktype=connect\n\
+            virtual=192.0.2.22:8080\n\treal=198.51.100.3:8080 gate\n";
+        let i = translate("e.cf", cf).unwrap();
+        let s = &i.script;
+        for want in [
+            "check = function() local ok, d, _, w = lvs.check.exec{cmd = {\"/usr/local/bin/probe\", \"192.0.2.20\", \"8080\", \"{ip}\", \"{port}\"}, timeout = 4} if w then return false, d end return ok, d end,",
+            // connect on a UDP virtual: ldirectord pings
+            "check = lvs.check.ping{timeout = 5},",
+            // negotiate on a port ldirectord knows no service for: never checked
+            "check = function() return true, \"service none\" end,",
+        ] {
+            assert!(s.contains(want), "{want}:\n{s}");
+        }
+        assert!(
+            i.left.is_empty(),
+            "{:?}",
+            i.left.iter().map(|a| &a.why).collect::<Vec<_>>()
+        );
     }
 
     proptest::proptest! {

@@ -18,6 +18,22 @@ pub fn vs_timing(t: &Timing) -> String {
     format!("delay_loop {}", t.delay_loop)
 }
 
+/// Each real server on `port` ("" for a fwmark's) with `weight` and `body`, where SERVER is
+/// its address.
+fn servers_on(port: &str, weight: u32, body: &str) -> String {
+    SERVERS
+        .iter()
+        .map(|s| {
+            let head = format!("{s} {port}");
+            format!(
+                "  real_server {} {{\n    weight {weight}\n    {}\n  }}\n",
+                head.trim_end(),
+                body.replace("SERVER", s)
+            )
+        })
+        .collect()
+}
+
 pub fn real_servers(body: &str, weights: &[u32]) -> String {
     SERVERS
         .iter()
@@ -98,10 +114,7 @@ fn keepalived_tun_fwmark_connect_port() {
         "TCP_CHECK {{\n      connect_port 80\n      {}\n    }}",
         QUICK.check_lines()
     );
-    let servers: String = SERVERS
-        .iter()
-        .map(|s| format!("  real_server {s} {{\n    weight 1\n    {check}\n  }}\n"))
-        .collect();
+    let servers = servers_on("", 1, &check);
     p.start(&format!(
         "virtual_server fwmark 5 {{\n  {}\n  lb_algo sh\n  lb_kind TUN\n  protocol TCP\n{servers}}}\n",
         vs_timing(&QUICK)
@@ -258,14 +271,11 @@ fn keepalived_sorry_server_with_a_quorum() {
 #[test]
 fn keepalived_misc_check_with_misc_dynamic_weights() {
     let mut p = Pair::new("misc");
-    let servers: String = SERVERS
-        .iter()
-        .map(|s| {
-            format!(
-                "  real_server {s} 80 {{\n    weight 1\n    MISC_CHECK {{\n      misc_path \"/bin/sh DIR/check.sh {s}\"\n      misc_timeout 2\n      misc_dynamic\n      retry 1\n      delay_before_retry 1\n    }}\n  }}\n"
-            )
-        })
-        .collect();
+    let servers = servers_on(
+        "80",
+        1,
+        "MISC_CHECK {\n      misc_path \"/bin/sh DIR/check.sh SERVER\"\n      misc_timeout 2\n      misc_dynamic\n      retry 1\n      delay_before_retry 1\n    }",
+    );
     p.start(&format!(
         "virtual_server 192.0.2.13 80 {{\n  {}\n  lb_algo wrr\n  lb_kind NAT\n  protocol TCP\n{servers}}}\n",
         vs_timing(&QUICK)
@@ -299,15 +309,11 @@ fn keepalived_misc_check_with_misc_dynamic_weights() {
 fn keepalived_smtp_check() {
     let mut p = Pair::new("smtp");
     p.with(Daemon::Smtp);
-    let servers: String = SERVERS
-        .iter()
-        .map(|s| {
-            format!(
-                "  real_server {s} 25 {{\n    weight 1\n    SMTP_CHECK {{\n      helo_name lvsh.test\n      {}\n    }}\n  }}\n",
-                QUICK.check_lines()
-            )
-        })
-        .collect();
+    let check = format!(
+        "SMTP_CHECK {{\n      helo_name lvsh.test\n      {}\n    }}",
+        QUICK.check_lines()
+    );
+    let servers = servers_on("25", 1, &check);
     p.start(&format!(
         "virtual_server 192.0.2.16 25 {{\n  {}\n  lb_algo rr\n  lb_kind NAT\n  protocol TCP\n{servers}}}\n",
         vs_timing(&QUICK)
@@ -334,14 +340,11 @@ fn keepalived_smtp_check() {
 fn keepalived_dns_check() {
     let mut p = Pair::new("dns");
     p.with(Daemon::Dns);
-    let servers: String = SERVERS
-        .iter()
-        .map(|s| {
-            format!(
-                "  real_server {s} 53 {{\n    weight 1\n    DNS_CHECK {{\n      name www.example.org\n      type A\n      connect_timeout 1\n    }}\n  }}\n"
-            )
-        })
-        .collect();
+    let servers = servers_on(
+        "53",
+        1,
+        "DNS_CHECK {\n      name www.example.org\n      type A\n      connect_timeout 1\n    }",
+    );
     p.start(&format!(
         "virtual_server 192.0.2.15 53 {{\n  {}\n  lb_algo rr\n  lb_kind NAT\n  protocol UDP\n{servers}}}\n",
         vs_timing(&QUICK)
@@ -380,15 +383,11 @@ fn keepalived_udp_check_with_a_payload_and_a_required_reply() {
     p.with(Daemon::Dns);
     // id 0x1234, recursion desired, www.example.org A IN
     let query = "1234 0100 0001 0000 0000 0000 03777777 076578616d706c65 036f7267 00 0001 0001";
-    let servers: String = SERVERS
-        .iter()
-        .map(|s| {
-            format!(
-                "  real_server {s} 53 {{\n    weight 1\n    UDP_CHECK {{\n      payload {query}\n      require_reply 12 34\n      {}\n    }}\n  }}\n",
-                QUICK.check_lines()
-            )
-        })
-        .collect();
+    let check = format!(
+        "UDP_CHECK {{\n      payload {query}\n      require_reply 12 34\n      {}\n    }}",
+        QUICK.check_lines()
+    );
+    let servers = servers_on("53", 1, &check);
     p.start(&format!(
         "virtual_server 192.0.2.18 53 {{\n  {}\n  lb_algo rr\n  lb_kind NAT\n  protocol UDP\n{servers}}}\n",
         vs_timing(&QUICK)
@@ -418,10 +417,7 @@ fn keepalived_udp_check_with_a_payload_and_a_required_reply() {
 fn keepalived_file_check_weights_from_a_track_file() {
     let mut p = Pair::new("file");
     std::fs::write(p.dir.path().join("load"), "0\n").unwrap();
-    let servers: String = SERVERS
-        .iter()
-        .map(|s| format!("  real_server {s} 80 {{\n    weight 2\n    FILE_CHECK {{\n      track_file load\n    }}\n  }}\n"))
-        .collect();
+    let servers = servers_on("80", 2, "FILE_CHECK {\n      track_file load\n    }");
     p.start(&format!(
         "track_file load {{\n  file DIR/load\n  weight 1\n}}\nvirtual_server 192.0.2.19 80 {{\n  {}\n  lb_algo wrr\n  lb_kind NAT\n  protocol TCP\n{servers}}}\n",
         vs_timing(&QUICK)
@@ -458,14 +454,13 @@ fn keepalived_notify_and_quorum_scripts_and_omega() {
     )
     .unwrap();
     let check = format!("TCP_CHECK {{\n      {}\n    }}", QUICK.check_lines());
-    let servers: String = SERVERS
-        .iter()
-        .map(|s| {
-            format!(
-                "  real_server {s} 80 {{\n    weight 1\n    notify_up \"/bin/sh DIR/note.sh up {s}\"\n    notify_down \"/bin/sh DIR/note.sh down {s}\"\n    {check}\n  }}\n"
-            )
-        })
-        .collect();
+    let servers = servers_on(
+        "80",
+        1,
+        &format!(
+            "notify_up \"/bin/sh DIR/note.sh up SERVER\"\n    notify_down \"/bin/sh DIR/note.sh down SERVER\"\n    {check}"
+        ),
+    );
     p.start(&format!(
         "virtual_server 192.0.2.21 80 {{\n  {}\n  lb_algo rr\n  lb_kind NAT\n  protocol TCP\n  quorum 2\n  omega\n  quorum_up \"/bin/sh DIR/note.sh quorum up\"\n  quorum_down \"/bin/sh DIR/note.sh quorum down\"\n{servers}}}\n",
         vs_timing(&QUICK)
