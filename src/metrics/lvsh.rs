@@ -1,15 +1,18 @@
 //! The `lvsh_*` series: the kernel's table, the monitors and the process, from one snapshot.
-//! Label sets are made once per service and per real server and borrowed by every family
-//! that uses them: a scrape of 22,000 rules would otherwise copy them a dozen times each.
+//! Each family is encoded straight from the snapshot, with label sets borrowed from it: a
+//! scrape of 22,000 rules is 200,000 series, and a copy of their labels or rows per family
+//! would cost more than encoding them (in allocations and page faults, which a small VM or
+//! the sandbox's kernel charges dearly).
 
 use prometheus_client::collector::Collector;
-use prometheus_client::encoding::{DescriptorEncoder, EncodeMetric};
+use prometheus_client::encoding::{DescriptorEncoder, EncodeLabelSet, EncodeMetric, MetricEncoder};
 use prometheus_client::metrics::MetricType;
 use prometheus_client::metrics::counter::ConstCounter;
 use prometheus_client::metrics::gauge::ConstGauge;
 
 use super::{Snapshot, procfs};
-use crate::ipvs::{Stats, sockaddr};
+use crate::check::monitor::{Row, Status};
+use crate::ipvs::{Dest, Stats, sockaddr};
 
 #[derive(Debug)]
 pub struct Lvsh {
@@ -17,8 +20,6 @@ pub struct Lvsh {
     /// Per-server rate gauges too.
     pub server_rates: bool,
 }
-
-type Labels = Vec<(&'static str, String)>;
 
 /// Kernel counters stay integers: bytes pass 2^53 on a busy director.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -51,59 +52,54 @@ impl From<bool> for Num {
     }
 }
 
-/// One metric family: its rows, then encoded under one descriptor.
-struct Family<'a> {
-    name: &'static str,
-    help: &'static str,
-    kind: MetricType,
-    rows: Vec<(&'a Labels, Num)>,
-}
-
-impl<'a> Family<'a> {
-    fn new(name: &'static str, help: &'static str, kind: MetricType) -> Family<'a> {
-        Family {
-            name,
-            help,
-            kind,
-            rows: Vec::new(),
-        }
-    }
-
-    fn push(&mut self, labels: &'a Labels, v: impl Into<Num>) {
-        self.rows.push((labels, v.into()));
-    }
-
-    fn encode(&self, encoder: &mut DescriptorEncoder) -> Result<(), std::fmt::Error> {
-        if self.rows.is_empty() {
-            return Ok(());
-        }
-        let mut metric = encoder.encode_descriptor(self.name, self.help, None, self.kind)?;
-        for (labels, v) in &self.rows {
-            let family = metric.encode_family(*labels)?;
-            match (self.kind, *v) {
-                (MetricType::Counter, Num::Int(n)) => ConstCounter::new(n).encode(family)?,
-                (MetricType::Counter, Num::Float(x)) => ConstCounter::new(x).encode(family)?,
-                (_, Num::Int(n)) => ConstGauge::new(n).encode(family)?,
-                (_, Num::Float(x)) => ConstGauge::new(x).encode(family)?,
-            }
-        }
-        Ok(())
+fn value(kind: MetricType, v: Num, encoder: MetricEncoder) -> std::fmt::Result {
+    match (kind, v) {
+        (MetricType::Counter, Num::Int(n)) => ConstCounter::new(n).encode(encoder),
+        (MetricType::Counter, Num::Float(x)) => ConstCounter::new(x).encode(encoder),
+        (_, Num::Int(n)) => ConstGauge::new(n).encode(encoder),
+        (_, Num::Float(x)) => ConstGauge::new(x).encode(encoder),
     }
 }
 
-const TRAFFIC: [(&str, &str, MetricType); 10] = {
+/// What a family is called and says.
+type Descriptor = (&'static str, &'static str, MetricType);
+
+/// A family read off each of a list's items: a value, or none for items it leaves out.
+type Reading<'f, T> = (Descriptor, &'f dyn Fn(&T) -> Option<Num>);
+
+/// A gauge read off each real server in the kernel's table.
+type DestGauge = (Descriptor, fn(&Dest) -> u32);
+
+/// One family from its series; none at all (no descriptor either) when there are none.
+fn family<L: EncodeLabelSet>(
+    encoder: &mut DescriptorEncoder,
+    (name, help, kind): Descriptor,
+    series: impl Iterator<Item = (L, Num)>,
+) -> std::fmt::Result {
+    let mut series = series.peekable();
+    if series.peek().is_none() {
+        return Ok(());
+    }
+    let mut metric = encoder.encode_descriptor(name, help, None, kind)?;
+    for (labels, v) in series {
+        value(kind, v, metric.encode_family(&labels)?)?;
+    }
+    Ok(())
+}
+
+const TRAFFIC: [(&str, MetricType); 10] = {
     use MetricType::{Counter, Gauge};
     [
-        ("connections", "Connections (kernel)", Counter),
-        ("in_packets", "Packets in (kernel)", Counter),
-        ("out_packets", "Packets out (kernel)", Counter),
-        ("in_bytes", "Bytes in (kernel)", Counter),
-        ("out_bytes", "Bytes out (kernel)", Counter),
-        ("cps", "Connections per second (kernel's estimate)", Gauge),
-        ("in_pps", "Packets in per second (kernel's estimate)", Gauge),
-        ("out_pps", "Packets out per second (kernel's estimate)", Gauge),
-        ("in_bps", "Bytes in per second (kernel's estimate)", Gauge),
-        ("out_bps", "Bytes out per second (kernel's estimate)", Gauge),
+        ("Connections (kernel)", Counter),
+        ("Packets in (kernel)", Counter),
+        ("Packets out (kernel)", Counter),
+        ("Bytes in (kernel)", Counter),
+        ("Bytes out (kernel)", Counter),
+        ("Connections per second (kernel's estimate)", Gauge),
+        ("Packets in per second (kernel's estimate)", Gauge),
+        ("Packets out per second (kernel's estimate)", Gauge),
+        ("Bytes in per second (kernel's estimate)", Gauge),
+        ("Bytes out per second (kernel's estimate)", Gauge),
     ]
 };
 
@@ -133,233 +129,278 @@ const SERVER_TRAFFIC: [&str; 10] = [
     "server_out_bps",
 ];
 
-fn traffic_families<'a>(names: &[&'static str; 10]) -> [Family<'a>; 10] {
-    std::array::from_fn(|i| Family::new(names[i], TRAFFIC[i].1, TRAFFIC[i].2))
-}
-
-/// The kernel's counters (stats64) of a service or a real server, and its rates if `rates`.
-fn traffic<'a>(families: &mut [Family<'a>; 10], labels: &'a Labels, s: &Stats, rates: bool) {
-    let values = [
+/// The `i`th of the kernel's counters and rates (stats64), in TRAFFIC's order.
+fn traffic(s: &Stats, i: usize) -> u64 {
+    [
         s.conns, s.inpkts, s.outpkts, s.inbytes, s.outbytes, s.cps, s.inpps, s.outpps, s.inbps, s.outbps,
-    ];
-    let n = if rates { 10 } else { 5 };
-    for (f, v) in families.iter_mut().zip(values).take(n) {
-        f.push(labels, v);
-    }
+    ][i]
 }
 
-fn pair(service: &str, server: String) -> Labels {
-    vec![("service", service.to_string()), ("server", server)]
+type One<'a> = [(&'static str, &'a str); 1];
+type Two<'a> = [(&'static str, &'a str); 2];
+type Three<'a> = [(&'static str, &'a str); 3];
+const NONE: [(&str, &str); 0] = [];
+
+/// Names made once per scrape for the kernel's side, in the table's order.
+struct Names {
+    services: Vec<String>,
+    servers: Vec<String>,
+}
+
+impl Names {
+    fn of(snap: &Snapshot) -> Names {
+        let services = snap.table.iter().map(|(s, _)| s.key.to_string()).collect();
+        let servers = snap
+            .table
+            .iter()
+            .flat_map(|(_, dests)| dests.iter().map(|d| sockaddr(&d.addr, d.port)))
+            .collect();
+        Names { services, servers }
+    }
 }
 
 impl Collector for Lvsh {
     fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
         use MetricType::{Counter, Gauge};
         let snap = &self.snapshot;
-        let none: Labels = Vec::new();
+        let enc = &mut encoder;
 
-        // the kernel's side: label sets first, then the families borrowing them
-        let mut service_labels = Vec::with_capacity(snap.table.len());
-        let mut server_labels = Vec::new();
-        for (svc, dests) in snap.table.iter() {
-            let name = svc.key.to_string();
-            for d in dests {
-                server_labels.push(pair(&name, sockaddr(&d.addr, d.port)));
-            }
-            service_labels.push(vec![("service", name)]);
+        // the kernel's side
+        let names = Names::of(snap);
+        let services = || {
+            snap.table
+                .iter()
+                .zip(&names.services)
+                .map(|((svc, _), name)| ([("service", name.as_str())], &svc.stats))
+        };
+        let servers = || {
+            snap.table
+                .iter()
+                .zip(&names.services)
+                .flat_map(|((_, dests), svc)| dests.iter().map(move |d| (svc.as_str(), d)))
+                .zip(&names.servers)
+                .map(|((svc, d), server)| -> (Two, &Dest) { ([("service", svc), ("server", server)], d) })
+        };
+        for (i, name) in SERVICE_TRAFFIC.iter().enumerate() {
+            let (help, kind) = TRAFFIC[i];
+            let series = services().map(|(l, s): (One, _)| (l, traffic(s, i).into()));
+            family(enc, (name, help, kind), series)?;
         }
-        let mut services = traffic_families(&SERVICE_TRAFFIC);
-        let mut servers = traffic_families(&SERVER_TRAFFIC);
-        let mut active = Family::new("server_active_connections", "Active connections (kernel)", Gauge);
-        let mut inactive = Family::new(
-            "server_inactive_connections",
-            "Inactive connections (kernel)",
-            Gauge,
-        );
-        let mut persistent = Family::new(
-            "server_persistent_connections",
-            "Persistence templates (kernel)",
-            Gauge,
-        );
-        let mut weight = Family::new("server_weight", "Weight in the kernel's table (effective)", Gauge);
-        let mut at = server_labels.iter();
-        for ((svc, dests), labels) in snap.table.iter().zip(&service_labels) {
-            traffic(&mut services, labels, &svc.stats, true);
-            for (d, labels) in dests.iter().zip(at.by_ref()) {
-                traffic(&mut servers, labels, &d.stats, self.server_rates);
-                active.push(labels, d.active);
-                inactive.push(labels, d.inactive);
-                persistent.push(labels, d.persist);
-                weight.push(labels, d.weight);
-            }
+        let n = if self.server_rates { 10 } else { 5 };
+        for (i, name) in SERVER_TRAFFIC.iter().enumerate().take(n) {
+            let (help, kind) = TRAFFIC[i];
+            family(
+                enc,
+                (name, help, kind),
+                servers().map(|(l, d)| (l, traffic(&d.stats, i).into())),
+            )?;
+        }
+        let gauges: [DestGauge; 4] = [
+            (
+                ("server_active_connections", "Active connections (kernel)", Gauge),
+                |d| d.active,
+            ),
+            (
+                (
+                    "server_inactive_connections",
+                    "Inactive connections (kernel)",
+                    Gauge,
+                ),
+                |d| d.inactive,
+            ),
+            (
+                (
+                    "server_persistent_connections",
+                    "Persistence templates (kernel)",
+                    Gauge,
+                ),
+                |d| d.persist,
+            ),
+            (
+                ("server_weight", "Weight in the kernel's table (effective)", Gauge),
+                |d| d.weight,
+            ),
+        ];
+        for (descriptor, read) in gauges {
+            family(enc, descriptor, servers().map(|(l, d)| (l, read(d).into())))?;
         }
 
         // the monitors' side
-        let mut monitor_labels = Vec::new();
-        let mut row_labels = Vec::new();
-        let mut check_labels = Vec::new();
-        for st in &snap.monitors {
-            monitor_labels.push(vec![("service", st.service.clone())]);
-            for r in &st.servers {
-                row_labels.push(pair(&st.service, r.server.clone()));
-                for c in &r.checks {
-                    let mut l = pair(&st.service, r.server.clone());
-                    l.push(("check", c.kind.to_string()));
-                    check_labels.push(l);
-                }
-            }
-        }
-        let mut up = Family::new("server_up", "1 when the server's checks pass, 0 when not", Gauge);
-        let mut in_table = Family::new(
-            "server_in_table",
-            "1 when the real server is in the kernel's table",
-            Gauge,
-        );
-        let mut age = Family::new(
-            "server_seconds_since_check",
-            "Seconds since the server's last completed check (the checker's liveness)",
-            Gauge,
-        );
-        let mut latency = Family::new(
-            "server_check_latency_seconds",
-            "How long the server's slowest check took, last time",
-            Gauge,
-        );
-        let mut held = Family::new(
-            "server_override_weight",
-            "The weight a runtime override holds the server at, while one does",
-            Gauge,
-        );
-        let mut transitions = Family::new(
-            "server_transitions",
-            "Times the server's health changed (up to down, or back)",
-            Counter,
-        );
-        let mut runs = Family::new("server_checks", "Check results taken in, per check", Counter);
-        let mut failed = Family::new("server_check_failures", "Checks that failed, per check", Counter);
-        let mut checks = Family::new("monitor_checks", "Check results the monitor took in", Counter);
-        let mut quorum = Family::new("service_quorum_met", "1 while the service's quorum is met", Gauge);
-        let mut panic = Family::new(
-            "service_max_down_active",
-            "1 while failed servers are kept in because taking them out would pass max_down",
-            Gauge,
-        );
-        let mut sorry = Family::new("service_sorry_active", "1 while the sorry server is in", Gauge);
-        let mut live = Family::new(
-            "service_live_weight",
-            "The weight of the servers in rotation",
-            Gauge,
-        );
+        let rows = || {
+            snap.monitors.iter().flat_map(|st| {
+                st.servers
+                    .iter()
+                    .map(move |r| -> (Two, &Row) { ([("service", &st.service), ("server", &r.server)], r) })
+            })
+        };
         let now = snap
             .process
             .read_at
             .unwrap_or_else(crate::check::monitor::view::now);
-        let (mut rows, mut per_check) = (row_labels.iter(), check_labels.iter());
-        for (st, svc) in snap.monitors.iter().zip(&monitor_labels) {
-            checks.push(svc, st.checks);
-            if let Some(q) = st.quorum {
-                quorum.push(svc, q);
-            }
-            panic.push(svc, st.panic);
-            sorry.push(svc, st.sorry);
-            live.push(svc, st.live_weight);
-            for (r, labels) in st.servers.iter().zip(rows.by_ref()) {
-                if r.state == "up" || r.state == "down" {
-                    up.push(labels, r.state == "up");
-                }
-                in_table.push(labels, r.in_table);
-                if let Some(w) = r.held_weight {
-                    held.push(labels, w);
-                }
-                if let Some(t) = r.checked {
-                    age.push(labels, (now - t).max(0.0));
-                }
-                if let Some(ms) = r.latency {
-                    latency.push(labels, ms / 1000.0);
-                }
-                transitions.push(labels, r.transitions);
-                for (c, labels) in r.checks.iter().zip(per_check.by_ref()) {
-                    runs.push(labels, c.runs);
-                    failed.push(labels, c.failed);
-                }
-            }
+        let per_server: [Reading<Row>; 6] = [
+            (
+                ("server_up", "1 when the server's checks pass, 0 when not", Gauge),
+                &|r| (r.state == "up" || r.state == "down").then(|| (r.state == "up").into()),
+            ),
+            (
+                (
+                    "server_in_table",
+                    "1 when the real server is in the kernel's table",
+                    Gauge,
+                ),
+                &|r| Some(r.in_table.into()),
+            ),
+            (
+                (
+                    "server_override_weight",
+                    "The weight a runtime override holds the server at, while one does",
+                    Gauge,
+                ),
+                &|r| r.held_weight.map(Num::from),
+            ),
+            (
+                (
+                    "server_seconds_since_check",
+                    "Seconds since the server's last completed check (the checker's liveness)",
+                    Gauge,
+                ),
+                &|r| r.checked.map(|t| (now - t).max(0.0).into()),
+            ),
+            (
+                (
+                    "server_check_latency_seconds",
+                    "How long the server's slowest check took, last time",
+                    Gauge,
+                ),
+                &|r| r.latency.map(|ms| (ms / 1000.0).into()),
+            ),
+            (
+                (
+                    "server_transitions",
+                    "Times the server's health changed (up to down, or back)",
+                    Counter,
+                ),
+                &|r| Some(r.transitions.into()),
+            ),
+        ];
+        for (descriptor, read) in per_server {
+            family(
+                enc,
+                descriptor,
+                rows().filter_map(|(l, r)| read(r).map(|v| (l, v))),
+            )?;
         }
+        let per_check = || {
+            rows().flat_map(|([svc, server], r)| {
+                r.checks
+                    .iter()
+                    .map(move |c| -> (Three, _) { ([svc, server, ("check", c.kind)], c) })
+            })
+        };
+        family(
+            enc,
+            ("server_checks", "Check results taken in, per check", Counter),
+            per_check().map(|(l, c)| (l, c.runs.into())),
+        )?;
+        family(
+            enc,
+            ("server_check_failures", "Checks that failed, per check", Counter),
+            per_check().map(|(l, c)| (l, c.failed.into())),
+        )?;
+        let monitors = || {
+            snap.monitors
+                .iter()
+                .map(|st| -> (One, &Status) { ([("service", &st.service)], st) })
+        };
+        let per_service: [Reading<Status>; 5] = [
+            (
+                ("monitor_checks", "Check results the monitor took in", Counter),
+                &|st| Some(st.checks.into()),
+            ),
+            (
+                ("service_quorum_met", "1 while the service's quorum is met", Gauge),
+                &|st| st.quorum.map(Num::from),
+            ),
+            (
+                (
+                    "service_max_down_active",
+                    "1 while failed servers are kept in because taking them out would pass max_down",
+                    Gauge,
+                ),
+                &|st| Some(st.panic.into()),
+            ),
+            (
+                ("service_sorry_active", "1 while the sorry server is in", Gauge),
+                &|st| Some(st.sorry.into()),
+            ),
+            (
+                (
+                    "service_live_weight",
+                    "The weight of the servers in rotation",
+                    Gauge,
+                ),
+                &|st| Some(st.live_weight.into()),
+            ),
+        ];
+        for (descriptor, read) in per_service {
+            family(
+                enc,
+                descriptor,
+                monitors().filter_map(|(l, st)| read(st).map(|v| (l, v))),
+            )?;
+        }
+        durations(snap, enc)?;
 
         // the process
-        let mut totals = Vec::new();
         if let Some(t) = &snap.totals {
             for (name, help, kind, v) in procfs::families(t) {
-                let mut f = Family::new(name, help, kind);
-                f.push(&none, v);
-                totals.push(f);
+                family(enc, (name, help, kind), std::iter::once((NONE, v.into())))?;
             }
         }
-        let mut lag = Family::new(
-            "loop_lag_seconds",
-            "How late the event loop's timers fired, at most, lately",
-            Gauge,
-        );
-        lag.push(&none, snap.process.loop_lag);
-        let mut overrides = Family::new(
-            "overrides_active",
-            "Servers held by runtime overrides (lvs.maintenance, lvs.set_weight, lvs.drain)",
-            Gauge,
-        );
-        overrides.push(&none, held.rows.len() as u64);
-        let mut flying = Family::new("probes_in_flight", "Checks started and not finished", Gauge);
-        flying.push(&none, snap.process.probes_in_flight);
-        let kinds: Vec<Labels> = snap
-            .process
-            .events
-            .iter()
-            .map(|(k, _)| vec![("kind", k.clone())])
-            .collect();
-        let mut events = Family::new(
-            "events",
-            "Events the director emitted, per kind (drift_found, override_set, ...)",
-            Counter,
-        );
-        for ((_, n), labels) in snap.process.events.iter().zip(&kinds) {
-            events.push(labels, *n);
+        let held = rows().filter(|(_, r)| r.held_weight.is_some()).count() as u64;
+        let process: [(Descriptor, Num); 3] = [
+            (
+                (
+                    "loop_lag_seconds",
+                    "How late the event loop's timers fired, at most, lately",
+                    Gauge,
+                ),
+                snap.process.loop_lag.into(),
+            ),
+            (
+                (
+                    "overrides_active",
+                    "Servers held by runtime overrides (lvs.maintenance, lvs.set_weight, lvs.drain)",
+                    Gauge,
+                ),
+                held.into(),
+            ),
+            (
+                ("probes_in_flight", "Checks started and not finished", Gauge),
+                snap.process.probes_in_flight.into(),
+            ),
+        ];
+        for (descriptor, v) in process {
+            family(enc, descriptor, std::iter::once((NONE, v)))?;
         }
-
-        let all = services.iter().chain(servers.iter()).chain([
-            &active,
-            &inactive,
-            &persistent,
-            &weight,
-            &up,
-            &in_table,
-            &held,
-            &age,
-            &latency,
-            &transitions,
-            &runs,
-            &failed,
-            &checks,
-            &quorum,
-            &panic,
-            &sorry,
-            &live,
-        ]);
-        for f in all {
-            f.encode(&mut encoder)?;
-        }
-        durations(snap, &monitor_labels, &mut encoder)?;
-        for f in totals.iter().chain([&lag, &overrides, &flying, &events]) {
-            f.encode(&mut encoder)?;
-        }
-        Ok(())
+        family(
+            enc,
+            (
+                "events",
+                "Events the director emitted, per kind (drift_found, override_set, ...)",
+                Counter,
+            ),
+            snap.process
+                .events
+                .iter()
+                .map(|(k, n)| -> (One, Num) { ([("kind", k.as_str())], (*n).into()) }),
+        )
     }
 }
 
 /// How long checks took, per service and kind of check: a histogram per server would be a
 /// dozen series for each of 10,000 servers at every scrape.
-fn durations(
-    snap: &Snapshot,
-    monitor_labels: &[Labels],
-    encoder: &mut DescriptorEncoder,
-) -> Result<(), std::fmt::Error> {
+fn durations(snap: &Snapshot, encoder: &mut DescriptorEncoder) -> Result<(), std::fmt::Error> {
     if snap.monitors.iter().all(|m| m.latency.is_empty()) {
         return Ok(());
     }
@@ -369,10 +410,9 @@ fn durations(
         None,
         MetricType::Histogram,
     )?;
-    for (st, svc) in snap.monitors.iter().zip(monitor_labels) {
+    for st in &snap.monitors {
         for (kind, l) in &st.latency {
-            let mut labels = svc.clone();
-            labels.push(("check", kind.to_string()));
+            let labels: Two = [("service", &st.service), ("check", kind)];
             metric
                 .encode_family(&labels)?
                 .encode_histogram::<prometheus_client::encoding::NoLabelSet>(

@@ -7,7 +7,7 @@
 
 use std::fs::File;
 use std::os::fd::AsFd;
-use std::sync::mpsc;
+use std::sync::{Arc, Condvar, Mutex, mpsc};
 use std::time::{Duration, Instant};
 
 use hyper::body::Bytes;
@@ -29,7 +29,7 @@ struct Job {
 
 /// How much text goes out at a time, and how many chunks may wait for the client.
 const CHUNK: usize = 64 * 1024;
-const QUEUED: usize = 4;
+const QUEUED: usize = 8;
 /// A client that reads nothing for this long loses its scrape (the thread serves the next).
 const STALLED: Duration = Duration::from_secs(10);
 
@@ -67,16 +67,70 @@ impl Scraper {
     }
 }
 
+/// Chunk buffers, reused: each comes back when the connection has written it out, so a
+/// scrape's 17 MB pass through the same few buffers rather than fresh memory (fresh pages
+/// are what a small VM, or the sandbox's kernel, charges most for). A buffer coming back
+/// also wakes the encoder waiting for room: a sleep-and-retry cost a slow kernel's timer
+/// granularity (10 ms) per chunk, seconds per scrape.
+#[derive(Clone, Default)]
+struct Pool(Arc<(Mutex<Vec<Vec<u8>>>, Condvar)>);
+
+impl Pool {
+    fn take(&self) -> Vec<u8> {
+        let reused = self.0.0.lock().ok().and_then(|mut free| free.pop());
+        reused.unwrap_or_else(|| Vec::with_capacity(CHUNK + 1024))
+    }
+
+    fn give(&self, mut buf: Vec<u8>) {
+        buf.clear();
+        if let Ok(mut free) = self.0.0.lock()
+            && free.len() <= QUEUED + 2
+        {
+            free.push(buf);
+        }
+        self.0.1.notify_one();
+    }
+
+    /// Until a chunk has gone out, or `most` has passed.
+    fn wait(&self, most: Duration) {
+        if let Ok(free) = self.0.0.lock() {
+            let _ = self.0.1.wait_timeout(free, most);
+        }
+    }
+}
+
+/// A chunk on its way out, its buffer owed to the pool.
+struct Pooled {
+    buf: Vec<u8>,
+    pool: Pool,
+}
+
+impl AsRef<[u8]> for Pooled {
+    fn as_ref(&self) -> &[u8] {
+        &self.buf
+    }
+}
+
+impl Drop for Pooled {
+    fn drop(&mut self) {
+        self.pool.give(std::mem::take(&mut self.buf));
+    }
+}
+
 /// Where the encoder writes: chunks handed to the connection as they fill.
 struct Stream {
-    buf: String,
+    buf: Vec<u8>,
+    pool: Pool,
     out: tokio::sync::mpsc::Sender<Bytes>,
 }
 
 impl Stream {
     fn flush(&mut self) -> std::fmt::Result {
-        let text = std::mem::replace(&mut self.buf, String::with_capacity(CHUNK + 1024));
-        let mut chunk = Bytes::from(text);
+        let buf = std::mem::replace(&mut self.buf, self.pool.take());
+        let mut chunk = Bytes::from_owner(Pooled {
+            buf,
+            pool: self.pool.clone(),
+        });
         let since = Instant::now();
         // waits on this thread, never on the loop; a client gone or stalled ends the scrape
         loop {
@@ -85,8 +139,9 @@ impl Stream {
                 Err(TrySendError::Closed(_)) => return Err(std::fmt::Error),
                 Err(TrySendError::Full(c)) if since.elapsed() < STALLED => {
                     chunk = c;
-                    // off the loop: this is the scrape thread, waiting for the client to read
-                    std::thread::sleep(Duration::from_millis(2));
+                    // off the loop: this is the scrape thread, waiting for the client to
+                    // read; the bound covers a wakeup that came before the wait
+                    self.pool.wait(Duration::from_millis(5));
                 }
                 Err(TrySendError::Full(_)) => return Err(std::fmt::Error),
             }
@@ -96,7 +151,7 @@ impl Stream {
 
 impl std::fmt::Write for Stream {
     fn write_str(&mut self, s: &str) -> std::fmt::Result {
-        self.buf.push_str(s);
+        self.buf.extend_from_slice(s.as_bytes());
         if self.buf.len() >= CHUNK {
             self.flush()?;
         }
@@ -104,30 +159,19 @@ impl std::fmt::Write for Stream {
     }
 }
 
-/// The scrapes run at a lower priority than the loop (nice 10, this thread alone): on a
-/// director whose cores are busy, the checks get the CPU first and a scrape takes longer.
-/// Not SCHED_IDLE: on a core that is never idle that starved scrapes past any timeout.
-fn idle() {
-    // SAFETY: gettid has no arguments; setpriority on this thread's id.
-    let r = unsafe {
-        let tid = nix::libc::syscall(nix::libc::SYS_gettid) as nix::libc::id_t;
-        nix::libc::setpriority(nix::libc::PRIO_PROCESS, tid, 10)
-    };
-    if r != 0 {
-        crate::log::warn(&format!(
-            "metrics: scrapes run at the loop's priority: {}",
-            std::io::Error::last_os_error()
-        ));
-    }
-}
+// The scrape thread runs at the loop's priority, on purpose. Below it (nice 5 or 10), on a
+// director whose cores are all busy, a scrape of 22,000 rules took two to three times as
+// long and the checks were no more on time for it: beside 1,000 checks a second on the
+// sandbox's one slow core they were within their interval either way, the loop needing a
+// fifth of the core (scripts/bench.d/scrape.sh). SCHED_IDLE starved scrapes past any timeout.
 
 fn work(ns: &File, queue: &mpsc::Receiver<Job>) {
     if let Err(e) = setns(ns.as_fd(), CloneFlags::CLONE_NEWNET) {
         crate::log::error(&format!("metrics: cannot enter the namespace to scrape: {e}"));
         return;
     }
-    idle();
     let mut client = None;
+    let pool = Pool::default();
     for job in queue {
         if client.is_none() {
             client = match Client::new() {
@@ -155,12 +199,14 @@ fn work(ns: &File, queue: &mpsc::Receiver<Job>) {
             process: job.process,
         };
         let mut stream = Stream {
-            buf: String::with_capacity(CHUNK + 1024),
+            buf: pool.take(),
+            pool: pool.clone(),
             out: job.out,
         };
         // an error is a client that went away: nothing to tell
         if render_to(snapshot, job.opts, &mut stream).is_ok() && !stream.buf.is_empty() {
             let _ = stream.flush();
         }
+        pool.give(stream.buf);
     }
 }

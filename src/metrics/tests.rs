@@ -151,3 +151,31 @@ fn per_server_rates_only_when_asked() {
     let text = render(snapshot(), opts);
     assert!(text.lines().any(|l| l == rate), "{text}");
 }
+
+#[test]
+fn a_family_without_series_has_no_descriptor_either() {
+    let mut snap = snapshot();
+    snap.monitors.clear();
+    let text = render(snap, Options::default());
+    assert!(text.contains("# TYPE lvsh_server_weight gauge"), "{text}");
+    for family in [
+        "lvsh_server_up",
+        "lvsh_server_override_weight",
+        "lvsh_check_duration_seconds",
+    ] {
+        assert!(!text.contains(family), "{family} in:\n{text}");
+    }
+    // nobody's override, still said
+    assert!(text.lines().any(|l| l == "lvsh_overrides_active 0"), "{text}");
+}
+
+#[test]
+fn a_writer_that_fails_ends_the_encoding_with_an_error() {
+    struct Gone;
+    impl std::fmt::Write for Gone {
+        fn write_str(&mut self, _: &str) -> std::fmt::Result {
+            Err(std::fmt::Error)
+        }
+    }
+    assert!(render_to(snapshot(), Options::default(), &mut Gone).is_err());
+}
