@@ -20,7 +20,7 @@ cleanup() {
 }
 trap cleanup EXIT
 ulimit -n 65536
-rounds=${ROUNDS:-5} watch=${WATCH:-10} interval=${INTERVAL:-10}
+rounds=${ROUNDS:-7} watch=${WATCH:-10} interval=${INTERVAL:-10}
 
 ip netns add "$ns"
 run() { ip netns exec "$ns" "$@"; }

@@ -108,6 +108,10 @@ impl Exchange {
         }
     }
 
+    pub fn addr(&self) -> std::net::SocketAddr {
+        self.p.addr
+    }
+
     pub fn failed(&self, e: Errno, started: Instant) -> Outcome {
         self.p.failed(&e.desc().to_lowercase(), started)
     }

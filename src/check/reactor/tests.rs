@@ -27,7 +27,11 @@ fn rt() -> tokio::runtime::Runtime {
 
 /// Runs `jobs` to their ends on one reactor; the outcomes in the order given.
 async fn run_all(jobs: Vec<Job>) -> Vec<Outcome> {
-    let mut r: Reactor<usize> = Reactor::new().unwrap();
+    run_on(&mut Reactor::new().unwrap(), &jobs).await
+}
+
+/// Runs `jobs` to their ends on `r`; the outcomes in the order given.
+async fn run_on(r: &mut Reactor<usize>, jobs: &[Job]) -> Vec<Outcome> {
     let mut out: Vec<Option<Outcome>> = vec![None; jobs.len()];
     let mut slots = Vec::new();
     for (i, j) in jobs.iter().enumerate() {
@@ -189,4 +193,48 @@ fn https_and_other_kinds_stay_with_their_own_code() {
         timeout: Duration::from_secs(1),
     };
     assert!(Job::of(&Check::Exec(e)).is_none());
+}
+
+#[test]
+fn sockets_are_reused_and_a_reused_one_judges_as_a_new_one_would() {
+    let rt = rt();
+    let local = local();
+    let web = serve_http(&rt, &local);
+    let full = TcpListener::bind("127.0.0.1:0").unwrap();
+    let half = TcpListener::bind("127.0.0.1:0").unwrap();
+    full.set_nonblocking(true).unwrap();
+    half.set_nonblocking(true).unwrap();
+    let refused = closed_port();
+    // each probe after a refusal or a finished exchange, on the socket it left
+    let jobs = vec![
+        tcp(refused, true),
+        tcp(full.local_addr().unwrap(), false),
+        http(web, "/busy", None),
+        tcp(half.local_addr().unwrap(), true),
+        http(refused, "/", None),
+        http(web, "/", Some("ok")),
+    ];
+    local.block_on(&rt, async {
+        let mut r: Reactor<usize> = Reactor::new().unwrap();
+        let first = run_on(&mut r, &jobs).await;
+        let said = |o: &[Outcome]| o.iter().map(|o| (o.ok, o.detail.clone())).collect::<Vec<_>>();
+        assert_eq!(first.iter().filter(|o| o.ok).count(), 3, "{first:?}");
+        let mut accepted = 0;
+        for round in 0..20 {
+            // one at a time: each probe takes the socket the one before it left
+            let mut out = Vec::new();
+            for j in &jobs {
+                out.extend(run_on(&mut r, std::slice::from_ref(j)).await);
+            }
+            assert_eq!(said(&out), said(&first), "round {round}");
+            assert!(!r.spares[0].is_empty(), "no socket kept");
+            tokio::time::sleep(Duration::from_millis(5)).await;
+            while full.accept().is_ok() {
+                accepted += 1;
+            }
+        }
+        assert!(r.spares[0].len() <= jobs.len(), "{} kept", r.spares[0].len());
+        assert!(accepted >= 20, "full connects accepted: {accepted}");
+        assert!(half.accept().is_err(), "a half-open probe was accepted");
+    });
 }
