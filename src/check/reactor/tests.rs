@@ -54,6 +54,13 @@ async fn run_on(r: &mut Reactor<usize>, jobs: &[Job]) -> Vec<Outcome> {
     out.into_iter().map(Option::unwrap).collect()
 }
 
+/// A listener that accepts nothing unless asked (to count what was accepted).
+fn listener() -> TcpListener {
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    l.set_nonblocking(true).unwrap();
+    l
+}
+
 fn closed_port() -> SocketAddr {
     let l = TcpListener::bind("127.0.0.1:0").unwrap();
     l.local_addr().unwrap()
@@ -71,10 +78,7 @@ fn tcp(addr: SocketAddr, half_open: bool) -> Job {
 
 #[test]
 fn tcp_probes_see_listeners_and_refusals_and_half_open_ones_are_never_accepted() {
-    let full = TcpListener::bind("127.0.0.1:0").unwrap();
-    let half = TcpListener::bind("127.0.0.1:0").unwrap();
-    full.set_nonblocking(true).unwrap();
-    half.set_nonblocking(true).unwrap();
+    let (full, half) = (listener(), listener());
     let refused = closed_port();
     let jobs = vec![
         tcp(full.local_addr().unwrap(), false),
@@ -200,10 +204,7 @@ fn sockets_are_reused_and_a_reused_one_judges_as_a_new_one_would() {
     let rt = rt();
     let local = local();
     let web = serve_http(&rt, &local);
-    let full = TcpListener::bind("127.0.0.1:0").unwrap();
-    let half = TcpListener::bind("127.0.0.1:0").unwrap();
-    full.set_nonblocking(true).unwrap();
-    half.set_nonblocking(true).unwrap();
+    let (full, half) = (listener(), listener());
     let refused = closed_port();
     // each probe after a refusal or a finished exchange, on the socket it left
     let jobs = vec![
