@@ -638,6 +638,14 @@ function lvs.show_monitors() end
 ---@return integer
 function lvs.probes_run() end
 
+---How monitors have read the table since lvsh started: `dumps`, the services dumped over
+---netlink (one per monitor at its start, then only for a service that changed), and
+---`shared`, the reads of the whole table (/proc/net/ip_vs) that tell each monitor whether its
+---service changed. Without a shared read (a dry run, or a few services of a big table, where
+---dumps cost less) every monitor dumps its service every interval.
+---@return {dumps: integer, shared: integer}
+function lvs.monitor_reads() end
+
 ---@class Service
 local Service = {}
 

@@ -82,40 +82,44 @@ fn forward(name: &str) -> Forward {
     }
 }
 
-/// Parses the file as it is read; `None` if a line is not understood (the caller then dumps).
-/// Read through a buffer rather than whole: with 20,000 real servers the file is over 1 MB.
-pub fn parse(mut input: impl BufRead) -> Option<HashMap<ProcKey, Vec<BriefDest>>> {
-    let mut out: HashMap<ProcKey, Vec<BriefDest>> = HashMap::new();
-    // a service's real servers gather in one reused list and are stored at their exact size
-    let mut current: Option<ProcKey> = None;
-    let mut dests: Vec<BriefDest> = Vec::new();
+/// A line of the file: a service, or a real server of the last service.
+enum Line {
+    Service(ProcKey),
+    Dest(BriefDest),
+}
+
+/// Hands each service and real server line to `f` as it is read; `None` if a line is not
+/// understood (the caller then dumps). Read through a buffer rather than whole: with 20,000
+/// real servers the file is over 1 MB.
+fn scan(mut input: impl BufRead, mut f: impl FnMut(Line)) -> Option<()> {
     let mut line = String::new();
     let mut number = 0;
+    let mut in_service = false;
     loop {
         line.clear();
         if input.read_line(&mut line).ok()? == 0 {
-            break;
+            return Some(());
         }
         number += 1;
         if number <= 3 {
             continue; // the version line and the two title lines
         }
-        let mut f = line.split_ascii_whitespace();
-        let key = match f.next() {
+        let mut w = line.split_ascii_whitespace();
+        let key = match w.next() {
             Some("->") => {
-                current.as_ref()?;
-                let (addr, port) = endpoint(f.next()?)?;
-                dests.push(BriefDest {
+                in_service.then_some(())?;
+                let (addr, port) = endpoint(w.next()?)?;
+                f(Line::Dest(BriefDest {
                     addr,
                     port,
-                    fwd: forward(f.next()?),
-                    weight: f.next()?.parse::<i64>().ok()? as u32,
-                    active: f.next()?.parse().ok()?,
-                    inactive: f.next()?.parse().ok()?,
-                });
+                    fwd: forward(w.next()?),
+                    weight: w.next()?.parse::<i64>().ok()? as u32,
+                    active: w.next()?.parse().ok()?,
+                    inactive: w.next()?.parse().ok()?,
+                }));
                 continue;
             }
-            Some("FWM") => ProcKey::Fwmark(u32::from_str_radix(f.next()?, 16).ok()?),
+            Some("FWM") => ProcKey::Fwmark(u32::from_str_radix(w.next()?, 16).ok()?),
             Some(proto) => {
                 let proto = match proto {
                     "TCP" => Protocol::Tcp,
@@ -123,19 +127,77 @@ pub fn parse(mut input: impl BufRead) -> Option<HashMap<ProcKey, Vec<BriefDest>>
                     "SCTP" => Protocol::Sctp,
                     _ => return None,
                 };
-                let (addr, port) = endpoint(f.next()?)?;
+                let (addr, port) = endpoint(w.next()?)?;
                 ProcKey::Addr(proto, addr, port)
             }
             None => continue,
         };
-        if let Some(k) = current.replace(key) {
-            out.insert(k, dests.to_vec());
-            dests.clear();
-        }
+        in_service = true;
+        f(Line::Service(key));
     }
+}
+
+/// Parses the file as it is read; `None` if a line is not understood.
+pub fn parse(input: impl BufRead) -> Option<HashMap<ProcKey, Vec<BriefDest>>> {
+    let mut out: HashMap<ProcKey, Vec<BriefDest>> = HashMap::new();
+    // a service's real servers gather in one reused list and are stored at their exact size
+    let mut current: Option<ProcKey> = None;
+    let mut dests: Vec<BriefDest> = Vec::new();
+    scan(input, |line| match line {
+        Line::Dest(d) => dests.push(d),
+        Line::Service(key) => {
+            if let Some(k) = current.replace(key) {
+                out.insert(k, dests.to_vec());
+                dests.clear();
+            }
+        }
+    })?;
     if let Some(k) = current {
         out.insert(k, dests);
     }
+    Some(out)
+}
+
+/// Each service's real servers, as far as the file shows them (address, port, method and
+/// weight, in the kernel's order; not the connection counts, which move all the time),
+/// hashed: what tells a reader which services changed since its last look.
+#[derive(Debug, Default)]
+pub struct Digests {
+    pub services: HashMap<ProcKey, u64>,
+    /// The lines read: what one read of the whole table costs.
+    pub lines: usize,
+}
+
+/// Reads the file into [`Digests`]; `None` if a line is not understood. A fwmark shared by
+/// an IPv4 and an IPv6 service is one key here (the file gives no family): its digest covers
+/// both, so a change to either is a change to it.
+pub fn digests(input: impl BufRead) -> Option<Digests> {
+    use std::hash::{Hash, Hasher};
+    let mut out = Digests::default();
+    let mut current: Option<(ProcKey, rustc_hash::FxHasher)> = None;
+    let store = |out: &mut Digests, done: Option<(ProcKey, rustc_hash::FxHasher)>| {
+        if let Some((k, h)) = done {
+            let d = out.services.entry(k).or_insert(0);
+            *d = d.wrapping_add(h.finish());
+        }
+    };
+    let mut lines = 0;
+    scan(input, |line| {
+        lines += 1;
+        match line {
+            Line::Dest(d) => {
+                if let Some((_, h)) = current.as_mut() {
+                    (d.addr, d.port, d.fwd, d.weight).hash(h);
+                }
+            }
+            Line::Service(key) => {
+                let done = current.replace((key, rustc_hash::FxHasher::default()));
+                store(&mut out, done);
+            }
+        }
+    })?;
+    store(&mut out, current.take());
+    out.lines = lines;
     Some(out)
 }
 
@@ -165,5 +227,49 @@ FWM  00000064 wlc persistent 300 FFFFFFFF\n";
         assert_eq!(v6[0].addr, "2001:db8::5".parse::<IpAddr>().unwrap());
         assert!(t[&ProcKey::Fwmark(100)].is_empty());
         assert!(parse(&b"a\nb\nc\nICMP 00000000:0000 rr\n"[..]).is_none());
+    }
+
+    const HEAD: &str = "IP Virtual Server version 1.2.1 (size=4096)\n\
+Prot LocalAddress:Port Scheduler Flags\n\
+  -> RemoteAddress:Port Forward Weight ActiveConn InActConn\n";
+
+    fn digest_of(body: &str) -> Digests {
+        digests(format!("{HEAD}{body}").as_bytes()).unwrap()
+    }
+
+    #[test]
+    fn digests_change_with_servers_and_weights_not_with_connections() {
+        let tcp = ProcKey::Addr(Protocol::Tcp, "192.0.2.110".parse().unwrap(), 80);
+        let base = "TCP  C000026E:0050 rr \n  -> C0000266:0050      Route   1      0          3         \n\
+UDP  C000026E:0035 rr \n";
+        let a = digest_of(base);
+        assert_eq!((a.services.len(), a.lines), (2, 3));
+        let busier = digest_of(&base.replace("0          3", "7          9"));
+        assert_eq!(a.services, busier.services);
+        for changed in [
+            base.replace("Route   1", "Route   2"),
+            base.replace("Route", "Masq"),
+            base.replace("C0000266:0050", "C0000267:0050"),
+            base.replace("UDP", "  -> C0000267:0050 Route 1 0 0\nUDP"),
+        ] {
+            let b = digest_of(&changed);
+            assert_ne!(a.services[&tcp], b.services[&tcp], "{changed}");
+        }
+        let empty = digest_of("TCP  C000026E:0050 rr \n");
+        assert_ne!(a.services[&tcp], empty.services[&tcp]);
+    }
+
+    #[test]
+    fn a_fwmark_of_two_families_is_one_digest_that_covers_both() {
+        let v4 = "FWM  00000064 wlc \n  -> C0000266:0050      Route   1      0          0         \n";
+        let v6 = "FWM  00000064 wlc \n  -> [2001:0db8:0000:0000:0000:0000:0000:0005]:0050      Route   1      0          0         \n";
+        let both = digest_of(&format!("{v4}{v6}"));
+        assert_eq!(both.services.len(), 1);
+        let changed = digest_of(&format!("{v4}{}", v6.replace("Route   1", "Route   4")));
+        assert_ne!(
+            both.services[&ProcKey::Fwmark(100)],
+            changed.services[&ProcKey::Fwmark(100)]
+        );
+        assert!(digests(format!("{HEAD}  -> C0000266:0050 Route 1 0 0\n").as_bytes()).is_none());
     }
 }

@@ -32,10 +32,13 @@ fn snapshot(lua: &Lua) -> Snapshot {
 }
 
 fn process(lua: &Lua) -> Process {
+    let (table_dumps, table_reads) = super::monitor::table_reads(lua);
     Process {
         loop_lag: crate::runtime::lag::recent(),
         events: crate::events::emitted(),
         probes_in_flight: super::monitor::probes_in_flight(lua),
+        table_dumps,
+        table_reads,
         read_at: Some(crate::check::monitor::view::now()),
     }
 }

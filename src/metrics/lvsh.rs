@@ -386,6 +386,21 @@ impl Collector for Lvsh {
         family(
             enc,
             (
+                "monitor_table_reads",
+                "How monitors read the table: services dumped over netlink (how=dump), and \
+                 reads of the whole table that told each whether its service changed (how=shared)",
+                Counter,
+            ),
+            [
+                ("dump", snap.process.table_dumps),
+                ("shared", snap.process.table_reads),
+            ]
+            .into_iter()
+            .map(|(how, n)| -> (One, Num) { ([("how", how)], n.into()) }),
+        )?;
+        family(
+            enc,
+            (
                 "events",
                 "Events the director emitted, per kind (drift_found, override_set, ...)",
                 Counter,

@@ -35,6 +35,9 @@ pub struct Process {
     /// Events emitted since start, per kind (drift and overrides among them).
     pub events: Vec<(String, u64)>,
     pub probes_in_flight: u64,
+    /// Services monitors dumped, and shared reads of the table they took, since start.
+    pub table_dumps: u64,
+    pub table_reads: u64,
     /// When the monitors' statuses were read (seconds since the Unix epoch): the ages of
     /// checks are counted to then, not to when a scrape thread got to encode them.
     pub read_at: Option<f64>,

@@ -61,6 +61,8 @@ fn snapshot() -> Snapshot {
         process: Process {
             events: vec![("drift_found".into(), 2)],
             probes_in_flight: 3,
+            table_dumps: 40,
+            table_reads: 9,
             ..Process::default()
         },
     }
@@ -94,6 +96,8 @@ fn kernel_counters_and_monitor_states_are_exported_with_bounded_labels() {
         "lvsh_check_duration_seconds_count{service=\"TCP 192.0.2.1:80\",check=\"http\"} 2",
         "lvsh_probes_in_flight 3",
         "lvsh_events_total{kind=\"drift_found\"} 2",
+        "lvsh_monitor_table_reads_total{how=\"dump\"} 40",
+        "lvsh_monitor_table_reads_total{how=\"shared\"} 9",
     ] {
         assert!(text.lines().any(|l| l == line), "no {line:?} in:\n{text}");
     }

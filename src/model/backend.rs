@@ -8,7 +8,7 @@ use std::rc::Rc;
 use nix::libc;
 
 use super::table::Table;
-use crate::ipvs::proc_table::BriefDest;
+use crate::ipvs::proc_table::{BriefDest, Digests};
 use crate::ipvs::{
     BriefTable, Client, Daemon, Dest, Error, Family, Forward, Info, Op, Service, ServiceKey, ServiceTable,
     Timeouts,
@@ -46,6 +46,13 @@ pub trait Ipvs {
             .collect())
     }
 
+    /// Each service's digest from one read of the whole table (what tells a reader which
+    /// services changed since its last look), where such a read exists: `None` for a model,
+    /// whose services cost nothing to read one by one.
+    fn table_digests(&mut self) -> Option<Digests> {
+        None
+    }
+
     fn services(&mut self) -> Result<ServiceTable, Error> {
         let list = self.service_list()?;
         let mut out = Vec::with_capacity(list.len());
@@ -78,6 +85,13 @@ impl Ipvs for Client {
     }
     fn execute_batch(&mut self, ops: &[Op]) -> Vec<Result<(), Error>> {
         Client::execute_batch(self, ops)
+    }
+
+    /// /proc/net/ip_vs of the namespace the thread is in (the client's: it was opened there);
+    /// `None` where the file cannot be read or parsed, and the caller dumps.
+    fn table_digests(&mut self) -> Option<Digests> {
+        let f = std::fs::File::open(crate::ipvs::proc_table::PROC_IP_VS).ok()?;
+        crate::ipvs::proc_table::digests(std::io::BufReader::with_capacity(1 << 16, f))
     }
 
     /// One service dump and one read of /proc/net/ip_vs instead of a dump per service.

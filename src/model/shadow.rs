@@ -33,4 +33,7 @@ impl Ipvs for ReadOnly {
     fn services_brief(&mut self) -> Result<BriefTable, Error> {
         Ipvs::services_brief(&mut self.0)
     }
+    fn table_digests(&mut self) -> Option<crate::ipvs::proc_table::Digests> {
+        Ipvs::table_digests(&mut self.0)
+    }
 }

@@ -29,5 +29,6 @@ mod overrides;
 mod robust;
 mod sandbox;
 mod scale;
+mod table_read;
 mod traffic;
 mod txn_safety;

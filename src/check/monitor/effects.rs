@@ -17,6 +17,12 @@ pub(super) fn apply(this: &Shared, fx: Vec<Effect<SocketAddr>>) {
         // the table may differ from the monitor's last read of it now
         this.borrow_mut().changed = true;
     }
+    if fx
+        .iter()
+        .any(|e| matches!(e, Effect::SetWeight(..) | Effect::Restore(..)))
+    {
+        super::dump::settings_current(this);
+    }
     for e in fx {
         let name = this.borrow().name.clone();
         match e {

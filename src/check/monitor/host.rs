@@ -28,6 +28,18 @@ pub trait Host: Matcher {
     /// Every service with its real servers (what runtime overrides are matched against).
     fn table(&self) -> Result<Vec<(ServiceKey, Vec<Dest>)>, String>;
 
+    /// Each service's digest from one read of the whole table, where the host has such a read
+    /// (the kernel's /proc/net/ip_vs); `None` and monitors read their services one by one.
+    fn table_digests(&self) -> Option<crate::ipvs::proc_table::Digests> {
+        None
+    }
+
+    /// Which table the thread sees now (a network namespace): reads of one scope are never
+    /// taken for another's.
+    fn table_scope(&self) -> u64 {
+        0
+    }
+
     /// The table is an in-memory model (a dry run): nothing is kept on disk.
     fn is_model(&self) -> bool {
         false

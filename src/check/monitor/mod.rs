@@ -4,11 +4,13 @@
 //! runtime needs from its host goes through [`Host`].
 
 pub mod config;
+mod dump;
 mod effects;
 pub mod host;
 pub mod overrides;
 pub mod probe;
 mod registry;
+mod shared;
 mod table;
 pub mod view;
 mod watch;
@@ -44,6 +46,7 @@ pub struct Monitors {
     uses: RefCell<HashMap<FnId, usize>>,
     /// The servers runtime overrides hold, shared with every monitor.
     holds: overrides::Holds,
+    table_read: Rc<shared::TableRead>,
 }
 
 /// A monitor, as its owner holds it; it keeps running without one until stopped.
@@ -59,6 +62,7 @@ impl Monitors {
             next_id: Cell::new(0),
             uses: RefCell::new(HashMap::new()),
             holds: Default::default(),
+            table_read: Default::default(),
         }
     }
 
@@ -123,9 +127,12 @@ impl Monitors {
 
     fn launch(&self, config: Config) -> Result<Handle, String> {
         let key = config.key.clone();
+        self.table_read.dumped();
         let Some(dests) = self.host.servers(&key)? else {
             return Err(format!("monitor: no such service: {key}"));
         };
+        let read_cost = dests.len() + shared::DUMP_COST;
+        let scope = self.host.table_scope();
         let id = self.next_id.get() + 1;
         self.next_id.set(id);
         let interval = config.interval;
@@ -154,6 +161,11 @@ impl Monitors {
             refresher: None,
             last_read: 0,
             changed: true,
+            last_look: None,
+            dumped_at: Some(std::time::Instant::now()),
+            read_cost,
+            scope,
+            table_read: self.table_read.clone(),
             holds: self.holds.clone(),
             host: self.host.clone(),
             registry: self.registry.clone(),
@@ -179,6 +191,7 @@ impl Monitors {
         }))?;
         m.borrow_mut().refresher = Some(refresher);
         self.all.borrow_mut().push(m.clone());
+        self.table_read.account(scope, 0, read_cost);
         log::info(&format!(
             "{}: monitoring {} real servers every {}",
             m.borrow().name,
@@ -200,6 +213,7 @@ impl Monitors {
             if let Some(r) = mm.refresher.take() {
                 r.abort();
             }
+            mm.table_read.account(mm.scope, mm.read_cost, 0);
             mm.board.servers.keys().copied().collect()
         };
         for s in servers {
@@ -218,6 +232,11 @@ impl Monitors {
     /// The monitors running, oldest first.
     pub fn list(&self) -> Vec<Handle> {
         self.all.borrow().iter().cloned().map(Handle).collect()
+    }
+
+    /// Services dumped by monitors and shared reads of the table taken, since start.
+    pub fn table_reads(&self) -> (u64, u64) {
+        (self.table_read.dumps.get(), self.table_read.reads.get())
     }
 
     /// Probes run since start, over all monitors.

@@ -1,7 +1,9 @@
 //! A monitor following its service in the IPVS table, and its subscriptions to probes.
 
 use std::net::SocketAddr;
+use std::time::Instant;
 
+use super::dump::dump;
 use super::effects::apply;
 use super::probe::{Aimed, ProbeKey};
 use super::registry::Plan;
@@ -10,13 +12,22 @@ use crate::check::state::Action;
 use crate::ipvs::Dest;
 use crate::log;
 
-/// Reads the service's real servers and follows them.
+/// Follows the service's real servers: dumps it when the shared read of the table shows it
+/// changed since the last dump, or the monitor changed it, or there is no shared read.
 pub(super) fn refresh(this: &Shared) -> Result<(), String> {
-    let (host, key) = {
+    let (host, key, table_read, scope, fresh) = {
         let m = this.borrow();
-        (m.host.clone(), m.key.clone())
+        let table_read = m.table_read.clone();
+        (m.host.clone(), m.key.clone(), table_read, m.scope, m.interval / 2)
     };
-    let dests = match host.servers(&key)? {
+    let look = table_read.digest(&*host, scope, &key, fresh, Instant::now());
+    if let Some(Some(d)) = look {
+        let m = this.borrow();
+        if !m.changed && m.last_look == Some(d) {
+            return Ok(());
+        }
+    }
+    let dests = match dump(this)? {
         Some(d) => d,
         None => {
             let mut m = this.borrow_mut();
@@ -36,6 +47,10 @@ pub(super) fn refresh(this: &Shared) -> Result<(), String> {
     let digest = digest(&dests);
     {
         let mut m = this.borrow_mut();
+        m.last_look = look.flatten();
+        let cost = dests.len() + super::shared::DUMP_COST;
+        m.table_read.account(m.scope, m.read_cost, cost);
+        m.read_cost = cost;
         if !m.changed && m.last_read == digest && !dests.is_empty() {
             return Ok(());
         }

@@ -12,6 +12,8 @@ use crate::ipvs::{Dest, Op, Protocol, Service, ServiceKey};
 use crate::model::backend::{Ipvs, Model, SharedModel};
 use crate::model::table::Table;
 
+mod shared_read;
+
 const CHECK: FnId = 1;
 const ON_CHANGE: FnId = 2;
 
@@ -28,6 +30,8 @@ struct Fake {
     released: RefCell<Vec<FnId>>,
     /// Overrides are written to their state file (else the table counts as a model's).
     persist: Cell<bool>,
+    /// The host has a shared read of the table, as the kernel's /proc/net/ip_vs.
+    shared_read: Cell<bool>,
 }
 
 impl Matcher for Fake {
@@ -55,6 +59,28 @@ impl Host for Fake {
 
     fn is_model(&self) -> bool {
         !self.persist.get()
+    }
+
+    /// As the kernel's file shows the table: servers' addresses, methods and weights only.
+    fn table_digests(&self) -> Option<crate::ipvs::proc_table::Digests> {
+        use crate::ipvs::proc_table::{Digests, ProcKey};
+        use std::hash::{Hash, Hasher};
+        if !self.shared_read.get() {
+            return None;
+        }
+        let mut out = Digests::default();
+        for (s, dests) in self.model.clone().services().ok()? {
+            let ServiceKey::Addr { proto, addr, port } = s.key else {
+                continue;
+            };
+            let mut h = rustc_hash::FxHasher::default();
+            for d in &dests {
+                (d.addr, d.port, d.fwd, d.weight).hash(&mut h);
+            }
+            out.lines += 1 + dests.len();
+            out.services.insert(ProcKey::Addr(proto, addr, port), h.finish());
+        }
+        Some(out)
     }
 
     fn run_check(&self, check: FnId, call: Call, started: Instant) -> Local<Outcome> {

@@ -43,6 +43,16 @@ pub struct Monitor {
     pub last_read: u64,
     /// The monitor changed the table (or meant to) since: the next read is followed in full.
     pub changed: bool,
+    /// The service's digest in the shared read the last dump followed.
+    pub last_look: Option<u64>,
+    /// When the service was last dumped: the settings the shared read does not show
+    /// (thresholds, tunnels) are as old as that.
+    pub dumped_at: Option<std::time::Instant>,
+    /// This monitor's share of what dumping every monitored service costs, in lines.
+    pub read_cost: usize,
+    /// The host's scope (namespace) the monitor runs in.
+    pub scope: u64,
+    pub table_read: Rc<super::shared::TableRead>,
     pub holds: super::overrides::Holds,
     pub host: Rc<dyn Host>,
     pub registry: Rc<Registry<Monitor>>,

@@ -24,6 +24,9 @@ pub struct LuaHost {
     lua: WeakLua,
     /// The functions monitors refer to, kept until the runtime releases them.
     functions: RefCell<HashMap<FnId, Function>>,
+    /// `LVSH_SHARED_READ=0`: monitors dump their services every interval, as before the
+    /// shared read (for comparing the two, and a way out should the file mislead).
+    shared_read: bool,
 }
 
 /// A function's id: the same function gives the same id, so monitors share its probes.
@@ -36,6 +39,7 @@ impl LuaHost {
         LuaHost {
             lua: lua.weak(),
             functions: RefCell::new(HashMap::new()),
+            shared_read: std::env::var_os("LVSH_SHARED_READ").is_none_or(|v| v != "0"),
         }
     }
 
@@ -83,6 +87,21 @@ impl Host for LuaHost {
     fn table(&self) -> Result<Vec<(ServiceKey, Vec<Dest>)>, String> {
         let t = with_client(&self.lua()?, |c| c.services()).map_err(message)?;
         Ok(t.into_iter().map(|(s, d)| (s.key, d)).collect())
+    }
+
+    fn table_digests(&self) -> Option<crate::ipvs::proc_table::Digests> {
+        if !self.shared_read {
+            return None;
+        }
+        let lua = self.lua().ok()?;
+        with_client(&lua, |c| Ok(c.table_digests())).ok().flatten()
+    }
+
+    fn table_scope(&self) -> u64 {
+        use std::hash::{Hash, Hasher};
+        let mut h = rustc_hash::FxHasher::default();
+        crate::runtime::netns::here().ok().map(|n| n.id()).hash(&mut h);
+        h.finish()
     }
 
     fn is_model(&self) -> bool {

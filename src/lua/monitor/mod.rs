@@ -177,6 +177,10 @@ pub(super) fn statuses(lua: &Lua) -> Vec<monitor::Status> {
 }
 
 /// This state's probes started and not finished.
+pub(super) fn table_reads(lua: &Lua) -> (u64, u64) {
+    binding(lua).monitors.table_reads()
+}
+
 pub(super) fn probes_in_flight(lua: &Lua) -> u64 {
     binding(lua).monitors.probes_in_flight()
 }
@@ -273,6 +277,16 @@ pub fn register(lua: &Lua, lvs: &Table) -> mlua::Result<()> {
     lvs.set(
         "probes_run",
         lua.create_function(|lua, ()| Ok(binding(lua).monitors.probes_run()))?,
+    )?;
+    lvs.set(
+        "monitor_reads",
+        lua.create_function(|lua, ()| {
+            let (dumps, shared) = binding(lua).monitors.table_reads();
+            let t = lua.create_table()?;
+            t.set("dumps", dumps)?;
+            t.set("shared", shared)?;
+            Ok(t)
+        })?,
     )?;
     Ok(())
 }
