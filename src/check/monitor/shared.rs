@@ -10,6 +10,11 @@
 //! the file holds the whole table, and a few monitored services of a big table are cheaper to
 //! dump one by one; that is weighed again every minute, or as soon as more monitors make it
 //! pay. Each network namespace (the host's scope) has its own table, and its own reads.
+//!
+//! A service missing from a read is dumped, never taken for gone: Linux 6.1 keeps every
+//! namespace's services in one hash table, and the file's position after each read() counts
+//! other namespaces' entries where its start does not, so beside services in other namespaces
+//! the file skips some of this one's.
 
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
