@@ -35,9 +35,10 @@ done
 tck=$(getconf CLK_TCK)
 read -r sd ss sc <<<"$best_shared"
 read -r dd ds dc <<<"$best_dumps"
-echo "table reads of $count monitored services (2 real servers each, checks every 1 s), best of $rounds rounds:"
+echo; echo "== table reads of $count monitored services (2 real servers each, checks every 1 s), best of $rounds rounds:"
 awk -v t="$tck" -v sd="$sd" -v ss="$ss" -v sc="$sc" -v dd="$dd" -v dc="$dc" 'BEGIN {
     printf "  shared read:      %6.1f netlink dumps and %4.1f shared reads per interval; lvsh used %4.1f%% of the CPU\n", sd, ss, 100 * sc / t
     printf "  a dump each:      %6.1f netlink dumps per interval;                        lvsh used %4.1f%% of the CPU\n", dd, 100 * dc / t
     if (sc > 0) printf "  CPU with the shared read: %.2fx less (the checks themselves are in both)\n", dc / sc
 }'
+echo
