@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use std::io::BufRead;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
-use super::types::{Dest, Forward, Protocol, Service};
+use super::types::{Dest, Forward, Protocol, Service, ServiceKey};
 
 /// Every service with its real servers as /proc/net/ip_vs shows them.
 pub type BriefTable = Vec<(Service, Vec<BriefDest>)>;
@@ -51,6 +51,15 @@ impl BriefDest {
 pub enum ProcKey {
     Addr(Protocol, IpAddr, u16),
     Fwmark(u32),
+}
+
+impl From<&ServiceKey> for ProcKey {
+    fn from(k: &ServiceKey) -> ProcKey {
+        match k {
+            ServiceKey::Addr { proto, addr, port } => ProcKey::Addr(*proto, *addr, *port),
+            ServiceKey::Fwmark { mark, .. } => ProcKey::Fwmark(*mark),
+        }
+    }
 }
 
 pub const PROC_IP_VS: &str = "/proc/thread-self/net/ip_vs";

@@ -106,13 +106,8 @@ impl Ipvs for Client {
             .ok()
             .and_then(|f| parse(std::io::BufReader::with_capacity(1 << 16, f)))
             .unwrap_or_default();
-        let same = first.len() == brief.len()
-            && first.iter().all(|s| match &s.key {
-                ServiceKey::Addr { proto, addr, port } => {
-                    brief.contains_key(&ProcKey::Addr(*proto, *addr, *port))
-                }
-                ServiceKey::Fwmark { mark, .. } => brief.contains_key(&ProcKey::Fwmark(*mark)),
-            });
+        let same =
+            first.len() == brief.len() && first.iter().all(|s| brief.contains_key(&ProcKey::from(&s.key)));
         let list = if same { first } else { self.service_list()? };
         let mut marks = std::collections::HashMap::new();
         for s in &list {
@@ -122,12 +117,10 @@ impl Ipvs for Client {
         }
         let mut out = Vec::with_capacity(list.len());
         for svc in list {
+            // a fwmark of two families is one key in the file: each dumps
             let key = match &svc.key {
-                ServiceKey::Addr { proto, addr, port } => Some(ProcKey::Addr(*proto, *addr, *port)),
-                ServiceKey::Fwmark { mark, .. } if marks.get(mark) == Some(&1) => {
-                    Some(ProcKey::Fwmark(*mark))
-                }
-                ServiceKey::Fwmark { .. } => None,
+                ServiceKey::Fwmark { mark, .. } if marks.get(mark) != Some(&1) => None,
+                k => Some(ProcKey::from(k)),
             };
             let dests = match key.and_then(|k| brief.remove(&k)) {
                 Some(d) => d,

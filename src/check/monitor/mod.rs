@@ -131,7 +131,7 @@ impl Monitors {
         let Some(dests) = self.host.servers(&key)? else {
             return Err(format!("monitor: no such service: {key}"));
         };
-        let read_cost = dests.len() + shared::DUMP_COST;
+        let read_cost = shared::dump_cost(dests.len());
         let scope = self.host.table_scope();
         let id = self.next_id.get() + 1;
         self.next_id.set(id);

@@ -26,7 +26,12 @@ use crate::ipvs::proc_table::{Digests, ProcKey};
 
 /// What a dump costs beyond its real servers, in lines of the file (a request and its
 /// answer: two or three system calls, against one formatted and parsed line).
-pub const DUMP_COST: usize = 16;
+const DUMP_COST: usize = 16;
+
+/// What following a service of `servers` real servers by dumps costs a round, in lines.
+pub fn dump_cost(servers: usize) -> usize {
+    servers + DUMP_COST
+}
 
 /// How often the choice between shared reads and dumps is weighed again while dumping.
 const REWEIGH: Duration = Duration::from_secs(60);
@@ -124,11 +129,7 @@ impl TableRead {
                 })?
             }
         };
-        let key = match key {
-            ServiceKey::Addr { proto, addr, port } => ProcKey::Addr(*proto, *addr, *port),
-            ServiceKey::Fwmark { mark, .. } => ProcKey::Fwmark(*mark),
-        };
-        Some(digests.services.get(&key).copied())
+        Some(digests.services.get(&ProcKey::from(key)).copied())
     }
 
     /// A monitor dumped its service.

@@ -48,7 +48,7 @@ pub(super) fn refresh(this: &Shared) -> Result<(), String> {
     {
         let mut m = this.borrow_mut();
         m.last_look = look.flatten();
-        let cost = dests.len() + super::shared::DUMP_COST;
+        let cost = super::shared::dump_cost(dests.len());
         m.table_read.account(m.scope, m.read_cost, cost);
         m.read_cost = cost;
         if !m.changed && m.last_read == digest && !dests.is_empty() {

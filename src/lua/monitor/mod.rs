@@ -176,11 +176,12 @@ pub(super) fn statuses(lua: &Lua) -> Vec<monitor::Status> {
     binding(lua).monitors.list().iter().map(Handle::status).collect()
 }
 
-/// This state's probes started and not finished.
+/// This state's monitors' dumps and shared reads of the table.
 pub(super) fn table_reads(lua: &Lua) -> (u64, u64) {
     binding(lua).monitors.table_reads()
 }
 
+/// This state's probes started and not finished.
 pub(super) fn probes_in_flight(lua: &Lua) -> u64 {
     binding(lua).monitors.probes_in_flight()
 }
